@@ -1,0 +1,130 @@
+/**
+ * Every error @vinequeue/core throws. One base class, one stable `code` per
+ * failure, a `Symbol.for` brand so `isVineQueueError` works across duplicate
+ * installs and on errors rebuilt after crossing a thread boundary.
+ */
+
+export const ErrorCodes = {
+  QUEUE_CLOSED: 'VQ_QUEUE_CLOSED',
+  QUEUE_FULL: 'VQ_QUEUE_FULL',
+  BACKPRESSURE: 'VQ_BACKPRESSURE',
+  CIRCUIT_OPEN: 'VQ_CIRCUIT_OPEN',
+  ITEM_TOO_LARGE: 'VQ_ITEM_TOO_LARGE',
+  ENCODE: 'VQ_ENCODE',
+  INVALID_CONFIG: 'VQ_INVALID_CONFIG',
+  SEND_FAILED: 'VQ_SEND_FAILED',
+  SEND_TIMEOUT: 'VQ_SEND_TIMEOUT',
+  PIPELINE_DOWN: 'VQ_PIPELINE_DOWN',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+const kBrand: unique symbol = Symbol.for('vinequeue.error')
+
+export class VineQueueError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'VineQueueError'
+    Object.defineProperty(this, kBrand, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isVineQueueError(value)
+  }
+}
+
+/** True for any VineQueue error, including ones from another copy of the package. */
+export function isVineQueueError(value: unknown): value is VineQueueError {
+  return typeof value === 'object' && value !== null && (value as any)[kBrand] === true
+}
+
+type ErrorClass<Extra> = new (
+  message: string,
+  options?: { cause?: unknown } & Extra,
+) => VineQueueError & Readonly<Extra>
+
+/**
+ * Builds one error class. `instanceof` on the result checks the brand and the
+ * code, so it also holds for an error rebuilt on another thread.
+ */
+function defineError<Extra extends object = {}>(code: ErrorCode, name: string): ErrorClass<Extra> {
+  const cls = class extends VineQueueError {
+    constructor(message: string, options?: { cause?: unknown } & Extra) {
+      super(code, message, options)
+      this.name = name
+      if (options) {
+        for (const key of Object.keys(options)) {
+          if (key !== 'cause') (this as any)[key] = (options as any)[key]
+        }
+      }
+    }
+
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      return isVineQueueError(value) && value.code === code
+    }
+  }
+  Object.defineProperty(cls, 'name', { value: name })
+  return cls as unknown as ErrorClass<Extra>
+}
+
+/** enqueue after stop() began, or after the pipeline thread died (`reason: 'down'`). */
+export const QueueClosedError: ErrorClass<{ reason?: 'stopped' | 'down' }> = defineError<{
+  reason?: 'stopped' | 'down'
+}>(ErrorCodes.QUEUE_CLOSED, 'QueueClosedError')
+export type QueueClosedError = InstanceType<typeof QueueClosedError>
+
+/** The ring reached its hard limit and the policy says not to wait or drop. */
+export const QueueFullError: ErrorClass<{}> = defineError(ErrorCodes.QUEUE_FULL, 'QueueFullError')
+export type QueueFullError = InstanceType<typeof QueueFullError>
+
+/** An async enqueue waited `maxBlockMs` for room and none came. */
+export const BackpressureError: ErrorClass<{ waitedMs?: number }> = defineError<{ waitedMs?: number }>(
+  ErrorCodes.BACKPRESSURE,
+  'BackpressureError',
+)
+export type BackpressureError = InstanceType<typeof BackpressureError>
+
+/** Reserved for the circuit breaker of the senders (enqueue policy `reject` while open). */
+export const CircuitOpenError: ErrorClass<{}> = defineError(ErrorCodes.CIRCUIT_OPEN, 'CircuitOpenError')
+export type CircuitOpenError = InstanceType<typeof CircuitOpenError>
+
+/** An encoded item is larger than `maxItemBytes`. */
+export const ItemTooLargeError: ErrorClass<{ size?: number; limit?: number }> = defineError<{
+  size?: number
+  limit?: number
+}>(ErrorCodes.ITEM_TOO_LARGE, 'ItemTooLargeError')
+export type ItemTooLargeError = InstanceType<typeof ItemTooLargeError>
+
+/** msgpackr could not encode an item (circular structure, symbol, BigInt over 64 bits, …). */
+export const EncodeError: ErrorClass<{}> = defineError(ErrorCodes.ENCODE, 'EncodeError')
+export type EncodeError = InstanceType<typeof EncodeError>
+
+/** One or more options are invalid; `issues` lists every one of them. */
+export const InvalidConfigError: ErrorClass<{ issues?: readonly string[] }> = defineError<{
+  issues?: readonly string[]
+}>(ErrorCodes.INVALID_CONFIG, 'InvalidConfigError')
+export type InvalidConfigError = InstanceType<typeof InvalidConfigError>
+
+/**
+ * A sender failed a batch. `retryable: false` sends the items to the dead-letter
+ * path instead of retrying; `status` carries a protocol status when there is one.
+ */
+export const SendError: ErrorClass<{ retryable?: boolean; status?: number }> = defineError<{
+  retryable?: boolean
+  status?: number
+}>(ErrorCodes.SEND_FAILED, 'SendError')
+export type SendError = InstanceType<typeof SendError>
+
+/** A send did not settle within `sendTimeoutMs`; the batch is retried. */
+export const SendTimeoutError: ErrorClass<{ timeoutMs?: number }> = defineError<{ timeoutMs?: number }>(
+  ErrorCodes.SEND_TIMEOUT,
+  'SendTimeoutError',
+)
+export type SendTimeoutError = InstanceType<typeof SendTimeoutError>
+
+/** The pipeline thread died; the queue is down. */
+export const PipelineDownError: ErrorClass<{}> = defineError(ErrorCodes.PIPELINE_DOWN, 'PipelineDownError')
+export type PipelineDownError = InstanceType<typeof PipelineDownError>

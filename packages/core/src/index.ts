@@ -1,0 +1,40 @@
+export { Batch } from './batch/batch-format.ts'
+export { channels } from './diagnostics.ts'
+export type { ErrorCode } from './errors.ts'
+export {
+  BackpressureError,
+  CircuitOpenError,
+  EncodeError,
+  ErrorCodes,
+  InvalidConfigError,
+  ItemTooLargeError,
+  isVineQueueError,
+  PipelineDownError,
+  QueueClosedError,
+  QueueFullError,
+  SendError,
+  SendTimeoutError,
+  VineQueueError,
+} from './errors.ts'
+export type { ProducerHandle, ProducerLimits } from './producer/handle.ts'
+export { connectProducer, Producer } from './producer/producer.ts'
+export { presets } from './queue/presets.ts'
+export { createQueue, Queue } from './queue/queue.ts'
+export type {
+  AdaptiveBatchingOptions,
+  CircuitState,
+  DeadLetter,
+  EnqueueAsyncOptions,
+  FullPolicy,
+  Health,
+  HealthStatus,
+  Metrics,
+  PresetName,
+  QueueEvents,
+  QueueOptions,
+  ResolvedOptions,
+  SenderModuleSpec,
+  StopReport,
+} from './queue/types.ts'
+export type { ItemFailure, SendContext, Sender, SenderFactory, SendResult } from './sender/types.ts'
+export { defineSender } from './sender/types.ts'

@@ -1,0 +1,51 @@
+/**
+ * Queue-wide counters in one SharedArrayBuffer of u64 slots. Each slot has
+ * exactly one writing thread (the pipeline thread for everything here; each
+ * producer's own counters live in its lane, ring/layout.ts), which stores
+ * with `Atomics.store` — no read-modify-write, no lock — and any thread reads
+ * with `Atomics.load`. Counters the pipeline updates together (per batch) sit
+ * together; the producer-written counters live elsewhere, so no false sharing
+ * with the enqueue path.
+ *
+ *   slot 0..15   counters (MetricSlot)
+ *   slot 16..    send-latency histogram, HISTOGRAM_BUCKETS buckets
+ *
+ * Histogram bucket b counts latencies in [2^(b/4), 2^((b+1)/4)) microseconds:
+ * four buckets per doubling, ≤ 19% relative error, 1 µs … 2^32 µs (≈ 71 min).
+ */
+export const MetricSlot = {
+  SENT: 0,
+  ERRORS: 1,
+  BATCHES_SENT: 2,
+  RETRIES: 3,
+  DEAD_LETTERED: 4,
+  LATENCY_SUM_US: 5,
+  LATENCY_COUNT: 6,
+  IN_FLIGHT_BATCHES: 7,
+  /** Items the pipeline holds in batches (filling, in flight or waiting to retry). */
+  PIPELINE_ITEMS: 8,
+  SENDER_FAILURES: 9,
+  TIMEOUTS: 10,
+  /** Current adaptive batch size (or maxBatchSize). */
+  BATCH_SIZE: 11,
+} as const
+
+export const HISTOGRAM_OFFSET = 16
+export const HISTOGRAM_BUCKETS = 128
+export const METRICS_BYTES: number = (HISTOGRAM_OFFSET + HISTOGRAM_BUCKETS) * 8
+
+export function createMetricsBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(METRICS_BYTES)
+}
+
+/** Histogram bucket of a latency in microseconds. */
+export function bucketOf(us: number): number {
+  if (us < 1) return 0
+  const b = Math.floor(Math.log2(us) * 4)
+  return b >= HISTOGRAM_BUCKETS ? HISTOGRAM_BUCKETS - 1 : b
+}
+
+/** Upper bound (µs) of a bucket: the value a percentile in it reports. */
+export function bucketUpperUs(bucket: number): number {
+  return 2 ** ((bucket + 1) / 4)
+}

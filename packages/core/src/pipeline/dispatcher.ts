@@ -1,0 +1,236 @@
+import type { TransferListItem } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import { compactRecords, extractRecords } from '../batch/batch-format.ts'
+import { MetricSlot } from '../metrics/layout.ts'
+import type { MetricsWriter } from '../metrics/writer.ts'
+import type { ItemFailure } from '../sender/types.ts'
+import type { SenderPoolWorkerData, SenderTask, SenderTaskResult } from '../sender-pool/protocol.ts'
+import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
+import { SLAB_HEADER_BYTES, type Slab, SlabState } from './slab-pool.ts'
+
+/** Grace after `sendTimeoutMs` before a sender thread that ignored its signal is terminated. */
+const TERMINATE_GRACE_MS = 1000
+
+export interface DispatchOutcome {
+  /** Send latency of this attempt (ms). */
+  readonly latencyMs: number
+}
+
+/**
+ * Sends batches (slabs) and decides what happens to each outcome: settle,
+ * retry the failed part after a backoff, or dead-letter. Sends go either to
+ * the sender pool (piscina, module senders) or to the host's in-thread `send`.
+ */
+export class Dispatcher {
+  readonly #config: PipelineConfig
+  readonly #metrics: MetricsWriter
+  readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
+  readonly #onSettled: (slab: Slab) => void
+  readonly #onLatency: (ms: number) => void
+  readonly #pool: Piscina | undefined
+  /** In-thread sends awaiting the host's answer, by batch id. */
+  readonly #hostPending = new Map<number, { slab: Slab; startedAt: number; attempt: number }>()
+  readonly #retryTimers = new Set<NodeJS.Timeout>()
+  #closed = false
+
+  constructor(
+    config: PipelineConfig,
+    metrics: MetricsWriter,
+    post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
+    onSettled: (slab: Slab) => void,
+    onLatency: (ms: number) => void,
+  ) {
+    this.#config = config
+    this.#metrics = metrics
+    this.#post = post
+    this.#onSettled = onSettled
+    this.#onLatency = onLatency
+    if (config.sender) {
+      const workerData: SenderPoolWorkerData = {
+        module: config.sender.module,
+        options: config.sender.options,
+        sendTimeoutMs: config.sendTimeoutMs,
+      }
+      this.#pool = new Piscina({
+        filename: new URL('../sender-pool/entry.js', import.meta.url).href,
+        workerData,
+        minThreads: config.senderThreads,
+        maxThreads: config.senderThreads,
+        concurrentTasksPerWorker: config.senderConcurrency,
+        idleTimeout: Number.POSITIVE_INFINITY,
+        // Sends are async I/O: a worker parked in Atomics.wait between tasks
+        // would stall its own in-flight requests, so tasks come by message.
+        atomics: 'disabled',
+      })
+    }
+  }
+
+  /** Loads the sender module in a pool thread; rejects with its error. */
+  async ready(): Promise<void> {
+    if (!this.#pool) return
+    const res = (await this.#pool.run({ __vq: 1, type: 'ping' } satisfies SenderTask)) as SenderTaskResult
+    if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
+  }
+
+  /** Sends (or re-sends) a slab's batch. */
+  send(slab: Slab): void {
+    if (this.#closed) return
+    slab.attempt++
+    const startedAt = performance.now()
+    if (slab.attempt === 1) slab.firstSentAt = startedAt
+    slab.setState(SlabState.IN_FLIGHT)
+    this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, 1)
+    if (!this.#pool) {
+      this.#hostPending.set(slab.id, { slab, startedAt, attempt: slab.attempt })
+      this.#post({
+        __vq: 1,
+        type: 'send',
+        batchId: slab.id,
+        attempt: slab.attempt,
+        slab: slab.sab,
+        count: slab.count,
+        byteLength: slab.bytes,
+      })
+      return
+    }
+    const task: SenderTask = {
+      __vq: 1,
+      type: 'send',
+      slab: slab.sab,
+      byteOffset: SLAB_HEADER_BYTES,
+      byteLength: slab.bytes,
+      count: slab.count,
+      batchId: slab.id,
+      attempt: slab.attempt,
+    }
+    const signal = AbortSignal.timeout(this.#config.sendTimeoutMs + TERMINATE_GRACE_MS)
+    this.#pool.run(task, { signal }).then(
+      (res: SenderTaskResult) => {
+        if (res.type === 'sent') this.#outcome(slab, startedAt, res.failed, undefined)
+        else if (res.type === 'failed') this.#outcome(slab, startedAt, undefined, res.error)
+        else
+          this.#outcome(slab, startedAt, undefined, {
+            name: 'Error',
+            message: `unexpected reply ${res.type}`,
+          })
+      },
+      (err: Error) => {
+        // The task never answered: the thread threw outside send, exited,
+        // or hung and was terminated by the abort above.
+        const aborted = err?.name === 'AbortError' || signal.aborted
+        this.#metrics.add(aborted ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
+        this.#outcome(slab, startedAt, undefined, {
+          name: aborted ? 'SendTimeoutError' : 'SenderThreadError',
+          message: aborted
+            ? `send did not settle within ${this.#config.sendTimeoutMs} ms; its thread was terminated`
+            : `sender thread failed: ${err?.message ?? String(err)}`,
+          code: aborted ? 'VQ_SEND_TIMEOUT' : 'VQ_SEND_FAILED',
+          retryable: true,
+        })
+      },
+    )
+  }
+
+  /** The host's answer for an in-thread send. */
+  hostResult(
+    batchId: number,
+    attempt: number,
+    failed?: readonly ItemFailure[],
+    error?: ErrorInfo,
+    abandoned?: boolean,
+  ): void {
+    const pending = this.#hostPending.get(batchId)
+    if (!pending || pending.attempt !== attempt) return
+    this.#hostPending.delete(batchId)
+    if (abandoned) {
+      pending.slab.tainted = true
+      this.#metrics.add(MetricSlot.TIMEOUTS, 1)
+    }
+    this.#outcome(pending.slab, pending.startedAt, failed, error)
+  }
+
+  #outcome(slab: Slab, startedAt: number, failed?: readonly ItemFailure[], error?: ErrorInfo): void {
+    if (this.#closed) return
+    this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, -1)
+    const latency = performance.now() - startedAt
+    this.#metrics.recordLatency(latency)
+    this.#onLatency(latency)
+    if (error) {
+      this.#metrics.add(MetricSlot.ERRORS, 1)
+      if (error.retryable === false) return this.#deadLetterAll(slab, `permanent failure: ${error.message}`)
+      return this.#retryOrGiveUp(slab, `${error.name}: ${error.message}`)
+    }
+    if (!failed || failed.length === 0) {
+      this.#metrics.add(MetricSlot.SENT, slab.count)
+      this.#metrics.add(MetricSlot.BATCHES_SENT, 1)
+      return this.#onSettled(slab)
+    }
+    // Partial success: deliver-count the rest, dead-letter permanent ones, retry the others.
+    this.#metrics.add(MetricSlot.ERRORS, 1)
+    const byIndex = new Map<number, ItemFailure>()
+    for (const f of failed) {
+      if (Number.isInteger(f.index) && f.index >= 0 && f.index < slab.count) byIndex.set(f.index, f)
+    }
+    const permanent: number[] = []
+    const retry: number[] = []
+    for (const [index, f] of [...byIndex].sort((a, b) => a[0] - b[0])) {
+      ;(f.retryable === false ? permanent : retry).push(index)
+    }
+    this.#metrics.add(MetricSlot.SENT, slab.count - byIndex.size)
+    if (permanent.length > 0) {
+      const reason = byIndex.get(permanent[0]!)?.reason ?? 'rejected by the sender'
+      this.#deadLetter(
+        extractRecords(slab.view(), permanent),
+        permanent.length,
+        `permanent failure: ${reason}`,
+        slab.attempt,
+      )
+    }
+    if (retry.length === 0) {
+      this.#metrics.add(MetricSlot.BATCHES_SENT, 1)
+      return this.#onSettled(slab)
+    }
+    slab.bytes = compactRecords(slab.view(), retry)
+    slab.count = retry.length
+    slab.setState(SlabState.IN_FLIGHT)
+    this.#retryOrGiveUp(slab, byIndex.get(retry[0]!)?.reason ?? 'item failed')
+  }
+
+  #retryOrGiveUp(slab: Slab, reason: string): void {
+    if (slab.attempt >= this.#config.maxAttempts) {
+      return this.#deadLetterAll(slab, `gave up after ${slab.attempt} attempts: ${reason}`)
+    }
+    this.#metrics.add(MetricSlot.RETRIES, 1)
+    const base = Math.min(
+      this.#config.retryMaxDelayMs,
+      this.#config.retryInitialDelayMs * 2 ** Math.min(30, slab.attempt - 1),
+    )
+    // "Equal jitter": half fixed, half random, so retries of many batches spread out.
+    const delay = base / 2 + Math.random() * (base / 2)
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer)
+      this.send(slab)
+    }, delay)
+    this.#retryTimers.add(timer)
+  }
+
+  #deadLetterAll(slab: Slab, reason: string): void {
+    this.#deadLetter(slab.view().slice(), slab.count, reason, slab.attempt)
+    this.#onSettled(slab)
+  }
+
+  #deadLetter(bytes: Uint8Array, count: number, reason: string, attempts: number): void {
+    this.#metrics.add(MetricSlot.DEAD_LETTERED, count)
+    this.#post({ __vq: 1, type: 'deadLetter', bytes, count, reason, attempts }, [bytes.buffer as ArrayBuffer])
+  }
+
+  /** Stops retrying and sending; in-flight pool sends are terminated. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const t of this.#retryTimers) clearTimeout(t)
+    this.#retryTimers.clear()
+    this.#hostPending.clear()
+    await this.#pool?.destroy()
+  }
+}

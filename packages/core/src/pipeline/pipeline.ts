@@ -1,0 +1,296 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import type { TransferListItem } from 'node:worker_threads'
+import { MetricSlot } from '../metrics/layout.ts'
+import { MetricsWriter } from '../metrics/writer.ts'
+import { LaneReader } from '../ring/lane-reader.ts'
+import { ControlSlot, recordSize } from '../ring/layout.ts'
+import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
+import { BatchCutter, type CutReason } from './batch-cutter.ts'
+import { Dispatcher } from './dispatcher.ts'
+import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './protocol.ts'
+import { type Slab, SlabPool } from './slab-pool.ts'
+
+/** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
+const ASLEEP_WAKE_ME = 1
+const ASLEEP_FOR_ACKS = 2
+
+interface FlushRequest {
+  readonly id: number
+  readonly drain: boolean
+  /** Lane write positions when the request arrived. */
+  readonly marks: Map<LaneReader, number>
+  /** Last batch id holding items from before the request, once known. */
+  target?: number
+}
+
+/**
+ * The pipeline thread's work: drain every lane into pooled slabs, cut
+ * batches (count, bytes, linger, flush, stop), hand them to the dispatcher,
+ * and answer flush/drain/stop. Sleeps on the control block's doorbell when
+ * there is nothing to do (an idle queue burns no CPU).
+ */
+export class Pipeline {
+  readonly #control: Int32Array
+  readonly #metrics: MetricsWriter
+  readonly #lanes: LaneReader[]
+  readonly #cutter: BatchCutter
+  readonly #adaptive: AdaptiveBatchSize | undefined
+  readonly #slabs: SlabPool
+  readonly #dispatcher: Dispatcher
+  readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
+  readonly #softLimit: number
+  /** Batches sent and not settled (in flight or waiting to retry), by id. */
+  readonly #unsettled = new Map<number, Slab>()
+  readonly #requests: FlushRequest[] = []
+  #current: Slab | undefined
+  #nextId = 1
+  #stopDeadline: number | undefined
+  #backpressure = false
+  #done = false
+
+  constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
+    const { config } = data
+    this.#post = post
+    this.#control = new Int32Array(data.control)
+    this.#metrics = new MetricsWriter(data.metrics)
+    this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
+    this.#cutter = new BatchCutter(config)
+    this.#softLimit = config.softLimit
+    if (config.adaptiveBatching) {
+      this.#adaptive = new AdaptiveBatchSize(config.adaptiveBatching, config.adaptiveBatching.minBatchSize)
+      this.#cutter.maxBatchSize = this.#adaptive.size
+    }
+    this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+    // One slab per batch in flight plus the one being filled.
+    const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
+    this.#slabs = new SlabPool(config.maxInFlightBatches + 1, slabBytes, (slab) =>
+      this.#post({ __vq: 1, type: 'newSlab', slab: slab.sab }),
+    )
+    this.#dispatcher = new Dispatcher(
+      config,
+      this.#metrics,
+      post,
+      (slab) => this.#settled(slab),
+      (ms) => {
+        if (this.#adaptive) {
+          this.#cutter.maxBatchSize = this.#adaptive.record(ms)
+          this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+        }
+      },
+    )
+  }
+
+  /** Loads the sender, announces readiness, then runs until stopped. */
+  async run(): Promise<void> {
+    await this.#dispatcher.ready()
+    this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => s.sab) })
+    while (!this.#done) {
+      const progressed = this.#drain()
+      this.#lingerCheck()
+      this.#serviceRequests()
+      this.#updateGauges()
+      if (this.#stopDeadline !== undefined) {
+        if (this.#allDelivered()) return this.#finishStop(false)
+        if (performance.now() >= this.#stopDeadline) return this.#finishStop(true)
+      }
+      if (progressed) await yieldToLoop()
+      else await this.#sleep()
+    }
+  }
+
+  onMessage(msg: HostToPipeline): void {
+    switch (msg.type) {
+      case 'addLane':
+        this.#lanes.push(new LaneReader(msg.lane))
+        break
+      case 'flush':
+        this.#requests.push({
+          id: msg.id,
+          drain: msg.drain,
+          marks: new Map(this.#lanes.map((lane) => [lane, lane.writePosition()])),
+        })
+        break
+      case 'stop':
+        this.#stopDeadline = performance.now() + msg.timeoutMs
+        break
+      case 'sendResult':
+        this.#dispatcher.hostResult(msg.batchId, msg.attempt, msg.failed, msg.error, msg.abandoned)
+        break
+      default: {
+        const never: never = msg
+        throw new TypeError(`pipeline: unknown message ${JSON.stringify(never)}`)
+      }
+    }
+    this.kick()
+  }
+
+  /** Wakes the loop if it sleeps (called on this thread: messages, acks, timers). */
+  kick(): void {
+    if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, 0) !== 0) {
+      Atomics.notify(this.#control, ControlSlot.DOORBELL)
+    }
+  }
+
+  /**
+   * One pass over every lane, repeated while it makes progress and a slab is
+   * free. Returns whether anything moved.
+   */
+  #drain(): boolean {
+    let progressed = false
+    let moved = true
+    while (moved) {
+      moved = false
+      for (let i = 0; i < this.#lanes.length; i++) {
+        const lane = this.#lanes[i]!
+        if (lane.isEmpty()) {
+          if (lane.isFinished() && !this.#requests.some((r) => r.marks.has(lane))) {
+            this.#lanes.splice(i--, 1)
+          }
+          continue
+        }
+        const slab = this.#current ?? this.#open()
+        if (!slab) return progressed
+        const room = this.#cutter.room(slab.count, slab.bytes)
+        let n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0)
+        // -1: a dropOldest producer won the race for these records; try once more.
+        if (n < 0) n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0)
+        if (n > 0) {
+          if (slab.count === 0) slab.openedAt = performance.now()
+          slab.count += n
+          slab.bytes += lane.lastBytes
+          moved = progressed = true
+        }
+        const reason = this.#cutter.check(slab.count, slab.openedAt, n === 0 && !lane.isEmpty())
+        if (reason) this.#cut(reason)
+      }
+    }
+    return progressed
+  }
+
+  #open(): Slab | undefined {
+    this.#current = this.#slabs.acquire()
+    return this.#current
+  }
+
+  #cut(_reason: CutReason): void {
+    const slab = this.#current
+    if (!slab || slab.count === 0) return
+    this.#current = undefined
+    slab.id = this.#nextId++
+    this.#unsettled.set(slab.id, slab)
+    this.#dispatcher.send(slab)
+  }
+
+  #lingerCheck(): void {
+    const slab = this.#current
+    if (!slab || slab.count === 0) return
+    if (this.#stopDeadline !== undefined) return this.#cut('stop')
+    if (this.#cutter.check(slab.count, slab.openedAt, false) === 'linger') this.#cut('linger')
+  }
+
+  #settled(slab: Slab): void {
+    this.#unsettled.delete(slab.id)
+    this.#slabs.release(slab)
+    this.kick()
+  }
+
+  #serviceRequests(): void {
+    for (let i = 0; i < this.#requests.length; i++) {
+      const req = this.#requests[i]!
+      if (req.target === undefined) {
+        let reached = true
+        for (const [lane, mark] of req.marks) {
+          if (this.#lanes.includes(lane) && !lane.reached(mark)) {
+            reached = false
+            break
+          }
+        }
+        if (!reached) continue
+        this.#cut('flush')
+        req.target = this.#nextId - 1
+      }
+      if (req.drain && this.#hasUnsettledUpTo(req.target)) continue
+      this.#requests.splice(i--, 1)
+      this.#post({ __vq: 1, type: 'flushed', id: req.id })
+    }
+  }
+
+  #hasUnsettledUpTo(id: number): boolean {
+    for (const unsettled of this.#unsettled.keys()) if (unsettled <= id) return true
+    return false
+  }
+
+  #updateGauges(): void {
+    let items = this.#current?.count ?? 0
+    for (const slab of this.#unsettled.values()) items += slab.count
+    this.#metrics.set(MetricSlot.PIPELINE_ITEMS, items)
+    let fill = 0
+    for (const lane of this.#lanes) fill = Math.max(fill, lane.usedBytes() / lane.capacity)
+    const active = this.#backpressure ? fill > this.#softLimit * 0.9 : fill > this.#softLimit
+    if (active !== this.#backpressure) {
+      this.#backpressure = active
+      this.#post({ __vq: 1, type: 'backpressure', active })
+    }
+  }
+
+  #allDelivered(): boolean {
+    return (
+      this.#unsettled.size === 0 &&
+      (this.#current?.count ?? 0) === 0 &&
+      this.#lanes.every((lane) => lane.isEmpty())
+    )
+  }
+
+  async #sleep(): Promise<void> {
+    const slab = this.#current
+    let timeout = this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
+    if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
+    const blocked = !slab && this.#slabs.available === 0
+    const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
+    Atomics.store(this.#control, ControlSlot.DOORBELL, value)
+    // Re-check after announcing sleep: a producer that published before it saw
+    // the doorbell did not notify (ring/lane-writer.ts publish()).
+    if (!blocked && this.#lanes.some((lane) => !lane.isEmpty())) {
+      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      return
+    }
+    const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, Math.max(0, timeout))
+    if (res.async) await res.value
+    Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+  }
+
+  /** Collects everything not delivered, shuts the pool and reports to the host. */
+  async #finishStop(timedOut: boolean): Promise<void> {
+    this.#done = true
+    await this.#dispatcher.close()
+    const parts: Uint8Array[] = []
+    let count = 0
+    for (const slab of [...this.#unsettled.values()].sort((a, b) => a.id - b.id)) {
+      parts.push(slab.view().slice())
+      count += slab.count
+    }
+    if (this.#current && this.#current.count > 0) {
+      parts.push(this.#current.view().slice())
+      count += this.#current.count
+    }
+    // Whatever is still in the lanes (the sender could not keep up).
+    for (const lane of this.#lanes) {
+      for (let tries = 0; !lane.isEmpty() && tries < 100; tries++) {
+        const scratch = new Uint8Array(lane.usedBytes())
+        const n = lane.drainInto(scratch, 0, scratch.byteLength, Number.MAX_SAFE_INTEGER)
+        if (n > 0) {
+          parts.push(scratch.subarray(0, lane.lastBytes))
+          count += n
+        }
+      }
+    }
+    const total = parts.reduce((s, p) => s + p.byteLength, 0)
+    const leftovers = new Uint8Array(total)
+    let off = 0
+    for (const p of parts) {
+      leftovers.set(p, off)
+      off += p.byteLength
+    }
+    this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut }, [leftovers.buffer as ArrayBuffer])
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Messages between the queue's thread (host) and the pipeline thread. Every
+ * message carries `__vq: 1`; the receivers switch exhaustively on `type`.
+ */
+import type { ItemFailure } from '../sender/types.ts'
+
+/** Options the pipeline needs (cloneable: no functions). */
+export interface PipelineConfig {
+  readonly maxBatchSize: number
+  readonly maxBatchBytes: number
+  readonly maxItemBytes: number
+  readonly flushIntervalMs: number
+  readonly adaptiveBatching: { minBatchSize: number; maxBatchSize: number; targetLatencyMs: number } | false
+  readonly softLimit: number
+  readonly senderThreads: number
+  readonly senderConcurrency: number
+  readonly maxInFlightBatches: number
+  readonly sendTimeoutMs: number
+  readonly maxAttempts: number
+  readonly retryInitialDelayMs: number
+  readonly retryMaxDelayMs: number
+  /** Module spec for the pool, or undefined: batches go to the host's in-thread `send`. */
+  readonly sender: { readonly module: string; readonly options: unknown } | undefined
+}
+
+export interface PipelineWorkerData {
+  readonly control: SharedArrayBuffer
+  readonly metrics: SharedArrayBuffer
+  readonly lanes: readonly SharedArrayBuffer[]
+  readonly config: PipelineConfig
+}
+
+/** A serialisable error summary (Error's own fields do not survive structured clone reliably). */
+export interface ErrorInfo {
+  readonly name: string
+  readonly message: string
+  readonly code?: string
+  readonly retryable?: boolean
+  readonly status?: number
+}
+
+export type HostToPipeline =
+  | { readonly __vq: 1; readonly type: 'addLane'; readonly lane: SharedArrayBuffer }
+  | { readonly __vq: 1; readonly type: 'flush'; readonly id: number; readonly drain: boolean }
+  | { readonly __vq: 1; readonly type: 'stop'; readonly timeoutMs: number }
+  | {
+      readonly __vq: 1
+      readonly type: 'sendResult'
+      readonly batchId: number
+      readonly attempt: number
+      readonly failed?: readonly ItemFailure[]
+      readonly error?: ErrorInfo
+      /** The in-thread send is still running (it timed out): do not reuse its slab. */
+      readonly abandoned?: boolean
+    }
+
+export type PipelineToHost =
+  | { readonly __vq: 1; readonly type: 'ready'; readonly slabs: readonly SharedArrayBuffer[] }
+  | { readonly __vq: 1; readonly type: 'flushed'; readonly id: number }
+  | {
+      readonly __vq: 1
+      readonly type: 'send'
+      readonly batchId: number
+      readonly attempt: number
+      readonly slab: SharedArrayBuffer
+      readonly count: number
+      readonly byteLength: number
+    }
+  | {
+      readonly __vq: 1
+      readonly type: 'deadLetter'
+      readonly bytes: Uint8Array
+      readonly count: number
+      readonly reason: string
+      readonly attempts: number
+    }
+  | { readonly __vq: 1; readonly type: 'backpressure'; readonly active: boolean }
+  | { readonly __vq: 1; readonly type: 'newSlab'; readonly slab: SharedArrayBuffer }
+  | {
+      readonly __vq: 1
+      readonly type: 'stopped'
+      readonly leftovers: Uint8Array
+      readonly count: number
+      readonly timedOut: boolean
+    }
+  | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
+
+export function errorInfo(err: unknown): ErrorInfo {
+  if (err && typeof err === 'object') {
+    const e = err as Record<string, unknown>
+    return {
+      name: typeof e.name === 'string' ? e.name : 'Error',
+      message: typeof e.message === 'string' ? e.message : String(err),
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
+      ...(typeof e.retryable === 'boolean' ? { retryable: e.retryable } : {}),
+      ...(typeof e.status === 'number' ? { status: e.status } : {}),
+    }
+  }
+  return { name: 'Error', message: String(err) }
+}

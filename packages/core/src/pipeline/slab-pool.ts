@@ -1,0 +1,106 @@
+/**
+ * Pooled shared slabs that hold batches. The pipeline fills a slab straight
+ * from the ring; sender threads read it in place (no copy, no clone); the slab
+ * returns to the pool when its batch settles. Because a slab is shared, a
+ * batch survives a sender thread that crashes or is terminated mid-send, and
+ * the host can still read every unsettled batch if the pipeline thread dies.
+ *
+ * Slab SharedArrayBuffer:
+ *
+ *   +---------+---------+---------+---------+------------------------------+
+ *   | STATE   | COUNT   | BYTES   | ID      | records (batch-format.ts)    |
+ *   +---------+---------+---------+---------+------------------------------+
+ *   0         4         8         12        SLAB_HEADER_BYTES (16)
+ *
+ * STATE/COUNT/BYTES are stored with Atomics by the pipeline after the records
+ * are written, so a reader that sees STATE != FREE sees a whole batch.
+ */
+export const SLAB_HEADER_BYTES = 16
+
+export const SlabSlot = { STATE: 0, COUNT: 1, BYTES: 2, ID: 3 } as const
+
+export const SlabState = { FREE: 0, FILLING: 1, IN_FLIGHT: 2 } as const
+
+export class Slab {
+  readonly sab: SharedArrayBuffer
+  readonly header: Int32Array
+  /** The record area. */
+  readonly data: Uint8Array
+  count = 0
+  bytes = 0
+  id = 0
+  attempt = 0
+  /** performance.now() of the first record (linger) and of the first send. */
+  openedAt = 0
+  firstSentAt = 0
+  /** A timed-out in-thread send may still read it: never reuse. */
+  tainted = false
+
+  constructor(capacity: number) {
+    this.sab = new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity)
+    this.header = new Int32Array(this.sab, 0, 4)
+    this.data = new Uint8Array(this.sab, SLAB_HEADER_BYTES)
+  }
+
+  setState(state: number): void {
+    Atomics.store(this.header, SlabSlot.COUNT, this.count)
+    Atomics.store(this.header, SlabSlot.BYTES, this.bytes)
+    Atomics.store(this.header, SlabSlot.ID, this.id)
+    Atomics.store(this.header, SlabSlot.STATE, state)
+  }
+
+  view(): Uint8Array {
+    return this.data.subarray(0, this.bytes)
+  }
+}
+
+/** A fixed number of slabs: when none is free the pipeline stops draining (backpressure). */
+export class SlabPool {
+  readonly #free: Slab[] = []
+  readonly #capacity: number
+  readonly all: Slab[] = []
+  readonly #onNew: (slab: Slab) => void
+
+  constructor(count: number, capacity: number, onNew: (slab: Slab) => void) {
+    this.#capacity = capacity
+    this.#onNew = onNew
+    for (let i = 0; i < count; i++) this.#free.push(this.#create())
+  }
+
+  #create(): Slab {
+    const slab = new Slab(this.#capacity)
+    this.all.push(slab)
+    return slab
+  }
+
+  get available(): number {
+    return this.#free.length
+  }
+
+  acquire(): Slab | undefined {
+    const slab = this.#free.pop()
+    if (!slab) return undefined
+    slab.count = 0
+    slab.bytes = 0
+    slab.attempt = 0
+    slab.openedAt = 0
+    slab.firstSentAt = 0
+    slab.setState(SlabState.FILLING)
+    return slab
+  }
+
+  release(slab: Slab): void {
+    slab.count = 0
+    slab.bytes = 0
+    slab.setState(SlabState.FREE)
+    if (slab.tainted) {
+      // Replace it: someone may still read the old one.
+      this.all.splice(this.all.indexOf(slab), 1)
+      const fresh = this.#create()
+      this.#onNew(fresh)
+      this.#free.push(fresh)
+      return
+    }
+    this.#free.push(slab)
+  }
+}

@@ -1,0 +1,31 @@
+import type { FullPolicy } from '../queue/types.ts'
+
+/**
+ * Everything a thread needs to enqueue into a queue: structured-cloneable, so
+ * it can be posted to a worker (the SharedArrayBuffers are shared, not copied).
+ * Obtain one with `queue.producerPort()`; use it with `connectProducer()`.
+ */
+export interface ProducerHandle {
+  readonly __vinequeueProducer: 1
+  /** This producer's lane. */
+  readonly lane: SharedArrayBuffer
+  /** The queue's control block (state, doorbell). */
+  readonly control: SharedArrayBuffer
+  readonly limits: ProducerLimits
+}
+
+export interface ProducerLimits {
+  readonly maxItemBytes: number
+  readonly softLimit: number
+  readonly hardLimit: number
+  readonly fullPolicy: FullPolicy
+  readonly maxBlockMs: number
+  readonly maxBackoffMs: number
+}
+
+/** Delay (ms) the soft limit imposes at a given fill ratio: linear from 0 at soft to max at hard. */
+export function softLimitDelay(fill: number, limits: ProducerLimits): number {
+  if (fill <= limits.softLimit || limits.maxBackoffMs === 0) return 0
+  const span = Math.max(1e-9, limits.hardLimit - limits.softLimit)
+  return Math.ceil(limits.maxBackoffMs * Math.min(1, (fill - limits.softLimit) / span))
+}

@@ -1,0 +1,293 @@
+import type { Packr } from 'msgpackr'
+import { createPackr } from '../codec/codec.ts'
+import {
+  BackpressureError,
+  EncodeError,
+  ItemTooLargeError,
+  PipelineDownError,
+  QueueClosedError,
+  QueueFullError,
+} from '../errors.ts'
+import type { EnqueueAsyncOptions } from '../queue/types.ts'
+import { LaneWriter } from '../ring/lane-writer.ts'
+import { ControlSlot, QueueState, recordSize } from '../ring/layout.ts'
+import { type ProducerHandle, type ProducerLimits, softLimitDelay } from './handle.ts'
+
+/**
+ * The enqueue side of one lane, used by the queue's own thread and by every
+ * producer thread (`connectProducer`). Synchronous methods never wait: at the
+ * hard limit they apply `fullPolicy` at once. `enqueueAsync` also slows down
+ * under the soft limit and waits for room under `block`.
+ */
+export class Producer {
+  readonly #lane: LaneWriter
+  readonly #control: Int32Array
+  readonly #limits: ProducerLimits
+  readonly #packr: Packr
+  #closed = false
+
+  constructor(handle: ProducerHandle) {
+    if (handle?.__vinequeueProducer !== 1) {
+      throw new TypeError('connectProducer: expected a handle from queue.producerPort()')
+    }
+    this.#limits = handle.limits
+    this.#lane = new LaneWriter(handle.lane, handle.control, handle.limits.hardLimit)
+    this.#control = new Int32Array(handle.control)
+    this.#packr = createPackr()
+  }
+
+  #checkOpen(): void {
+    const state = Atomics.load(this.#control, ControlSlot.STATE)
+    if (state <= QueueState.RUNNING && !this.#closed) return
+    if (state === QueueState.DOWN) {
+      throw new QueueClosedError('The queue is down: its pipeline thread died', {
+        reason: 'down',
+        cause: new PipelineDownError('pipeline thread exited'),
+      })
+    }
+    throw new QueueClosedError(this.#closed ? 'This producer is closed' : 'The queue is stopped', {
+      reason: 'stopped',
+    })
+  }
+
+  #encode(item: unknown, index?: number): Uint8Array {
+    let bytes: Uint8Array
+    try {
+      bytes = this.#packr.pack(item)
+    } catch (cause) {
+      const where = index === undefined ? '' : ` at index ${index}`
+      throw new EncodeError(`Cannot encode item${where} with msgpack: ${(cause as Error).message}`, { cause })
+    }
+    if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length, index)
+    return bytes
+  }
+
+  #tooLarge(size: number, index?: number): never {
+    const where = index === undefined ? '' : ` at index ${index}`
+    throw new ItemTooLargeError(
+      `Item${where} is ${size} bytes encoded, over maxItemBytes (${this.#limits.maxItemBytes})`,
+      { size, limit: this.#limits.maxItemBytes },
+    )
+  }
+
+  #full(what: string): never {
+    this.#lane.rejected++
+    this.#lane.countersChanged()
+    throw new QueueFullError(
+      `The queue is full (${what}; ring ${this.#lane.capacity} B, hardLimit ${this.#limits.hardLimit}, fullPolicy '${this.#limits.fullPolicy}')`,
+    )
+  }
+
+  /**
+   * Writes one encoded record. Returns false when `dropNewest` dropped it;
+   * throws QueueFullError under `block`/`reject`.
+   */
+  #put(bytes: Uint8Array, raw: boolean): boolean {
+    const lane = this.#lane
+    let at = lane.reserve(bytes.length, raw)
+    if (at < 0) {
+      lane.publish()
+      at = lane.reserve(bytes.length, raw)
+      if (at < 0) {
+        switch (this.#limits.fullPolicy) {
+          case 'dropNewest':
+            lane.droppedNewest++
+            lane.countersChanged()
+            return false
+          case 'dropOldest':
+            if (!lane.evictFor(bytes.length)) this.#full('item larger than the free ring')
+            at = lane.reserve(bytes.length, raw)
+            if (at < 0) this.#full('eviction raced')
+            lane.countersChanged()
+            break
+          default:
+            this.#full('lane at hard limit')
+        }
+      }
+    }
+    lane.bytes.set(bytes, at)
+    lane.committed(1)
+    return true
+  }
+
+  /**
+   * Encodes `item` with msgpack and appends it. Returns true when accepted,
+   * false when the `dropNewest` policy dropped it.
+   * @throws QueueClosedError, QueueFullError (policy block/reject), ItemTooLargeError, EncodeError
+   */
+  enqueue(item: unknown): boolean {
+    this.#checkOpen()
+    return this.#put(this.#encode(item), false)
+  }
+
+  /**
+   * Appends already-encoded bytes as one item (no msgpack). Senders see them
+   * as `raw` payloads; `batch.items()` returns them as Uint8Array.
+   */
+  enqueueRaw(bytes: Uint8Array): boolean {
+    this.#checkOpen()
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('enqueueRaw: bytes must be a Uint8Array')
+    if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
+    return this.#put(bytes, true)
+  }
+
+  /**
+   * Appends every item or none: an encode error, an oversized item or a full
+   * ring (block/reject) throws and leaves the queue as it was; `dropNewest`
+   * drops the whole batch (returns false).
+   */
+  enqueueBatch(items: readonly unknown[]): boolean {
+    this.#checkOpen()
+    if (!Array.isArray(items)) throw new TypeError('enqueueBatch: items must be an array')
+    if (items.length === 0) return true
+    if (this.#limits.fullPolicy === 'dropOldest') return this.#enqueueBatchEvicting(items)
+    const lane = this.#lane
+    const start = lane.beginGroup()
+    let kept = false
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const bytes = this.#encode(items[i], i)
+        const at = lane.reserve(bytes.length, false)
+        if (at < 0) {
+          if (this.#limits.fullPolicy === 'dropNewest') {
+            lane.droppedNewest += items.length
+            return false
+          }
+          this.#full(`batch of ${items.length} does not fit`)
+        }
+        lane.bytes.set(bytes, at)
+      }
+      kept = true
+      return true
+    } finally {
+      lane.endGroup(start, kept, items.length)
+      if (!kept) lane.countersChanged()
+    }
+  }
+
+  /**
+   * dropOldest evicts records, which cannot be undone: encode and check every
+   * item first so a bad item late in the batch never costs evicted data.
+   */
+  #enqueueBatchEvicting(items: readonly unknown[]): boolean {
+    const encoded: Uint8Array[] = new Array(items.length)
+    let total = 0
+    for (let i = 0; i < items.length; i++) {
+      const bytes = this.#encode(items[i], i)
+      encoded[i] = bytes.slice()
+      total += recordSize(bytes.length)
+    }
+    if (total * 2 > this.#lane.capacity * this.#limits.hardLimit)
+      this.#full(`batch of ${total} B exceeds the ring`)
+    const lane = this.#lane
+    const start = lane.beginGroup()
+    let kept = false
+    try {
+      for (const bytes of encoded) {
+        let at = lane.reserve(bytes.length, false)
+        if (at < 0) {
+          if (!lane.evictFor(bytes.length)) this.#full('batch does not fit')
+          at = lane.reserve(bytes.length, false)
+          if (at < 0) this.#full('eviction raced')
+        }
+        lane.bytes.set(bytes, at)
+      }
+      kept = true
+      return true
+    } finally {
+      lane.endGroup(start, kept, items.length)
+      lane.countersChanged()
+    }
+  }
+
+  /**
+   * Like `enqueue`, but waits instead of failing: slows down by up to
+   * `maxBackoffMs` past the soft limit, and under `block` waits for room up
+   * to `maxBlockMs`, then rejects with BackpressureError.
+   */
+  async enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
+    this.#checkOpen()
+    // Copy: msgpackr reuses its buffer on the next pack (MEASURED.md hazard 4).
+    const bytes = this.#encode(item).slice()
+    return this.#putAsync(bytes, false, options)
+  }
+
+  /** `enqueueRaw` that waits for room like `enqueueAsync`. */
+  async enqueueRawAsync(bytes: Uint8Array, options?: EnqueueAsyncOptions): Promise<boolean> {
+    this.#checkOpen()
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('enqueueRawAsync: bytes must be a Uint8Array')
+    if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
+    return this.#putAsync(bytes, true, options)
+  }
+
+  async #putAsync(bytes: Uint8Array, raw: boolean, options?: EnqueueAsyncOptions): Promise<boolean> {
+    const lane = this.#lane
+    const delay = softLimitDelay(lane.fill(), this.#limits)
+    if (delay > 0) await sleep(delay)
+    if (this.#limits.fullPolicy !== 'block') {
+      this.#checkOpen()
+      return this.#put(bytes, raw)
+    }
+    const maxBlockMs = options?.maxBlockMs ?? this.#limits.maxBlockMs
+    const started = performance.now()
+    for (;;) {
+      this.#checkOpen()
+      options?.signal?.throwIfAborted()
+      let at = lane.reserve(bytes.length, raw)
+      if (at < 0) {
+        lane.publish()
+        at = lane.reserve(bytes.length, raw)
+      }
+      if (at >= 0) {
+        lane.bytes.set(bytes, at)
+        lane.committed(1)
+        return true
+      }
+      const waited = performance.now() - started
+      if (waited >= maxBlockMs) {
+        lane.rejected++
+        lane.countersChanged()
+        throw new BackpressureError(
+          `No room in the queue after waiting ${Math.round(waited)} ms (maxBlockMs ${maxBlockMs})`,
+          { waitedMs: waited },
+        )
+      }
+      const expected = lane.armWait()
+      // Re-check after arming: the pipeline may have freed room in between.
+      if (lane.hasRoom(bytes.length)) continue
+      // Wake at least every 100 ms to notice stop() and aborts.
+      await lane.waitForRoom(expected, Math.min(100, maxBlockMs - waited))
+    }
+  }
+
+  /** Makes everything written so far visible to the pipeline now. */
+  publish(): void {
+    this.#lane.publish()
+  }
+
+  /** Fill ratio of this producer's lane (0–1). */
+  fill(): number {
+    return this.#lane.fill()
+  }
+
+  /** Closes this producer; the pipeline drains its lane. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#lane.close()
+  }
+}
+
+/** A ref'd timer on purpose: the caller awaits it, the thread must not exit under it. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * Connects the current thread to a queue through a handle from
+ * `queue.producerPort()` (posted to this worker). The producer gets a lane of
+ * its own: no contention with other producer threads.
+ */
+export function connectProducer(handle: ProducerHandle): Producer {
+  return new Producer(handle)
+}

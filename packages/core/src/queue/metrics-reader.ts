@@ -1,0 +1,83 @@
+import { bucketUpperUs, HISTOGRAM_BUCKETS, HISTOGRAM_OFFSET, MetricSlot } from '../metrics/layout.ts'
+import { softLimitDelay } from '../producer/handle.ts'
+import { ControlSlot, LaneCounter, LaneSlot, laneCapacity } from '../ring/layout.ts'
+import type { CircuitState, Metrics, ResolvedOptions } from './types.ts'
+
+const CIRCUIT: readonly CircuitState[] = ['closed', 'open', 'half-open']
+
+/**
+ * Builds a metrics snapshot from shared memory alone: the queue-wide slots
+ * (written by the pipeline thread) and each lane's counters (written by its
+ * producer). No thread is messaged; values are at most one publish old.
+ */
+export function readMetrics(
+  metricsSab: SharedArrayBuffer,
+  control: SharedArrayBuffer,
+  lanes: readonly SharedArrayBuffer[],
+  options: ResolvedOptions,
+): Metrics {
+  const g = new BigUint64Array(metricsSab)
+  const slot = (i: number): number => Number(Atomics.load(g, i))
+  let enqueued = 0
+  let consumed = 0
+  let droppedNewest = 0
+  let droppedOldest = 0
+  let rejected = 0
+  let bytes = 0
+  let maxFill = 0
+  for (const lane of lanes) {
+    const u64 = new BigUint64Array(lane, 0, 64)
+    const i32 = new Int32Array(lane, 0, 64)
+    enqueued += Number(Atomics.load(u64, LaneCounter.ENQUEUED))
+    consumed += Number(Atomics.load(u64, LaneCounter.CONSUMED))
+    droppedNewest += Number(Atomics.load(u64, LaneCounter.DROPPED_NEWEST))
+    droppedOldest += Number(Atomics.load(u64, LaneCounter.DROPPED_OLDEST))
+    rejected += Number(Atomics.load(u64, LaneCounter.REJECTED))
+    const used = (Atomics.load(i32, LaneSlot.WRITE) - Atomics.load(i32, LaneSlot.READ)) >>> 0
+    bytes += used
+    maxFill = Math.max(maxFill, used / laneCapacity(lane))
+  }
+  const latencyCount = slot(MetricSlot.LATENCY_COUNT)
+  const hist: number[] = []
+  for (let b = 0; b < HISTOGRAM_BUCKETS; b++) hist.push(Number(Atomics.load(g, HISTOGRAM_OFFSET + b)))
+  const pct = (p: number): number => {
+    const total = hist.reduce((s, n) => s + n, 0)
+    if (total === 0) return 0
+    const rank = Math.ceil(total * p)
+    let seen = 0
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+      seen += hist[b]!
+      if (seen >= rank) return Math.round(bucketUpperUs(b)) / 1000
+    }
+    return 0
+  }
+  const pipelineItems = slot(MetricSlot.PIPELINE_ITEMS)
+  return {
+    enqueuedTotal: enqueued,
+    sentTotal: slot(MetricSlot.SENT),
+    errorsTotal: slot(MetricSlot.ERRORS),
+    droppedTotal: droppedNewest + droppedOldest,
+    droppedByReason: { dropNewest: droppedNewest, dropOldest: droppedOldest },
+    rejectedTotal: rejected,
+    deadLetteredTotal: slot(MetricSlot.DEAD_LETTERED),
+    batchesSentTotal: slot(MetricSlot.BATCHES_SENT),
+    retriesTotal: slot(MetricSlot.RETRIES),
+    senderFailuresTotal: slot(MetricSlot.SENDER_FAILURES),
+    timeoutsTotal: slot(MetricSlot.TIMEOUTS),
+    memoryQueueSize: Math.max(0, enqueued - consumed - droppedOldest) + pipelineItems,
+    memoryQueueBytes: bytes,
+    inFlightBatches: slot(MetricSlot.IN_FLIGHT_BATCHES),
+    walSize: 0,
+    walPendingItems: 0,
+    recoveredTotal: 0,
+    avgSendLatency: latencyCount === 0 ? 0 : slot(MetricSlot.LATENCY_SUM_US) / latencyCount / 1000,
+    sendLatencyP50: pct(0.5),
+    sendLatencyP90: pct(0.9),
+    sendLatencyP99: pct(0.99),
+    sendLatencyP999: pct(0.999),
+    circuitState: CIRCUIT[Atomics.load(new Int32Array(control), ControlSlot.CIRCUIT)] ?? 'closed',
+    backoffMs: softLimitDelay(maxFill, options),
+    batchSize: slot(MetricSlot.BATCH_SIZE),
+    lanes: lanes.length,
+  }
+}

@@ -1,0 +1,216 @@
+import { availableParallelism } from 'node:os'
+import { isAbsolute } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { InvalidConfigError } from '../errors.ts'
+import { MAX_LANE_CAPACITY, recordSize } from '../ring/layout.ts'
+import { presets } from './presets.ts'
+import type { AdaptiveBatchingOptions, FullPolicy, QueueOptions, ResolvedOptions } from './types.ts'
+
+const FULL_POLICIES: readonly FullPolicy[] = ['block', 'reject', 'dropNewest', 'dropOldest']
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  'preset',
+  'send',
+  'sender',
+  'maxBatchSize',
+  'maxBatchBytes',
+  'flushIntervalMs',
+  'adaptiveBatching',
+  'ringBytes',
+  'maxItemBytes',
+  'softLimit',
+  'hardLimit',
+  'fullPolicy',
+  'maxBlockMs',
+  'maxBackoffMs',
+  'senderThreads',
+  'senderConcurrency',
+  'maxInFlightBatches',
+  'sendTimeoutMs',
+  'maxAttempts',
+  'retryInitialDelayMs',
+  'retryMaxDelayMs',
+  'onDeadLetter',
+])
+
+/** Library defaults, before a preset (the `default` preset fills the batching fields). */
+export const kDefaultOptions: Readonly<Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter'>> =
+  Object.freeze({
+    preset: 'default',
+    maxBatchSize: 1000,
+    maxBatchBytes: 1024 * 1024,
+    flushIntervalMs: 5000,
+    adaptiveBatching: false,
+    ringBytes: 32 * 1024 * 1024,
+    maxItemBytes: 1024 * 1024,
+    softLimit: 0.8,
+    hardLimit: 0.95,
+    fullPolicy: 'block',
+    maxBlockMs: 60_000,
+    maxBackoffMs: 50,
+    senderThreads: Math.max(1, availableParallelism() - 1),
+    senderConcurrency: 4,
+    maxInFlightBatches: 0, // derived below
+    sendTimeoutMs: 30_000,
+    maxAttempts: Number.POSITIVE_INFINITY,
+    retryInitialDelayMs: 100,
+    retryMaxDelayMs: 30_000,
+  })
+
+const ADAPTIVE_DEFAULTS: Required<AdaptiveBatchingOptions> = Object.freeze({
+  minBatchSize: 100,
+  maxBatchSize: 5000,
+  targetLatencyMs: 50,
+})
+
+function merge<T extends object>(...layers: Array<object | undefined>): T {
+  const out: Record<string, unknown> = {}
+  for (const layer of layers) {
+    if (!layer) continue
+    for (const [k, v] of Object.entries(layer)) if (v !== undefined) out[k] = v
+  }
+  return out as T
+}
+
+/**
+ * Merges preset, defaults and the user's options (skipping `undefined`) and
+ * validates the result, reporting every bad field in one InvalidConfigError.
+ */
+export function resolveOptions(input: QueueOptions): ResolvedOptions {
+  const issues: string[] = []
+  if (input === null || typeof input !== 'object') {
+    throw new InvalidConfigError('Invalid queue options: options must be an object', {
+      issues: ['options must be an object'],
+    })
+  }
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) issues.push(`${key}: unknown option`)
+  }
+  const presetName = input.preset ?? 'default'
+  const preset = (presets as Record<string, object>)[presetName]
+  if (!preset)
+    issues.push(`preset: must be one of ${Object.keys(presets).join(', ')} (got ${String(presetName)})`)
+  const o = merge<Record<string, any>>(kDefaultOptions, preset, input)
+
+  const int = (key: string, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    const v = o[key]
+    if (!Number.isInteger(v) || v < min || v > max) {
+      issues.push(`${key}: must be an integer from ${min} to ${max} (got ${describe(v)})`)
+    }
+  }
+  const num = (key: string, min: number, max: number): void => {
+    const v = o[key]
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      issues.push(`${key}: must be a number from ${min} to ${max} (got ${describe(v)})`)
+    }
+  }
+
+  int('maxBatchSize', 1, 1_000_000)
+  int('maxBatchBytes', 64, 256 * 1024 * 1024)
+  int('flushIntervalMs', 0, 24 * 3600 * 1000)
+  int('ringBytes', 1024, MAX_LANE_CAPACITY)
+  int('maxItemBytes', 1, 256 * 1024 * 1024)
+  num('softLimit', 0.01, 1)
+  num('hardLimit', 0.01, 1)
+  int('maxBlockMs', 0, 24 * 3600 * 1000)
+  int('maxBackoffMs', 0, 60_000)
+  int('senderThreads', 1, 256)
+  int('senderConcurrency', 1, 1024)
+  int('sendTimeoutMs', 1, 24 * 3600 * 1000)
+  if (o.maxAttempts !== Number.POSITIVE_INFINITY) int('maxAttempts', 1)
+  int('retryInitialDelayMs', 0, 3600 * 1000)
+  int('retryMaxDelayMs', 0, 24 * 3600 * 1000)
+  if (o.maxInFlightBatches !== 0 || input.maxInFlightBatches !== undefined)
+    int('maxInFlightBatches', 1, 65_536)
+
+  if (!FULL_POLICIES.includes(o.fullPolicy)) {
+    issues.push(`fullPolicy: must be one of ${FULL_POLICIES.join(', ')} (got ${describe(o.fullPolicy)})`)
+  }
+  if (typeof o.softLimit === 'number' && typeof o.hardLimit === 'number' && o.softLimit > o.hardLimit) {
+    issues.push(`softLimit: must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
+  }
+  if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') {
+    issues.push(`onDeadLetter: must be a function (got ${describe(o.onDeadLetter)})`)
+  }
+
+  // Exactly one sender form.
+  let sender: ResolvedOptions['sender']
+  if (o.send !== undefined && typeof o.send !== 'function') {
+    issues.push(`send: must be a function (got ${describe(o.send)})`)
+  }
+  if (o.send !== undefined && o.sender !== undefined) {
+    issues.push('send/sender: give exactly one of `send` (in-thread function) or `sender` (module)')
+  } else if (o.send === undefined && o.sender === undefined) {
+    issues.push('send/sender: a sender is required: `send: async (batch) => {...}` or `sender: { module }`')
+  }
+  if (o.sender !== undefined) {
+    const spec = o.sender
+    const mod = spec && typeof spec === 'object' ? spec.module : undefined
+    if (mod instanceof URL) sender = { module: mod.href, options: spec.options }
+    else if (typeof mod === 'string' && mod.length > 0) {
+      sender = { module: isAbsolute(mod) ? pathToFileURL(mod).href : mod, options: spec.options }
+    } else
+      issues.push(`sender.module: must be a package name, absolute path or file URL (got ${describe(mod)})`)
+    if (sender) {
+      try {
+        structuredClone(sender.options)
+      } catch (err) {
+        issues.push(`sender.options: must be structured-cloneable (${(err as Error).message})`)
+      }
+    }
+  }
+
+  let adaptive: ResolvedOptions['adaptiveBatching'] = false
+  if (o.adaptiveBatching === true) adaptive = ADAPTIVE_DEFAULTS
+  else if (o.adaptiveBatching && typeof o.adaptiveBatching === 'object') {
+    adaptive = merge<Required<AdaptiveBatchingOptions>>(ADAPTIVE_DEFAULTS, o.adaptiveBatching)
+    const a = adaptive as Record<string, any>
+    for (const key of ['minBatchSize', 'maxBatchSize', 'targetLatencyMs'] as const) {
+      if (!Number.isInteger(a[key]) || a[key] < 1) {
+        issues.push(`adaptiveBatching.${key}: must be a positive integer (got ${describe(a[key])})`)
+      }
+    }
+    if (a.minBatchSize > a.maxBatchSize)
+      issues.push('adaptiveBatching.minBatchSize: must not exceed maxBatchSize')
+  } else if (o.adaptiveBatching !== false) {
+    issues.push(`adaptiveBatching: must be a boolean or an object (got ${describe(o.adaptiveBatching)})`)
+  }
+
+  // Cross-field sizes: an item must fit a batch and (with wrap-around slack) a lane.
+  if (issues.length === 0) {
+    let cap = 1024
+    while (cap < o.ringBytes) cap *= 2
+    const limit = Math.floor(cap * o.hardLimit)
+    if (recordSize(o.maxItemBytes) * 2 > limit) {
+      issues.push(
+        `maxItemBytes: must be at most half the ring's hard limit (ringBytes ${cap} × hardLimit ${o.hardLimit} / 2 = ${Math.floor(limit / 2) - 8} B)`,
+      )
+    }
+  }
+
+  if (issues.length > 0) {
+    throw new InvalidConfigError(`Invalid queue options:\n  - ${issues.join('\n  - ')}`, { issues })
+  }
+
+  const maxInFlightBatches =
+    input.maxInFlightBatches ?? Math.max(2, (o.senderThreads as number) * (o.senderConcurrency as number))
+  if (adaptive && adaptive.maxBatchSize > o.maxBatchSize) {
+    // The adaptive ceiling is also the batch size limit.
+    o.maxBatchSize = adaptive.maxBatchSize
+  }
+  return Object.freeze({
+    ...(o as Omit<ResolvedOptions, 'sender' | 'adaptiveBatching' | 'maxInFlightBatches'>),
+    preset: presetName,
+    sender,
+    adaptiveBatching: adaptive,
+    maxInFlightBatches,
+  }) as ResolvedOptions
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'function') return 'a function'
+  if (v === null) return 'null'
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
+  return String(v)
+}

@@ -1,0 +1,457 @@
+import { EventEmitter } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import { Batch } from '../batch/batch-format.ts'
+import { channels } from '../diagnostics.ts'
+import { PipelineDownError, QueueClosedError, SendTimeoutError } from '../errors.ts'
+import { createMetricsBuffer } from '../metrics/layout.ts'
+import { errorInfo, type PipelineToHost, type PipelineWorkerData } from '../pipeline/protocol.ts'
+import { SLAB_HEADER_BYTES } from '../pipeline/slab-pool.ts'
+import type { ProducerHandle } from '../producer/handle.ts'
+import { Producer } from '../producer/producer.ts'
+import {
+  ControlSlot,
+  createControlBuffer,
+  createLaneBuffer,
+  laneCapacityFor,
+  QueueState,
+} from '../ring/layout.ts'
+import { pipelineWorkers } from './internals.ts'
+import { readMetrics } from './metrics-reader.ts'
+import { resolveOptions } from './options.ts'
+import { collectLeftovers, makeStopReport } from './stop-report.ts'
+import type {
+  EnqueueAsyncOptions,
+  Health,
+  HealthStatus,
+  Metrics,
+  QueueEvents,
+  QueueOptions,
+  ResolvedOptions,
+  StopReport,
+} from './types.ts'
+
+type Lifecycle = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'down'
+
+/**
+ * A VineQueue. Enqueue on this thread (or on producer threads through
+ * `producerPort()`); a pipeline thread batches and a sender delivers.
+ */
+export class Queue extends EventEmitter<QueueEvents> {
+  /** The resolved options (preset + defaults + yours). */
+  readonly options: ResolvedOptions
+  readonly #control: SharedArrayBuffer
+  readonly #controlI32: Int32Array
+  readonly #metrics: SharedArrayBuffer
+  readonly #lanes: SharedArrayBuffer[] = []
+  readonly #slabs: SharedArrayBuffer[] = []
+  readonly #producer: Producer
+  readonly #requests = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+  #nextRequest = 1
+  #worker: Worker | undefined
+  #lifecycle: Lifecycle = 'created'
+  #startPromise: Promise<void> | undefined
+  #stopPromise: Promise<StopReport> | undefined
+  #onStopped: ((msg: Extract<PipelineToHost, { type: 'stopped' }>) => void) | undefined
+  #downError: Error | undefined
+  #backpressure = false
+  #lastStatus: HealthStatus = 'ok'
+
+  constructor(options: QueueOptions) {
+    super()
+    this.options = resolveOptions(options)
+    this.#control = createControlBuffer()
+    this.#controlI32 = new Int32Array(this.#control)
+    this.#metrics = createMetricsBuffer()
+    this.#producer = new Producer(this.producerPort())
+  }
+
+  /**
+   * Starts the pipeline thread (and the sender pool, loading the sender
+   * module once to fail fast). Items enqueued before start() wait in the ring.
+   * Idempotent.
+   */
+  start(): Promise<void> {
+    if (this.#startPromise) return this.#startPromise
+    if (this.#lifecycle !== 'created') return Promise.reject(this.#closedError())
+    this.#lifecycle = 'starting'
+    this.#startPromise = new Promise<void>((resolve, reject) => {
+      const o = this.options
+      const workerData: PipelineWorkerData = {
+        control: this.#control,
+        metrics: this.#metrics,
+        lanes: [...this.#lanes],
+        config: {
+          maxBatchSize: o.maxBatchSize,
+          maxBatchBytes: o.maxBatchBytes,
+          maxItemBytes: o.maxItemBytes,
+          flushIntervalMs: o.flushIntervalMs,
+          adaptiveBatching: o.adaptiveBatching ? { ...o.adaptiveBatching } : false,
+          softLimit: o.softLimit,
+          senderThreads: o.senderThreads,
+          senderConcurrency: o.senderConcurrency,
+          maxInFlightBatches: o.maxInFlightBatches,
+          sendTimeoutMs: o.sendTimeoutMs,
+          maxAttempts: o.maxAttempts,
+          retryInitialDelayMs: o.retryInitialDelayMs,
+          retryMaxDelayMs: o.retryMaxDelayMs,
+          sender: o.sender,
+        },
+      }
+      const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
+        workerData,
+        name: 'vinequeue-pipeline',
+      })
+      this.#worker = worker
+      pipelineWorkers.set(this, worker)
+      let fatal: Error | undefined
+      worker.on('message', (msg: PipelineToHost) => {
+        if (msg.type === 'ready') {
+          this.#slabs.push(...msg.slabs)
+          this.#lifecycle = 'running'
+          Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
+          resolve()
+          if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
+          return
+        }
+        if (msg.type === 'fatal') {
+          fatal = Object.assign(new Error(msg.error.message), { name: msg.error.name, code: msg.error.code })
+          return
+        }
+        this.#onMessage(msg)
+      })
+      worker.on('error', (err) => {
+        fatal = err
+      })
+      worker.on('exit', (code) => {
+        if (this.#lifecycle === 'starting') {
+          this.#lifecycle = 'down'
+          Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.DOWN)
+          reject(
+            new PipelineDownError(
+              `The pipeline thread failed to start: ${fatal?.message ?? `exit ${code}`}`,
+              { cause: fatal },
+            ),
+          )
+          return
+        }
+        if (this.#lifecycle === 'stopped' || this.#lifecycle === 'down') return
+        this.#goDown(fatal ?? new Error(`pipeline thread exited with code ${code}`))
+      })
+    })
+    return this.#startPromise
+  }
+
+  #onMessage(msg: PipelineToHost): void {
+    switch (msg.type) {
+      case 'flushed': {
+        const req = this.#requests.get(msg.id)
+        this.#requests.delete(msg.id)
+        req?.resolve()
+        break
+      }
+      case 'send':
+        this.#runInThreadSend(msg)
+        break
+      case 'deadLetter': {
+        const items = new Batch(msg.bytes, msg.count).items()
+        const deadLetter = { items, reason: msg.reason, attempts: msg.attempts }
+        if (channels.deadLetter.hasSubscribers) {
+          channels.deadLetter.publish({
+            queue: this,
+            count: msg.count,
+            reason: msg.reason,
+            attempts: msg.attempts,
+          })
+        }
+        try {
+          this.options.onDeadLetter?.(deadLetter)
+        } catch (err) {
+          this.#emitError(err as Error)
+        }
+        this.emit('deadLetter', deadLetter)
+        break
+      }
+      case 'backpressure':
+        this.#backpressure = msg.active
+        if (channels.backpressure.hasSubscribers)
+          channels.backpressure.publish({ queue: this, active: msg.active })
+        this.emit('backpressure', msg.active)
+        this.#statusMaybeChanged()
+        break
+      case 'newSlab':
+        this.#slabs.push(msg.slab)
+        break
+      case 'stopped':
+        this.#onStopped?.(msg)
+        break
+      case 'ready':
+      case 'fatal':
+        break
+      default: {
+        const never: never = msg
+        throw new TypeError(`queue: unknown pipeline message ${JSON.stringify(never)}`)
+      }
+    }
+  }
+
+  /** Runs the user's in-thread `send` for a batch the pipeline posted. */
+  #runInThreadSend(msg: Extract<PipelineToHost, { type: 'send' }>): void {
+    const send = this.options.send!
+    const batch = new Batch(
+      new Uint8Array(msg.slab, SLAB_HEADER_BYTES, msg.byteLength),
+      msg.count,
+      msg.batchId,
+    )
+    const controller = new AbortController()
+    let settled = false
+    const reply = (result: { failed?: any; error?: any; abandoned?: boolean }): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      this.#worker?.postMessage({
+        __vq: 1,
+        type: 'sendResult',
+        batchId: msg.batchId,
+        attempt: msg.attempt,
+        ...result,
+      })
+    }
+    const timer = setTimeout(() => {
+      const err = new SendTimeoutError(`send did not settle within ${this.options.sendTimeoutMs} ms`, {
+        timeoutMs: this.options.sendTimeoutMs,
+      })
+      controller.abort(err)
+      reply({ error: errorInfo(err), abandoned: true })
+    }, this.options.sendTimeoutMs)
+    timer.unref()
+    if (channels.send.hasSubscribers) {
+      channels.send.publish({ queue: this, batchId: msg.batchId, count: msg.count, attempt: msg.attempt })
+    }
+    Promise.resolve()
+      .then(() => send(batch, { signal: controller.signal, attempt: msg.attempt }))
+      .then(
+        (result) => reply(result?.failed?.length ? { failed: result.failed.map((f) => ({ ...f })) } : {}),
+        (err: unknown) => reply({ error: errorInfo(err) }),
+      )
+  }
+
+  #emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else process.emitWarning(err)
+  }
+
+  #goDown(cause: Error): void {
+    this.#lifecycle = 'down'
+    Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.DOWN)
+    const err = new PipelineDownError(`The queue is down: the pipeline thread died (${cause.message})`, {
+      cause,
+    })
+    this.#downError = err
+    for (const req of this.#requests.values()) req.reject(err)
+    this.#requests.clear()
+    if (channels.down.hasSubscribers) channels.down.publish({ queue: this, error: err })
+    this.#statusMaybeChanged()
+    this.#emitError(err)
+  }
+
+  #statusMaybeChanged(): void {
+    const status = this.health().status
+    if (status !== this.#lastStatus) {
+      this.#lastStatus = status
+      this.emit('stateChange', status)
+    }
+  }
+
+  #closedError(): Error {
+    if (this.#lifecycle === 'down') {
+      return new QueueClosedError('The queue is down: its pipeline thread died', {
+        reason: 'down',
+        cause: this.#downError,
+      })
+    }
+    return new QueueClosedError('The queue is stopped', { reason: 'stopped' })
+  }
+
+  /**
+   * Encodes `item` (msgpack) and appends it. Synchronous; returns false when
+   * the `dropNewest` policy dropped it.
+   * @throws QueueClosedError, QueueFullError, ItemTooLargeError, EncodeError
+   */
+  enqueue(item: unknown): boolean {
+    return this.#producer.enqueue(item)
+  }
+
+  /** Appends every item or none (see Producer.enqueueBatch). */
+  enqueueBatch(items: readonly unknown[]): boolean {
+    return this.#producer.enqueueBatch(items)
+  }
+
+  /** Appends pre-encoded bytes as one item, skipping msgpack. */
+  enqueueRaw(bytes: Uint8Array): boolean {
+    return this.#producer.enqueueRaw(bytes)
+  }
+
+  /**
+   * Waits for room instead of failing: slowed past the soft limit, and under
+   * `block` waits up to `maxBlockMs` before BackpressureError.
+   */
+  enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
+    return this.#producer.enqueueAsync(item, options)
+  }
+
+  /** `enqueueRaw` that waits for room like `enqueueAsync`. */
+  enqueueRawAsync(bytes: Uint8Array, options?: EnqueueAsyncOptions): Promise<boolean> {
+    return this.#producer.enqueueRawAsync(bytes, options)
+  }
+
+  /**
+   * A handle for another thread to enqueue with its own lane: post it to a
+   * worker and call `connectProducer(handle)` there.
+   */
+  producerPort(): ProducerHandle {
+    if (this.#lifecycle !== 'created' && this.#lifecycle !== 'starting' && this.#lifecycle !== 'running') {
+      throw this.#closedError()
+    }
+    const lane = createLaneBuffer(laneCapacityFor(this.options.ringBytes))
+    this.#lanes.push(lane)
+    if (this.#worker) this.#worker.postMessage({ __vq: 1, type: 'addLane', lane })
+    const o = this.options
+    return {
+      __vinequeueProducer: 1,
+      lane,
+      control: this.#control,
+      limits: {
+        maxItemBytes: o.maxItemBytes,
+        softLimit: o.softLimit,
+        hardLimit: o.hardLimit,
+        fullPolicy: o.fullPolicy,
+        maxBlockMs: o.maxBlockMs,
+        maxBackoffMs: o.maxBackoffMs,
+      },
+    }
+  }
+
+  #request(drain: boolean): Promise<void> {
+    if (this.#lifecycle === 'created') {
+      return Promise.reject(new Error('The queue is not started: call start() first'))
+    }
+    if (this.#lifecycle === 'down' || this.#lifecycle === 'stopped')
+      return Promise.reject(this.#closedError())
+    return (this.#startPromise ?? Promise.resolve()).then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (!this.#worker || this.#lifecycle === 'down') return reject(this.#closedError())
+          this.#producer.publish()
+          const id = this.#nextRequest++
+          this.#requests.set(id, { resolve, reject })
+          this.#worker.postMessage({ __vq: 1, type: 'flush', id, drain })
+        }),
+    )
+  }
+
+  /**
+   * Resolves when every item enqueued on this thread before the call has been
+   * handed to a sender (cut into a batch and sent; with the WAL: durable).
+   */
+  flush(): Promise<void> {
+    return this.#request(false)
+  }
+
+  /** Resolves when every item enqueued before the call is delivered or dead-lettered. */
+  drain(): Promise<void> {
+    return this.#request(true)
+  }
+
+  /**
+   * Stops intake at once (enqueue throws QueueClosedError), delivers what is
+   * in memory for up to `timeoutMs`, then reports what was not delivered —
+   * nothing is dropped silently. Idempotent: later calls get the same report.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<StopReport> {
+    if (this.#stopPromise) return this.#stopPromise
+    const timeoutMs = options?.timeoutMs ?? 30_000
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(new RangeError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`))
+    }
+    const prior = this.#lifecycle
+    if (prior !== 'down') {
+      this.#lifecycle = 'stopping'
+      Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.CLOSED)
+    }
+    this.#producer.publish()
+    this.#stopPromise = (async (): Promise<StopReport> => {
+      let leftovers: Uint8Array = new Uint8Array(0)
+      let count = 0
+      let timedOut = false
+      if (prior === 'starting') await this.#startPromise?.catch(() => undefined)
+      if (this.#worker && this.#lifecycle === 'stopping') {
+        const stopped = await new Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined>(
+          (resolve) => {
+            this.#onStopped = resolve
+            this.#worker!.once('exit', () => resolve(undefined))
+            this.#worker!.postMessage({ __vq: 1, type: 'stop', timeoutMs })
+          },
+        )
+        if (stopped) {
+          leftovers = stopped.leftovers
+          count = stopped.count
+          timedOut = stopped.timedOut
+        }
+        if (this.#lifecycle === 'stopping') this.#lifecycle = 'stopped'
+        await this.#worker.terminate()
+      }
+      // The pipeline is gone (stopped, died or never started): this thread is
+      // now the only consumer, so it collects whatever is still in the lanes
+      // and — after a crash — in the shared batch slabs.
+      const rest = collectLeftovers(this.#lanes, this.#lifecycle === 'down' ? this.#slabs : [])
+      if (rest.count > 0) {
+        const all = new Uint8Array(leftovers.byteLength + rest.bytes.byteLength)
+        all.set(leftovers)
+        all.set(rest.bytes, leftovers.byteLength)
+        leftovers = all
+        count += rest.count
+      }
+      if (this.#lifecycle !== 'down') this.#lifecycle = 'stopped'
+      for (const req of this.#requests.values()) req.reject(this.#closedError())
+      this.#requests.clear()
+      const report = makeStopReport(this.metrics().sentTotal, leftovers, count, timedOut)
+      if (channels.stop.hasSubscribers) channels.stop.publish({ queue: this, report })
+      this.#statusMaybeChanged()
+      return report
+    })()
+    return this.#stopPromise
+  }
+
+  /** A snapshot of the shared counters, read without messaging any thread. */
+  metrics(): Metrics {
+    return readMetrics(this.#metrics, this.#control, this.#lanes, this.options)
+  }
+
+  /** ok / degraded / down, with the reasons. */
+  health(): Health {
+    const reasons: string[] = []
+    if (this.#lifecycle === 'down') return { status: 'down', reasons: ['pipeline thread died'] }
+    if (this.#lifecycle === 'stopped' || this.#lifecycle === 'stopping') {
+      return { status: 'down', reasons: ['queue stopped'] }
+    }
+    if (this.#lifecycle === 'created') reasons.push('not started')
+    const m = this.metrics()
+    if (this.#backpressure || m.backoffMs > 0)
+      reasons.push(`backpressure: producers slowed by ${m.backoffMs} ms`)
+    if (m.circuitState !== 'closed') reasons.push(`circuit ${m.circuitState}`)
+    if (m.inFlightBatches === 0 && m.retriesTotal > 0 && m.memoryQueueSize > 0 && m.sentTotal === 0) {
+      reasons.push('no batch delivered yet and retries pending')
+    }
+    return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
+  }
+
+  /** `await using queue = createQueue(...)` stops the queue at scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+}
+
+/** Validates `options` (one InvalidConfigError listing every bad field) and builds a queue. */
+export function createQueue(options: QueueOptions): Queue {
+  return new Queue(options)
+}

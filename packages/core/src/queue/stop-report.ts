@@ -1,0 +1,63 @@
+import { Batch } from '../batch/batch-format.ts'
+import { SLAB_HEADER_BYTES, SlabSlot, SlabState } from '../pipeline/slab-pool.ts'
+import { LaneReader } from '../ring/lane-reader.ts'
+import type { StopReport } from './types.ts'
+
+/**
+ * Reads what is left once no pipeline thread runs: every lane's records
+ * and, after a crash, the batches in slabs that were filling or in flight.
+ */
+export function collectLeftovers(
+  lanes: readonly SharedArrayBuffer[],
+  slabs: readonly SharedArrayBuffer[],
+): { bytes: Uint8Array; count: number } {
+  const parts: Uint8Array[] = []
+  let count = 0
+  for (const sab of slabs) {
+    const header = new Int32Array(sab, 0, 4)
+    if (Atomics.load(header, SlabSlot.STATE) === SlabState.FREE) continue
+    const n = Atomics.load(header, SlabSlot.COUNT)
+    const bytes = Atomics.load(header, SlabSlot.BYTES)
+    if (n > 0) {
+      parts.push(new Uint8Array(sab, SLAB_HEADER_BYTES, bytes).slice())
+      count += n
+    }
+  }
+  for (const sab of lanes) {
+    const lane = new LaneReader(sab)
+    for (let tries = 0; !lane.isEmpty() && tries < 100; tries++) {
+      const scratch = new Uint8Array(lane.usedBytes())
+      const n = lane.drainInto(scratch, 0, scratch.byteLength, Number.MAX_SAFE_INTEGER)
+      if (n > 0) {
+        parts.push(scratch.subarray(0, lane.lastBytes))
+        count += n
+      }
+    }
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0))
+  let off = 0
+  for (const p of parts) {
+    out.set(p, off)
+    off += p.byteLength
+  }
+  return { bytes: out, count }
+}
+
+export function makeStopReport(
+  delivered: number,
+  leftovers: Uint8Array,
+  count: number,
+  timedOut: boolean,
+): StopReport {
+  let items: unknown[] | undefined
+  return Object.freeze({
+    delivered,
+    undeliveredCount: count,
+    timedOut,
+    undeliveredBatch: leftovers,
+    undelivered(): unknown[] {
+      items ??= new Batch(leftovers, count).items()
+      return items
+    },
+  })
+}

@@ -1,0 +1,126 @@
+import { LANE_HEADER_BYTES, LaneCounter, LaneSlot, laneCapacity, Record, recordSize } from './layout.ts'
+
+/**
+ * The consumer side of one lane (the pipeline thread, or the queue's own
+ * thread once the pipeline is gone). Copies runs of records straight into a
+ * batch buffer — the record encoding is the batch encoding — and releases the
+ * space with a CAS on READ (see layout.ts for why a CAS).
+ */
+export class LaneReader {
+  readonly sab: SharedArrayBuffer
+  readonly capacity: number
+  readonly #mask: number
+  readonly #i32: Int32Array
+  readonly #u32: Uint32Array
+  readonly #u8: Uint8Array
+  readonly #u64: BigUint64Array
+  #consumed: number
+  /** Bytes copied by the last successful `drainInto`. */
+  lastBytes = 0
+
+  constructor(sab: SharedArrayBuffer) {
+    this.sab = sab
+    this.capacity = laneCapacity(sab)
+    this.#mask = this.capacity - 1
+    this.#i32 = new Int32Array(sab)
+    this.#u32 = new Uint32Array(sab)
+    this.#u8 = new Uint8Array(sab)
+    this.#u64 = new BigUint64Array(sab)
+    this.#consumed = Number(this.#u64[LaneCounter.CONSUMED])
+  }
+
+  /** Published bytes not yet consumed. */
+  usedBytes(): number {
+    return (Atomics.load(this.#i32, LaneSlot.WRITE) - Atomics.load(this.#i32, LaneSlot.READ)) >>> 0
+  }
+
+  isEmpty(): boolean {
+    return Atomics.load(this.#i32, LaneSlot.WRITE) === Atomics.load(this.#i32, LaneSlot.READ)
+  }
+
+  /** True once the producer closed the lane and everything in it was consumed. */
+  isFinished(): boolean {
+    return Atomics.load(this.#i32, LaneSlot.CLOSED) === 1 && this.isEmpty()
+  }
+
+  /** Current published write position (for flush snapshots). */
+  writePosition(): number {
+    return Atomics.load(this.#i32, LaneSlot.WRITE) >>> 0
+  }
+
+  /** True when the consumer has read past `position` (wrapping compare). */
+  reached(position: number): boolean {
+    return ((Atomics.load(this.#i32, LaneSlot.READ) - position) | 0) >= 0
+  }
+
+  /**
+   * Copies whole records into `dst` at `dstOffset`, at most `maxItems` records
+   * and `maxBytes` bytes (framing included; with `takeFirst` the first record
+   * is taken whatever its size), then releases them from the lane.
+   * Returns the number of records copied (0 when empty, when the first record
+   * does not fit) or -1 when a `dropOldest` producer evicted them first (then
+   * nothing was taken and the caller may simply try again). `lastBytes` holds
+   * the bytes copied.
+   */
+  drainInto(
+    dst: Uint8Array,
+    dstOffset: number,
+    maxBytes: number,
+    maxItems: number,
+    takeFirst = false,
+  ): number {
+    this.lastBytes = 0
+    const r = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+    const w = Atomics.load(this.#i32, LaneSlot.WRITE) >>> 0
+    if (r === w) return 0
+    let pos = r
+    let items = 0
+    let bytes = 0
+    let runStart = r & this.#mask
+    let runBytes = 0
+    let out = dstOffset
+    while (pos !== w && items < maxItems) {
+      const off = pos & this.#mask
+      const header = this.#u32[(LANE_HEADER_BYTES + off) >>> 2]!
+      if (header === Record.WRAP) {
+        if (runBytes > 0) {
+          dst.set(
+            this.#u8.subarray(LANE_HEADER_BYTES + runStart, LANE_HEADER_BYTES + runStart + runBytes),
+            out,
+          )
+          out += runBytes
+        }
+        pos = (pos + (this.capacity - off)) >>> 0
+        runStart = 0
+        runBytes = 0
+        continue
+      }
+      const size = recordSize(header & Record.LENGTH_MASK)
+      // A size past the published data can only be a record a dropOldest
+      // producer evicted and overwrote under us: stop; the CAS below fails.
+      if (size > (w - pos) >>> 0) break
+      if (bytes + size > maxBytes && !(takeFirst && items === 0)) break
+      bytes += size
+      runBytes += size
+      items++
+      pos = (pos + size) >>> 0
+    }
+    if (runBytes > 0) {
+      dst.set(this.#u8.subarray(LANE_HEADER_BYTES + runStart, LANE_HEADER_BYTES + runStart + runBytes), out)
+    }
+    if (pos === r) return 0
+    if (Atomics.compareExchange(this.#i32, LaneSlot.READ, r | 0, pos | 0) !== (r | 0)) {
+      // A producer evicted some of these records first (dropOldest): they were
+      // counted as dropped by it, so what we copied is void.
+      return -1
+    }
+    this.#consumed += items
+    Atomics.store(this.#u64, LaneCounter.CONSUMED, BigInt(this.#consumed))
+    if (Atomics.load(this.#i32, LaneSlot.WAITING) === 1) {
+      Atomics.store(this.#i32, LaneSlot.WAITING, 0)
+      Atomics.notify(this.#i32, LaneSlot.READ)
+    }
+    this.lastBytes = bytes
+    return items
+  }
+}

@@ -1,0 +1,243 @@
+import {
+  ControlSlot,
+  LANE_HEADER_BYTES,
+  LaneCounter,
+  LaneSlot,
+  laneCapacity,
+  Record,
+  recordSize,
+} from './layout.ts'
+
+/** Publish at least every this many records even inside one synchronous burst. */
+const PUBLISH_EVERY_RECORDS = 64
+
+/**
+ * The producer side of one lane. Not thread-safe: exactly one thread writes a lane.
+ *
+ * Records are written with plain stores at a private position (`#write`) and
+ * become visible to the pipeline when `publish()` stores it into WRITE. The
+ * producer publishes every PUBLISH_EVERY_RECORDS records and, through a
+ * microtask, at the end of the current synchronous burst — a single store per
+ * burst instead of one per record (hazard 3 of MEASURED.md).
+ */
+export class LaneWriter {
+  readonly capacity: number
+  readonly #mask: number
+  /** Bytes the lane may hold before the hard limit applies. */
+  readonly #limit: number
+  readonly #i32: Int32Array
+  readonly #u32: Uint32Array
+  readonly #u8: Uint8Array
+  readonly #u64: BigUint64Array
+  readonly #control: Int32Array
+  #write: number
+  #published: number
+  /** Last READ seen; refreshed only when the lane looks full. */
+  #read: number
+  #pending = 0
+  #scheduled = false
+  /** Suppresses intermediate publishes while an atomic batch is being written. */
+  #holding = false
+  enqueued = 0
+  droppedNewest = 0
+  droppedOldest = 0
+  rejected = 0
+  readonly #publishTask = (): void => {
+    this.#scheduled = false
+    if (!this.#holding) this.publish()
+  }
+
+  constructor(sab: SharedArrayBuffer, control: SharedArrayBuffer, hardLimitRatio: number) {
+    this.capacity = laneCapacity(sab)
+    this.#mask = this.capacity - 1
+    this.#limit = Math.max(Record.HEADER_BYTES * 2, Math.floor(this.capacity * hardLimitRatio) & ~3)
+    this.#i32 = new Int32Array(sab)
+    this.#u32 = new Uint32Array(sab)
+    this.#u8 = new Uint8Array(sab)
+    this.#u64 = new BigUint64Array(sab)
+    this.#control = new Int32Array(control)
+    this.#write = Atomics.load(this.#i32, LaneSlot.WRITE) >>> 0
+    this.#published = this.#write
+    this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+    this.enqueued = Number(this.#u64[LaneCounter.ENQUEUED])
+  }
+
+  /** Bytes in use as this producer sees them (its unpublished records included). */
+  usedBytes(): number {
+    this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+    return (this.#write - this.#read) >>> 0
+  }
+
+  /** Fill ratio against the whole capacity. */
+  fill(): number {
+    return this.usedBytes() / this.capacity
+  }
+
+  /** Largest payload that could ever fit under the hard limit. */
+  get maxPayloadBytes(): number {
+    // Worst case the record must wrap, wasting up to one record of tail.
+    return Math.floor(this.#limit / 2) - Record.HEADER_BYTES - 3
+  }
+
+  /**
+   * Makes room for a record of `length` payload bytes and writes its header.
+   * Returns the byte index where the payload goes, or -1 when the hard limit
+   * leaves no room (nothing was written then).
+   */
+  reserve(length: number, raw: boolean): number {
+    const need = recordSize(length)
+    let off = this.#write & this.#mask
+    const tail = this.capacity - off
+    const total = need <= tail ? need : tail + need
+    if (((this.#write - this.#read) >>> 0) + total > this.#limit) {
+      this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+      if (((this.#write - this.#read) >>> 0) + total > this.#limit) return -1
+    }
+    if (need > tail) {
+      this.#u32[(LANE_HEADER_BYTES + off) >>> 2] = Record.WRAP
+      this.#write = (this.#write + tail) >>> 0
+      off = 0
+    }
+    this.#u32[(LANE_HEADER_BYTES + off) >>> 2] = raw ? (length | Record.RAW_FLAG) >>> 0 : length
+    this.#write = (this.#write + need) >>> 0
+    return LANE_HEADER_BYTES + off + Record.HEADER_BYTES
+  }
+
+  /** The lane's bytes, for the payload copy after `reserve`. */
+  get bytes(): Uint8Array {
+    return this.#u8
+  }
+
+  /** Counts one accepted record and schedules its publication. */
+  committed(count: number): void {
+    this.enqueued += count
+    this.#pending += count
+    if (this.#holding) return
+    if (this.#pending >= PUBLISH_EVERY_RECORDS) this.publish()
+    else if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(this.#publishTask)
+    }
+  }
+
+  /** Starts an all-or-nothing group of records (enqueueBatch). */
+  beginGroup(): number {
+    if (this.#pending > 0) this.publish()
+    this.#holding = true
+    return this.#write
+  }
+
+  /** Ends a group: keeps it (publishes) or rolls the private position back. */
+  endGroup(start: number, keep: boolean, count: number): void {
+    this.#holding = false
+    if (keep) {
+      this.enqueued += count
+      this.#pending += count
+      this.publish()
+    } else {
+      this.#write = start
+    }
+  }
+
+  /** Makes every written record visible to the pipeline and wakes it if it sleeps. */
+  publish(): void {
+    if (this.#write !== this.#published) {
+      this.#published = this.#write
+      Atomics.store(this.#i32, LaneSlot.WRITE, this.#write | 0)
+    }
+    this.#pending = 0
+    this.#storeCounters()
+    // seq-cst store above, then this load: pairs with the pipeline's store of
+    // DOORBELL = 1 followed by its load of WRITE, so one of us sees the other.
+    if (
+      Atomics.load(this.#control, ControlSlot.DOORBELL) === 1 &&
+      Atomics.exchange(this.#control, ControlSlot.DOORBELL, 0) === 1
+    ) {
+      Atomics.notify(this.#control, ControlSlot.DOORBELL)
+    }
+  }
+
+  #storeCounters(): void {
+    Atomics.store(this.#u64, LaneCounter.ENQUEUED, BigInt(this.enqueued))
+    Atomics.store(this.#u64, LaneCounter.DROPPED_NEWEST, BigInt(this.droppedNewest))
+    Atomics.store(this.#u64, LaneCounter.DROPPED_OLDEST, BigInt(this.droppedOldest))
+    Atomics.store(this.#u64, LaneCounter.REJECTED, BigInt(this.rejected))
+  }
+
+  /** Publishes counters that changed without a record (drops, rejections). */
+  countersChanged(): void {
+    if (!this.#holding) this.#storeCounters()
+  }
+
+  /**
+   * Evicts the oldest published records until `length` more bytes would fit,
+   * for the `dropOldest` policy. Returns false when even an empty lane (but for
+   * this producer's unpublished records) would not fit them.
+   */
+  evictFor(length: number): boolean {
+    const need = recordSize(length)
+    for (;;) {
+      const r = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+      this.#read = r
+      const off = this.#write & this.#mask
+      const tail = this.capacity - off
+      const total = need <= tail ? need : tail + need
+      if (((this.#write - r) >>> 0) + total <= this.#limit) return true
+      if (r === this.#published) return false
+      // Walk one record (or a WRAP) from r; the consumer may race us for it.
+      const roff = r & this.#mask
+      const header = this.#u32[(LANE_HEADER_BYTES + roff) >>> 2]!
+      let next: number
+      let items = 0
+      if (header === Record.WRAP) {
+        next = (r + (this.capacity - roff)) >>> 0
+      } else {
+        next = (r + recordSize(header & Record.LENGTH_MASK)) >>> 0
+        items = 1
+      }
+      if (Atomics.compareExchange(this.#i32, LaneSlot.READ, r | 0, next | 0) === (r | 0)) {
+        this.droppedOldest += items
+        this.#read = next
+      }
+    }
+  }
+
+  /** Position to wait on (READ) and a flag so the consumer notifies when it moves. */
+  armWait(): number {
+    Atomics.store(this.#i32, LaneSlot.WAITING, 1)
+    return Atomics.load(this.#i32, LaneSlot.READ)
+  }
+
+  /**
+   * Resolves when the consumer moves READ away from `expectedRead` or after
+   * `timeoutMs`. The timer is ref'd: a waiting producer keeps its thread alive
+   * (Atomics.waitAsync alone does not hold the event loop open).
+   */
+  waitForRoom(expectedRead: number, timeoutMs: number): Promise<void> {
+    const res = Atomics.waitAsync(this.#i32, LaneSlot.READ, expectedRead, timeoutMs)
+    if (!res.async) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs + 1)
+      res.value.then(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  /** Whether a record of `length` payload bytes fits now (re-reads READ). */
+  hasRoom(length: number): boolean {
+    const need = recordSize(length)
+    const tail = this.capacity - (this.#write & this.#mask)
+    const total = need <= tail ? need : tail + need
+    this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+    return ((this.#write - this.#read) >>> 0) + total <= this.#limit
+  }
+
+  /** Marks the lane closed; the pipeline drains what is left and forgets it. */
+  close(): void {
+    this.publish()
+    Atomics.store(this.#i32, LaneSlot.CLOSED, 1)
+    this.publish()
+  }
+}

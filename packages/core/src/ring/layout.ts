@@ -1,0 +1,144 @@
+/**
+ * Shared-memory layouts of the ring. Everything that names a slot lives here.
+ *
+ * A lane is a single-producer ring: one lane per producer thread, drained by
+ * the pipeline thread. Measured on this machine a bare SPSC lane moves 3–9 M
+ * 128-byte records/s, several times what the producer can encode, so lanes
+ * stay SPSC (no CAS on the write side, no contention between producer
+ * threads) and the pipeline merges them. See MEASURED.md.
+ *
+ * Lane SharedArrayBuffer:
+ *
+ *   byte 0            64              128             192             256
+ *   +----------------+---------------+---------------+---------------+------------------- - -
+ *   | WRITE          | READ          | WAITING       | CLOSED        | counters (u64 × 8)
+ *   | producer owns  | consumer owns | producer sets | producer sets | one writer per slot
+ *   +----------------+---------------+---------------+---------------+------------------- - -
+ *   byte HEADER_BYTES (512)
+ *   +-------------------------------------------------------------------------------------+
+ *   | data: `capacity` bytes (a power of two), records back to back, wrapping             |
+ *   +-------------------------------------------------------------------------------------+
+ *
+ * Each index slot sits on its own 64-byte cache line so the producer's stores
+ * to WRITE never invalidate the line the consumer polls for READ (false sharing).
+ *
+ * WRITE and READ are byte positions counted modulo 2^32 (stored in Int32
+ * slots, read with `>>> 0`); `position & (capacity - 1)` is the offset in the
+ * data area and `(WRITE - READ) >>> 0` the bytes in use. A capacity that is a
+ * power of two ≤ 2^30 keeps that arithmetic exact across the 2^32 wrap.
+ *
+ * A record is a 4-byte header then the payload, padded to a multiple of 4:
+ *
+ *   +-------------------------------+------------------------+-----+
+ *   | u32: RAW flag (bit 30) | len  | payload (len bytes)    | pad |
+ *   +-------------------------------+------------------------+-----+
+ *
+ * A record never straddles the end of the data area: when it does not fit in
+ * the tail, the producer writes the WRAP marker (0xFFFFFFFF) there and the
+ * record starts at offset 0 of the next lap. The same record encoding, minus
+ * WRAP, is the batch format (batch/batch-format.ts), so the pipeline moves
+ * runs of records with one copy.
+ *
+ * Memory ordering: the producer writes record bytes with plain stores, then
+ * publishes them with `Atomics.store(WRITE)` (sequentially consistent, so
+ * every earlier store is visible to a thread that `Atomics.load`s the new
+ * WRITE). The consumer copies records out, then releases the space with a
+ * compare-exchange on READ. The CAS (rather than a store) is what lets a
+ * producer under the `dropOldest` policy evict records concurrently: whichever
+ * side wins the CAS owns the records; the loser discards what it read.
+ */
+
+/** Bytes before the data area of a lane. */
+export const LANE_HEADER_BYTES = 512
+
+/** Int32 slot indices in a lane header (16 ints = 64 bytes apart). */
+export const LaneSlot = {
+  /** Published write position (producer stores, consumer loads). */
+  WRITE: 0,
+  /** Read position (consumer CAS; producer CAS under dropOldest). */
+  READ: 16,
+  /** 1 while a producer waits for room; the consumer notifies READ and clears it. */
+  WAITING: 32,
+  /** 1 once the producer closed the lane: drained, then forgotten. */
+  CLOSED: 48,
+} as const
+
+/** BigUint64 slot indices (u64 view of the same buffer, starting at byte 256). */
+export const LaneCounter = {
+  /** Items accepted into the lane (producer). */
+  ENQUEUED: 32,
+  /** Items dropped because the lane was full under `dropNewest` (producer). */
+  DROPPED_NEWEST: 33,
+  /** Items evicted under `dropOldest` (producer). */
+  DROPPED_OLDEST: 34,
+  /** Enqueue calls refused with QueueFullError / BackpressureError (producer). */
+  REJECTED: 35,
+  /** Items taken out of the lane by the pipeline (consumer). */
+  CONSUMED: 40,
+} as const
+
+/** Record header bits. */
+export const Record = {
+  WRAP: 0xffffffff,
+  RAW_FLAG: 0x40000000,
+  LENGTH_MASK: 0x3fffffff,
+  HEADER_BYTES: 4,
+} as const
+
+/** Largest lane capacity: keeps positions exact modulo 2^32. */
+export const MAX_LANE_CAPACITY: number = 2 ** 30
+
+/** Bytes a record of `length` payload bytes occupies (header + payload + padding). */
+export function recordSize(length: number): number {
+  return (Record.HEADER_BYTES + length + 3) & ~3
+}
+
+/** Rounds up to the next power of two (≥ 1024). */
+export function laneCapacityFor(bytes: number): number {
+  let cap = 1024
+  while (cap < bytes) cap *= 2
+  return cap
+}
+
+/** Allocates a lane with `capacity` data bytes (already a power of two). */
+export function createLaneBuffer(capacity: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(LANE_HEADER_BYTES + capacity)
+}
+
+/** Data capacity of a lane buffer. */
+export function laneCapacity(sab: SharedArrayBuffer): number {
+  return sab.byteLength - LANE_HEADER_BYTES
+}
+
+/**
+ * Control block shared by every thread of one queue (Int32 slots, 64 bytes apart).
+ *
+ *   +-----------+-----------+-----------+
+ *   | DOORBELL  | STATE     | CIRCUIT   |
+ *   +-----------+-----------+-----------+
+ */
+export const ControlSlot = {
+  /**
+   * 1 while the pipeline sleeps. A producer that publishes and sees 1 swaps it
+   * to 0 and notifies: one futex wake per sleep, not per record (hazard 3 of
+   * MEASURED.md: a wake per publish costs 2–3× throughput).
+   */
+  DOORBELL: 0,
+  /** QueueState below. */
+  STATE: 16,
+  /** Circuit state written by the sender side (0 closed, 1 open, 2 half-open). */
+  CIRCUIT: 32,
+} as const
+
+export const CONTROL_BYTES = 256
+
+export const QueueState = {
+  CREATED: 0,
+  RUNNING: 1,
+  CLOSED: 2,
+  DOWN: 3,
+} as const
+
+export function createControlBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(CONTROL_BYTES)
+}

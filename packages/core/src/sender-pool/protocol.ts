@@ -1,0 +1,32 @@
+/**
+ * Tasks between the pipeline thread and the sender pool (piscina). A batch
+ * is not copied: the task names a shared slab that the sender reads in place.
+ */
+
+import type { ErrorInfo } from '../pipeline/protocol.ts'
+import type { ItemFailure } from '../sender/types.ts'
+
+export interface SenderPoolWorkerData {
+  readonly module: string
+  readonly options: unknown
+  /** The sender's own deadline; the pipeline terminates the thread a little later. */
+  readonly sendTimeoutMs: number
+}
+
+export type SenderTask =
+  | { readonly __vq: 1; readonly type: 'ping' }
+  | {
+      readonly __vq: 1
+      readonly type: 'send'
+      readonly slab: SharedArrayBuffer
+      readonly byteOffset: number
+      readonly byteLength: number
+      readonly count: number
+      readonly batchId: number
+      readonly attempt: number
+    }
+
+export type SenderTaskResult =
+  | { readonly __vq: 1; readonly type: 'pong' }
+  | { readonly __vq: 1; readonly type: 'sent'; readonly failed?: readonly ItemFailure[] }
+  | { readonly __vq: 1; readonly type: 'failed'; readonly error: ErrorInfo }
