@@ -5,6 +5,7 @@ import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
 import type { SenderPoolWorkerData, SenderTask, SenderTaskResult } from '../sender-pool/protocol.ts'
+import { workerExecArgv } from '../worker-exec-argv.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { SLAB_HEADER_BYTES, type Slab, SlabState } from './slab-pool.ts'
 
@@ -58,6 +59,7 @@ export class Dispatcher {
         maxThreads: config.senderThreads,
         concurrentTasksPerWorker: config.senderConcurrency,
         idleTimeout: Number.POSITIVE_INFINITY,
+        execArgv: workerExecArgv(),
         // Sends are async I/O: a worker parked in Atomics.wait between tasks
         // would stall its own in-flight requests, so tasks come by message.
         atomics: 'disabled',

@@ -8,7 +8,7 @@ import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
 import { BatchCutter, type CutReason } from './batch-cutter.ts'
 import { Dispatcher } from './dispatcher.ts'
 import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './protocol.ts'
-import { type Slab, SlabPool } from './slab-pool.ts'
+import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 
 /** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
 const ASLEEP_WAKE_ME = 1
@@ -42,6 +42,11 @@ export class Pipeline {
   /** Batches sent and not settled (in flight or waiting to retry), by id. */
   readonly #unsettled = new Map<number, Slab>()
   readonly #requests: FlushRequest[] = []
+  /** Cut batches waiting for an in-flight slot (FIFO; at most one with the slab count used). */
+  readonly #waiting: Slab[] = []
+  /** Dispatched and not settled (in flight or waiting to retry). Bounded by maxInFlightBatches. */
+  #inFlight = 0
+  readonly #maxInFlight: number
   #current: Slab | undefined
   #nextId = 1
   #stopDeadline: number | undefined
@@ -56,12 +61,14 @@ export class Pipeline {
     this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
+    this.#maxInFlight = config.maxInFlightBatches
     if (config.adaptiveBatching) {
       this.#adaptive = new AdaptiveBatchSize(config.adaptiveBatching, config.adaptiveBatching.minBatchSize)
       this.#cutter.maxBatchSize = this.#adaptive.size
     }
     this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
-    // One slab per batch in flight plus the one being filled.
+    // One slab per batch in flight plus one being filled (or cut and waiting
+    // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
     this.#slabs = new SlabPool(config.maxInFlightBatches + 1, slabBytes, (slab) =>
       this.#post({ __vq: 1, type: 'newSlab', slab: slab.sab }),
@@ -151,9 +158,9 @@ export class Pipeline {
         const slab = this.#current ?? this.#open()
         if (!slab) return progressed
         const room = this.#cutter.room(slab.count, slab.bytes)
-        let n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0)
+        let n = this.#drainLane(lane, slab, room)
         // -1: a dropOldest producer won the race for these records; try once more.
-        if (n < 0) n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0)
+        if (n < 0) n = this.#drainLane(lane, slab, room)
         if (n > 0) {
           if (slab.count === 0) slab.openedAt = performance.now()
           slab.count += n
@@ -167,6 +174,16 @@ export class Pipeline {
     return progressed
   }
 
+  #drainLane(lane: LaneReader, slab: Slab, room: { items: number; bytes: number }): number {
+    const n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0, (items, bytes) =>
+      // The slab's new extent is in shared memory before the lane releases
+      // the records: if this thread dies now the host finds them (twice at worst).
+      slab.publishExtent(slab.count + items, slab.bytes + bytes),
+    )
+    if (n < 0) slab.publishExtent(slab.count, slab.bytes)
+    return n
+  }
+
   #open(): Slab | undefined {
     this.#current = this.#slabs.acquire()
     return this.#current
@@ -177,8 +194,17 @@ export class Pipeline {
     if (!slab || slab.count === 0) return
     this.#current = undefined
     slab.id = this.#nextId++
+    slab.setState(SlabState.IN_FLIGHT)
     this.#unsettled.set(slab.id, slab)
-    this.#dispatcher.send(slab)
+    this.#waiting.push(slab)
+    this.#dispatchWaiting()
+  }
+
+  #dispatchWaiting(): void {
+    while (this.#waiting.length > 0 && this.#inFlight < this.#maxInFlight) {
+      this.#inFlight++
+      this.#dispatcher.send(this.#waiting.shift()!)
+    }
   }
 
   #lingerCheck(): void {
@@ -190,7 +216,9 @@ export class Pipeline {
 
   #settled(slab: Slab): void {
     this.#unsettled.delete(slab.id)
+    this.#inFlight--
     this.#slabs.release(slab)
+    this.#dispatchWaiting()
     this.kick()
   }
 

@@ -49,6 +49,12 @@ export class Slab {
     Atomics.store(this.header, SlabSlot.STATE, state)
   }
 
+  /** Stores a filling slab's extent (for recovery by the host) without changing its fields. */
+  publishExtent(count: number, bytes: number): void {
+    Atomics.store(this.header, SlabSlot.COUNT, count)
+    Atomics.store(this.header, SlabSlot.BYTES, bytes)
+  }
+
   view(): Uint8Array {
     return this.data.subarray(0, this.bytes)
   }

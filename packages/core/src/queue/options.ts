@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { isAbsolute } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { InvalidConfigError } from '../errors.ts'
 import { MAX_LANE_CAPACITY, recordSize } from '../ring/layout.ts'
@@ -126,7 +127,8 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   if (!FULL_POLICIES.includes(o.fullPolicy)) {
     issues.push(`fullPolicy: must be one of ${FULL_POLICIES.join(', ')} (got ${describe(o.fullPolicy)})`)
   }
-  if (typeof o.softLimit === 'number' && typeof o.hardLimit === 'number' && o.softLimit > o.hardLimit) {
+  const limitsValid = !issues.some((i) => i.startsWith('softLimit') || i.startsWith('hardLimit'))
+  if (limitsValid && o.softLimit > o.hardLimit) {
     issues.push(`softLimit: must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
   }
   if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') {
@@ -148,7 +150,7 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     const mod = spec && typeof spec === 'object' ? spec.module : undefined
     if (mod instanceof URL) sender = { module: mod.href, options: spec.options }
     else if (typeof mod === 'string' && mod.length > 0) {
-      sender = { module: isAbsolute(mod) ? pathToFileURL(mod).href : mod, options: spec.options }
+      sender = { module: resolveSenderModule(mod), options: spec.options }
     } else
       issues.push(`sender.module: must be a package name, absolute path or file URL (got ${describe(mod)})`)
     if (sender) {
@@ -205,6 +207,24 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     adaptiveBatching: adaptive,
     maxInFlightBatches,
   }) as ResolvedOptions
+}
+
+/**
+ * Turns a sender module specifier into something the sender pool can import.
+ * A bare package name is resolved from the application (process.cwd()), not
+ * from @vinequeue/core's own folder, where the pool thread lives; if that
+ * fails (e.g. an ESM-only package without a `default`/`require` export
+ * condition) the name is passed on unchanged. `import.meta.resolve(name)`
+ * from the caller's module is always exact.
+ */
+function resolveSenderModule(spec: string): string {
+  if (isAbsolute(spec)) return pathToFileURL(spec).href
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) || spec.startsWith('.')) return spec
+  try {
+    return pathToFileURL(createRequire(join(process.cwd(), 'index.js')).resolve(spec)).href
+  } catch {
+    return spec
+  }
 }
 
 function describe(v: unknown): string {

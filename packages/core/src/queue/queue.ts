@@ -15,6 +15,7 @@ import {
   laneCapacityFor,
   QueueState,
 } from '../ring/layout.ts'
+import { workerExecArgv } from '../worker-exec-argv.ts'
 import { pipelineWorkers } from './internals.ts'
 import { readMetrics } from './metrics-reader.ts'
 import { resolveOptions } from './options.ts'
@@ -100,6 +101,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
         workerData,
         name: 'vinequeue-pipeline',
+        execArgv: workerExecArgv(),
       })
       this.#worker = worker
       pipelineWorkers.set(this, worker)

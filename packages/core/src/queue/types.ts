@@ -9,7 +9,10 @@ export type PresetName = 'default' | 'highThroughput' | 'lowLatency'
 
 /** A sender module run in the sender pool. */
 export interface SenderModuleSpec {
-  /** Package name (`'@acme/vq-sender'`), absolute path, or file URL of the module. */
+  /**
+   * Package name (`'@acme/vq-sender'`, resolved from process.cwd()), absolute
+   * path, or file URL (`import.meta.resolve('@acme/vq-sender')` is exact).
+   */
   readonly module: string | URL
   /** Passed (structured-cloned) to the module's factory once per sender thread. */
   readonly options?: unknown

@@ -56,7 +56,8 @@ export class LaneReader {
   /**
    * Copies whole records into `dst` at `dstOffset`, at most `maxItems` records
    * and `maxBytes` bytes (framing included; with `takeFirst` the first record
-   * is taken whatever its size), then releases them from the lane.
+   * is taken whatever its size), calls `beforeRelease(items, bytes)`, then
+   * releases them from the lane.
    * Returns the number of records copied (0 when empty, when the first record
    * does not fit) or -1 when a `dropOldest` producer evicted them first (then
    * nothing was taken and the caller may simply try again). `lastBytes` holds
@@ -68,6 +69,7 @@ export class LaneReader {
     maxBytes: number,
     maxItems: number,
     takeFirst = false,
+    beforeRelease?: (items: number, bytes: number) => void,
   ): number {
     this.lastBytes = 0
     const r = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
@@ -109,6 +111,9 @@ export class LaneReader {
       dst.set(this.#u8.subarray(LANE_HEADER_BYTES + runStart, LANE_HEADER_BYTES + runStart + runBytes), out)
     }
     if (pos === r) return 0
+    // Lets the caller record the copy in shared memory before the lane
+    // forgets the records: a crash in between duplicates, never loses.
+    beforeRelease?.(items, bytes)
     if (Atomics.compareExchange(this.#i32, LaneSlot.READ, r | 0, pos | 0) !== (r | 0)) {
       // A producer evicted some of these records first (dropOldest): they were
       // counted as dropped by it, so what we copied is void.

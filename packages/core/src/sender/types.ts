@@ -2,7 +2,11 @@ import type { Batch } from '../batch/batch-format.ts'
 
 /** Passed to every `send` call. */
 export interface SendContext {
-  /** Aborted when the send exceeds `sendTimeoutMs` or the queue stops. */
+  /**
+   * Aborted when the send exceeds `sendTimeoutMs`. (A pool thread whose send
+   * ignores it is terminated a second later; so is every pool thread when
+   * stop() runs out of time.)
+   */
   readonly signal: AbortSignal
   /** 1 for the first try of this batch, then 2, 3, … */
   readonly attempt: number

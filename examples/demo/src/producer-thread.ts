@@ -1,0 +1,20 @@
+/**
+ * Worker thread entry: a producer on its own lane of the queue's ring.
+ * Receives `queue.producerPort()` in workerData and enqueues its share.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { connectProducer, type ProducerHandle } from '@vinequeue/core'
+import { produce } from './events.ts'
+
+export interface ProducerThreadData {
+  readonly handle: ProducerHandle
+  readonly ref: string
+  readonly count: number
+}
+
+const { handle, ref, count } = workerData as ProducerThreadData
+const producer = connectProducer(handle)
+await produce(producer, ref, count)
+// Publishes what is left and lets the pipeline retire this lane once drained.
+producer.close()
+parentPort!.postMessage({ type: 'done', ref, count })

@@ -1,0 +1,66 @@
+import {
+  BackpressureError,
+  CircuitOpenError,
+  EncodeError,
+  ErrorCodes,
+  InvalidConfigError,
+  ItemTooLargeError,
+  isVineQueueError,
+  PipelineDownError,
+  QueueClosedError,
+  QueueFullError,
+  SendError,
+  SendTimeoutError,
+  VineQueueError,
+} from '@vinequeue/core'
+import { describe, expect, it } from 'vitest'
+
+describe('errors', () => {
+  const table = [
+    [QueueClosedError, 'QueueClosedError', ErrorCodes.QUEUE_CLOSED],
+    [QueueFullError, 'QueueFullError', ErrorCodes.QUEUE_FULL],
+    [BackpressureError, 'BackpressureError', ErrorCodes.BACKPRESSURE],
+    [CircuitOpenError, 'CircuitOpenError', ErrorCodes.CIRCUIT_OPEN],
+    [ItemTooLargeError, 'ItemTooLargeError', ErrorCodes.ITEM_TOO_LARGE],
+    [EncodeError, 'EncodeError', ErrorCodes.ENCODE],
+    [InvalidConfigError, 'InvalidConfigError', ErrorCodes.INVALID_CONFIG],
+    [SendError, 'SendError', ErrorCodes.SEND_FAILED],
+    [SendTimeoutError, 'SendTimeoutError', ErrorCodes.SEND_TIMEOUT],
+    [PipelineDownError, 'PipelineDownError', ErrorCodes.PIPELINE_DOWN],
+  ] as const
+
+  it.each(table)('%o has a stable name and code', (Cls, name, code) => {
+    const err = new Cls('boom', { cause: new Error('root') })
+    expect(err.name).toBe(name)
+    expect(err.code).toBe(code)
+    expect(err.message).toBe('boom')
+    expect((err.cause as Error).message).toBe('root')
+    expect(err).toBeInstanceOf(Error)
+    expect(err).toBeInstanceOf(Cls)
+    expect(err).toBeInstanceOf(VineQueueError)
+    expect(isVineQueueError(err)).toBe(true)
+  })
+
+  it('instanceof tells the classes apart', () => {
+    expect(new QueueFullError('x')).not.toBeInstanceOf(QueueClosedError)
+    expect(new Error('x')).not.toBeInstanceOf(QueueFullError)
+  })
+
+  it('instanceof holds for an error that crossed a thread (structured clone loses the class)', () => {
+    const err = new QueueFullError('x')
+    // What another copy of the package would create: same brand, same code.
+    const foreign = Object.assign(new Error('x'), { code: err.code })
+    Object.defineProperty(foreign, Symbol.for('vinequeue.error'), { value: true })
+    expect(foreign).toBeInstanceOf(QueueFullError)
+    expect(foreign).not.toBeInstanceOf(QueueClosedError)
+  })
+
+  it('keeps extra fields', () => {
+    const err = new SendError('bad request', { retryable: false, status: 400 })
+    expect(err.retryable).toBe(false)
+    expect(err.status).toBe(400)
+    const big = new ItemTooLargeError('big', { size: 10, limit: 5 })
+    expect(big.size).toBe(10)
+    expect(big.limit).toBe(5)
+  })
+})
