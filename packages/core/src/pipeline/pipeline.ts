@@ -175,10 +175,16 @@ export class Pipeline {
   }
 
   #drainLane(lane: LaneReader, slab: Slab, room: { items: number; bytes: number }): number {
-    const n = lane.drainInto(slab.data, slab.bytes, room.bytes, room.items, slab.count === 0, (items, bytes) =>
-      // The slab's new extent is in shared memory before the lane releases
-      // the records: if this thread dies now the host finds them (twice at worst).
-      slab.publishExtent(slab.count + items, slab.bytes + bytes),
+    const n = lane.drainInto(
+      slab.data,
+      slab.bytes,
+      room.bytes,
+      room.items,
+      slab.count === 0,
+      (items, bytes) =>
+        // The slab's new extent is in shared memory before the lane releases
+        // the records: if this thread dies now the host finds them (twice at worst).
+        slab.publishExtent(slab.count + items, slab.bytes + bytes),
     )
     if (n < 0) slab.publishExtent(slab.count, slab.bytes)
     return n

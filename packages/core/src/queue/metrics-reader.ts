@@ -5,6 +5,33 @@ import type { CircuitState, Metrics, ResolvedOptions } from './types.ts'
 
 const CIRCUIT: readonly CircuitState[] = ['closed', 'open', 'half-open']
 
+/** A lane's producer-side and consumer-side counters. */
+export interface LaneCounters {
+  enqueued: number
+  consumed: number
+  droppedNewest: number
+  droppedOldest: number
+  rejected: number
+}
+
+/**
+ * If the lane's producer closed it and the pipeline emptied it, returns its
+ * final counters (the lane can be forgotten); otherwise undefined.
+ */
+export function finishedLaneCounters(lane: SharedArrayBuffer): LaneCounters | undefined {
+  const i32 = new Int32Array(lane, 0, 64)
+  if (Atomics.load(i32, LaneSlot.CLOSED) !== 1) return undefined
+  if (Atomics.load(i32, LaneSlot.WRITE) !== Atomics.load(i32, LaneSlot.READ)) return undefined
+  const u64 = new BigUint64Array(lane, 0, 64)
+  return {
+    enqueued: Number(Atomics.load(u64, LaneCounter.ENQUEUED)),
+    consumed: Number(Atomics.load(u64, LaneCounter.CONSUMED)),
+    droppedNewest: Number(Atomics.load(u64, LaneCounter.DROPPED_NEWEST)),
+    droppedOldest: Number(Atomics.load(u64, LaneCounter.DROPPED_OLDEST)),
+    rejected: Number(Atomics.load(u64, LaneCounter.REJECTED)),
+  }
+}
+
 /**
  * Builds a metrics snapshot from shared memory alone: the queue-wide slots
  * (written by the pipeline thread) and each lane's counters (written by its
@@ -15,14 +42,11 @@ export function readMetrics(
   control: SharedArrayBuffer,
   lanes: readonly SharedArrayBuffer[],
   options: ResolvedOptions,
+  retired: Readonly<LaneCounters>,
 ): Metrics {
   const g = new BigUint64Array(metricsSab)
   const slot = (i: number): number => Number(Atomics.load(g, i))
-  let enqueued = 0
-  let consumed = 0
-  let droppedNewest = 0
-  let droppedOldest = 0
-  let rejected = 0
+  let { enqueued, consumed, droppedNewest, droppedOldest, rejected } = retired
   let bytes = 0
   let maxFill = 0
   for (const lane of lanes) {

@@ -17,7 +17,7 @@ import {
 } from '../ring/layout.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
 import { pipelineWorkers } from './internals.ts'
-import { readMetrics } from './metrics-reader.ts'
+import { finishedLaneCounters, type LaneCounters, readMetrics } from './metrics-reader.ts'
 import { resolveOptions } from './options.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
@@ -44,6 +44,14 @@ export class Queue extends EventEmitter<QueueEvents> {
   readonly #controlI32: Int32Array
   readonly #metrics: SharedArrayBuffer
   readonly #lanes: SharedArrayBuffer[] = []
+  /** Counters of closed, drained producer lanes that were let go (their memory freed). */
+  readonly #retired: LaneCounters = {
+    enqueued: 0,
+    consumed: 0,
+    droppedNewest: 0,
+    droppedOldest: 0,
+    rejected: 0,
+  }
   readonly #slabs: SharedArrayBuffer[] = []
   readonly #producer: Producer
   readonly #requests = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
@@ -314,6 +322,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (this.#lifecycle !== 'created' && this.#lifecycle !== 'starting' && this.#lifecycle !== 'running') {
       throw this.#closedError()
     }
+    this.#retireLanes()
     const lane = createLaneBuffer(laneCapacityFor(this.options.ringBytes))
     this.#lanes.push(lane)
     if (this.#worker) this.#worker.postMessage({ __vq: 1, type: 'addLane', lane })
@@ -426,7 +435,23 @@ export class Queue extends EventEmitter<QueueEvents> {
 
   /** A snapshot of the shared counters, read without messaging any thread. */
   metrics(): Metrics {
-    return readMetrics(this.#metrics, this.#control, this.#lanes, this.options)
+    this.#retireLanes()
+    return readMetrics(this.#metrics, this.#control, this.#lanes, this.options, this.#retired)
+  }
+
+  /**
+   * Lets go of lanes whose producer thread closed them once they are empty
+   * (the pipeline drops its side too), keeping their counters: short-lived
+   * producer threads do not pile up ring memory. Lane 0 is this thread's own.
+   */
+  #retireLanes(): void {
+    for (let i = this.#lanes.length - 1; i > 0; i--) {
+      const counters = finishedLaneCounters(this.#lanes[i]!)
+      if (!counters) continue
+      for (const key of Object.keys(counters) as Array<keyof LaneCounters>)
+        this.#retired[key] += counters[key]
+      this.#lanes.splice(i, 1)
+    }
   }
 
   /** ok / degraded / down, with the reasons. */
