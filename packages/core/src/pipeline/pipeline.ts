@@ -14,6 +14,9 @@ import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 const ASLEEP_WAKE_ME = 1
 const ASLEEP_FOR_ACKS = 2
 
+/** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
+const ACCUMULATE_MS = 1
+
 interface FlushRequest {
   readonly id: number
   readonly drain: boolean
@@ -92,6 +95,7 @@ export class Pipeline {
     await this.#dispatcher.ready()
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => s.sab) })
     while (!this.#done) {
+      const cutBefore = this.#nextId
       const progressed = this.#drain()
       this.#lingerCheck()
       this.#serviceRequests()
@@ -100,8 +104,10 @@ export class Pipeline {
         if (this.#allDelivered()) return this.#finishStop(false)
         if (performance.now() >= this.#stopDeadline) return this.#finishStop(true)
       }
-      if (progressed) await yieldToLoop()
-      else await this.#sleep()
+      if (!progressed) await this.#sleep(false)
+      else if (this.#nextId !== cutBefore || this.#requests.length > 0 || this.#stopDeadline !== undefined) {
+        await yieldToLoop() // full batches flowing, or someone waits: keep going
+      } else await this.#sleep(true) // a trickle: let it accumulate
     }
   }
 
@@ -275,11 +281,19 @@ export class Pipeline {
     )
   }
 
-  async #sleep(): Promise<void> {
+  /**
+   * Sleeps until a producer rings (only when nothing was drained), a
+   * message or ack kicks, the open batch lingers out, or — `accumulate` —
+   * ACCUMULATE_MS pass. Accumulating while items trickle in keeps this
+   * thread from spinning on a few records at a time (on 2 cores it shares
+   * one with the sender threads) and spares producers a wake-up per publish.
+   */
+  async #sleep(accumulate: boolean): Promise<void> {
     const slab = this.#current
     let timeout = this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
-    const blocked = !slab && this.#slabs.available === 0
+    if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
+    const blocked = accumulate || (!slab && this.#slabs.available === 0)
     const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)
     // Re-check after announcing sleep: a producer that published before it saw

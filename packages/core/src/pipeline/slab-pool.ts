@@ -1,3 +1,5 @@
+import { prefault } from '../ring/layout.ts'
+
 /**
  * Pooled shared slabs that hold batches. The pipeline fills a slab straight
  * from the ring; sender threads read it in place (no copy, no clone); the slab
@@ -37,7 +39,7 @@ export class Slab {
   tainted = false
 
   constructor(capacity: number) {
-    this.sab = new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity)
+    this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
     this.header = new Int32Array(this.sab, 0, 4)
     this.data = new Uint8Array(this.sab, SLAB_HEADER_BYTES)
   }
