@@ -12,6 +12,15 @@ import {
 const PUBLISH_EVERY_RECORDS = 64
 
 /**
+ * Inside a burst, ring a sleeping pipeline only once this many records wait
+ * unannounced (the end of a burst always rings). Measured here: a notify that
+ * wakes an Atomics.waitAsync waiter costs the producer ~25 µs, against ~1 µs
+ * for a publish that wakes nobody — waking every 64 records cost 10–15% of
+ * enqueue throughput and set the p99.
+ */
+const WAKE_AFTER_RECORDS = 1024
+
+/**
  * The producer side of one lane. Not thread-safe: exactly one thread writes a lane.
  *
  * Records are written with plain stores at a private position (`#write`) and
@@ -35,6 +44,8 @@ export class LaneWriter {
   /** Last READ seen; refreshed only when the lane looks full. */
   #read: number
   #pending = 0
+  /** Records published since the doorbell was last checked. */
+  #unannounced = 0
   #scheduled = false
   /** Suppresses intermediate publishes while an atomic batch is being written. */
   #holding = false
@@ -113,7 +124,7 @@ export class LaneWriter {
     this.enqueued += count
     this.#pending += count
     if (this.#holding) return
-    if (this.#pending >= PUBLISH_EVERY_RECORDS) this.publish()
+    if (this.#pending >= PUBLISH_EVERY_RECORDS) this.#publish(false)
     else if (!this.#scheduled) {
       this.#scheduled = true
       queueMicrotask(this.#publishTask)
@@ -141,12 +152,19 @@ export class LaneWriter {
 
   /** Makes every written record visible to the pipeline and wakes it if it sleeps. */
   publish(): void {
+    this.#publish(true)
+  }
+
+  #publish(wake: boolean): void {
     if (this.#write !== this.#published) {
       this.#published = this.#write
       Atomics.store(this.#i32, LaneSlot.WRITE, this.#write | 0)
     }
+    this.#unannounced += this.#pending
     this.#pending = 0
     this.#storeCounters()
+    if (!wake && this.#unannounced < WAKE_AFTER_RECORDS) return
+    this.#unannounced = 0
     // seq-cst store above, then this load: pairs with the pipeline's store of
     // DOORBELL = 1 followed by its load of WRITE, so one of us sees the other.
     if (

@@ -1,0 +1,81 @@
+/**
+ * `pnpm bench`: runs every question in sequence, printing progress on stderr,
+ * then the table on stdout, and writes results/latest.json.
+ */
+import { availableParallelism, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { runE2eMemory } from './e2e-memory.ts'
+import { runEnqueue } from './enqueue.ts'
+import { makeEvents } from './event.ts'
+import { runEventLoopDelay } from './event-loop-delay.ts'
+import { runLatency } from './latency.ts'
+import { runPeers } from './peers.ts'
+import { type Figure, formatTable, progress, writeJson } from './report.ts'
+
+const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
+
+interface Step {
+  readonly name: string
+  readonly what: string
+  readonly run: (pool: ReturnType<typeof makeEvents>, figures: readonly Figure[]) => Promise<Figure[]>
+}
+
+const STEPS: readonly Step[] = [
+  {
+    name: 'enqueue',
+    what: 'mitata micro benchmarks (enqueue, enqueueBatch, enqueueRaw) beside their floors',
+    run: (pool) => runEnqueue(pool),
+  },
+  { name: 'latency', what: 'single enqueue calls timed with hrtime.bigint', run: (pool) => runLatency(pool) },
+  {
+    name: 'e2e_memory',
+    what: 'enqueue → pipeline → no-op sender module in the pool',
+    run: (pool, figures) =>
+      runE2eMemory(
+        pool,
+        figures.find((f) => f.name === 'enqueue.items_per_s'),
+      ),
+  },
+  {
+    name: 'event_loop_delay',
+    what: 'producer thread at full speed, beside an in-thread array batcher',
+    run: (pool) => runEventLoopDelay(pool),
+  },
+  { name: 'peers', what: 'thread-stream, array batcher, VineQueue e2e', run: (pool) => runPeers(pool) },
+]
+
+/** 1-minute load average (the bench itself adds ~1–2 on its own). */
+function load(): string {
+  return loadavg()[0]!.toFixed(2)
+}
+
+async function main(): Promise<void> {
+  const started = performance.now()
+  // `node dist/run.js [step ...]` runs only the named steps (for development);
+  // JSON is written only by a full run.
+  const only = process.argv.slice(2)
+  const unknown = only.filter((n) => !STEPS.some((s) => s.name === n))
+  if (unknown.length > 0) {
+    throw new Error(`unknown step(s) ${unknown.join(', ')}; steps: ${STEPS.map((s) => s.name).join(', ')}`)
+  }
+  const steps = only.length > 0 ? STEPS.filter((s) => only.includes(s.name)) : STEPS
+  progress(
+    `node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} cores, load average ${load()}`,
+  )
+  // Pre-generated once, outside every timed region (event.ts).
+  const pool = makeEvents()
+  const figures: Figure[] = []
+  for (const step of steps) {
+    progress(`${step.name}: ${step.what}`)
+    figures.push(...(await step.run(pool, figures)))
+  }
+  process.stdout.write(`\n${formatTable(figures)}\n\n`)
+  if (steps === STEPS) {
+    writeJson(RESULTS, figures)
+    progress(`wrote ${RESULTS}`)
+  }
+  // Other processes on the machine skew every figure: say how busy it was.
+  progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${load()}`)
+}
+
+await main()
