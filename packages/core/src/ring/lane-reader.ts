@@ -83,6 +83,14 @@ export class LaneReader {
     let out = dstOffset
     while (pos !== w && items < maxItems) {
       const off = pos & this.#mask
+      if (off === 0 && runBytes > 0) {
+        // A record ended exactly at the end of the data area (no WRAP
+        // needed): the run cannot continue past it; start a new one at 0.
+        dst.set(this.#u8.subarray(LANE_HEADER_BYTES + runStart, LANE_HEADER_BYTES + runStart + runBytes), out)
+        out += runBytes
+        runStart = 0
+        runBytes = 0
+      }
       const header = this.#u32[(LANE_HEADER_BYTES + off) >>> 2]!
       if (header === Record.WRAP) {
         if (runBytes > 0) {
