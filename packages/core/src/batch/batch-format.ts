@@ -5,21 +5,28 @@ import { Record, recordSize } from '../ring/layout.ts'
 /**
  * A batch is a run of ring records (ring/layout.ts) with no WRAP markers:
  *
- *   +--------+---------+-----+--------+---------+-----+ - -
- *   | u32 h0 | item 0  | pad | u32 h1 | item 1  | pad |
- *   +--------+---------+-----+--------+---------+-----+ - -
+ *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
+ *   | u32 h0 | item 0  | pad | u32 h1 | u32 count | msgpack array    | pad |
+ *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
+ *    a single-item record      a group record (enqueueBatch): `count` items
  *
- * h = length | RAW_FLAG (bit 30) for items given to enqueueRaw.
- * Batches live in pooled shared slabs (pipeline/slab-pool.ts) and are read in
- * place by the sender thread.
+ * h = payload length | RAW_FLAG (bit 30, enqueueRaw) | GROUP_FLAG (bit 31).
+ * Items are numbered across records in order; a group holds items
+ * index..index+count-1. Batches live in pooled shared slabs
+ * (pipeline/slab-pool.ts) and are read in place by the sender thread.
  */
 
 let sharedUnpackr: Unpackr | undefined
+const unpackr = (): Unpackr => (sharedUnpackr ??= createUnpackr())
 
-/** Calls `fn(start, length, raw, index)` for each record of `bytes`. */
+/**
+ * Calls `fn(start, length, raw, index, group)` for each record of `bytes`
+ * (`start`/`length`: the payload; for a group, its count word and array).
+ * Returns the number of records.
+ */
 export function forEachRecord(
   bytes: Uint8Array,
-  fn: (start: number, length: number, raw: boolean, index: number) => void,
+  fn: (start: number, length: number, raw: boolean, index: number, group: boolean) => void,
 ): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let pos = 0
@@ -27,40 +34,125 @@ export function forEachRecord(
   while (pos < bytes.byteLength) {
     const header = view.getUint32(pos, true)
     const length = header & Record.LENGTH_MASK
-    fn(pos + Record.HEADER_BYTES, length, (header & Record.RAW_FLAG) !== 0, index++)
+    fn(
+      pos + Record.HEADER_BYTES,
+      length,
+      (header & Record.RAW_FLAG) !== 0,
+      index++,
+      header >= Record.GROUP_FLAG,
+    )
     pos += recordSize(length)
   }
   return index
 }
 
+/** One item's encoded bytes inside a batch. */
+interface ItemSlice {
+  readonly start: number
+  readonly end: number
+  readonly raw: boolean
+}
+
+/** Bytes of the msgpack array header at `at` (fixarray, array16 or array32). */
+function arrayHeaderBytes(bytes: Uint8Array, at: number): number {
+  const b = bytes[at]!
+  if (b >= 0x90 && b <= 0x9f) return 1
+  if (b === 0xdc) return 3
+  if (b === 0xdd) return 5
+  throw new RangeError(`group record: expected a msgpack array header, found 0x${b.toString(16)}`)
+}
+
 /**
- * Copies the records whose index is in `keep` (ascending) to the front of
- * `bytes` and returns the new byte length. Used to retry only failed items.
+ * The encoded bytes of every item, groups split into their elements (the
+ * element boundaries come from msgpackr's sequential reader).
  */
-export function compactRecords(bytes: Uint8Array, keep: readonly number[]): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  let pos = 0
-  let index = 0
-  let out = 0
-  let k = 0
-  while (pos < bytes.byteLength && k < keep.length) {
-    const size = recordSize(view.getUint32(pos, true) & Record.LENGTH_MASK)
-    if (index === keep[k]) {
-      if (out !== pos) bytes.copyWithin(out, pos, pos + size)
-      out += size
-      k++
+export function itemSlices(bytes: Uint8Array): ItemSlice[] {
+  const out: ItemSlice[] = []
+  forEachRecord(bytes, (start, length, raw, _index, group) => {
+    if (!group) {
+      out.push({ start, end: start + length, raw })
+      return
     }
-    pos += size
-    index++
-  }
+    const body = start + 4 + arrayHeaderBytes(bytes, start + 4)
+    const end = start + length
+    if (body === end) return
+    unpackr().unpackMultiple(bytes.subarray(body, end), (_value: unknown, s?: number, e?: number) => {
+      out.push({ start: body + s!, end: body + e!, raw: false })
+    })
+  })
   return out
 }
 
-/** Copies the records at `indices` (ascending) into a new ArrayBuffer. */
-export function extractRecords(bytes: Uint8Array, indices: readonly number[]): Uint8Array {
-  const copy = bytes.slice()
-  const length = compactRecords(copy, indices)
-  return copy.subarray(0, length)
+function writeArrayHeader(dst: Uint8Array, at: number, n: number): number {
+  if (n < 16) {
+    dst[at] = 0x90 | n
+    return 1
+  }
+  if (n < 0x10000) {
+    dst[at] = 0xdc
+    dst[at + 1] = n >>> 8
+    dst[at + 2] = n & 0xff
+    return 3
+  }
+  dst[at] = 0xdd
+  new DataView(dst.buffer, dst.byteOffset + at + 1, 4).setUint32(0, n)
+  return 5
+}
+
+/**
+ * Copies the items whose index is in `keep` (ascending) into a new framed
+ * batch: single records as they are, groups whole when every item stays, or
+ * rebuilt from the kept elements' bytes (no re-encoding). Never larger than
+ * the input.
+ */
+export function extractRecords(bytes: Uint8Array, keep: readonly number[]): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const out = new Uint8Array(bytes.byteLength)
+  const outView = new DataView(out.buffer)
+  let o = 0
+  let k = 0
+  let first = 0 // index of the record's first item
+  let pos = 0
+  while (pos < bytes.byteLength && k < keep.length) {
+    const header = view.getUint32(pos, true)
+    const length = header & Record.LENGTH_MASK
+    const size = recordSize(length)
+    const group = header >= Record.GROUP_FLAG
+    const count = group ? view.getUint32(pos + Record.HEADER_BYTES, true) : 1
+    let kept = 0
+    while (k + kept < keep.length && keep[k + kept]! < first + count) kept++
+    if (kept === count) {
+      out.set(bytes.subarray(pos, pos + size), o)
+      o += size
+    } else if (kept > 0) {
+      // Part of a group: a smaller group of the kept elements.
+      const slices = itemSlices(bytes.subarray(pos, pos + size))
+      const p = o + Record.HEADER_BYTES
+      outView.setUint32(p, kept, true)
+      let w = p + 4 + writeArrayHeader(out, p + 4, kept)
+      for (let i = 0; i < kept; i++) {
+        const s = slices[keep[k + i]! - first]!
+        out.set(bytes.subarray(pos + s.start, pos + s.end), w)
+        w += s.end - s.start
+      }
+      outView.setUint32(o, (Record.GROUP_FLAG | (w - p)) >>> 0, true)
+      o += recordSize(w - p)
+    }
+    k += kept
+    first += count
+    pos += size
+  }
+  return out.subarray(0, o)
+}
+
+/**
+ * Keeps only the items whose index is in `keep` (ascending), moved to the
+ * front of `bytes`; returns the new byte length. Used to retry failed items.
+ */
+export function compactRecords(bytes: Uint8Array, keep: readonly number[]): number {
+  const kept = extractRecords(bytes, keep)
+  bytes.set(kept)
+  return kept.byteLength
 }
 
 /**
@@ -83,15 +175,12 @@ export class Batch {
   }
 
   /**
-   * The encoded payload of every item: msgpack bytes, or the caller's own
-   * bytes for items given to `enqueueRaw` (`raw: true`). Views into the batch.
+   * The encoded payload of every item, in `items()` order: msgpack bytes, or
+   * the caller's own bytes for items given to `enqueueRaw` (`raw: true`).
+   * Views into the batch.
    */
   payloads(): Array<{ bytes: Uint8Array; raw: boolean }> {
-    const out: Array<{ bytes: Uint8Array; raw: boolean }> = []
-    forEachRecord(this.bytes, (start, length, raw) => {
-      out.push({ bytes: this.bytes.subarray(start, start + length), raw })
-    })
-    return out
+    return itemSlices(this.bytes).map((s) => ({ bytes: this.bytes.subarray(s.start, s.end), raw: s.raw }))
   }
 
   /**
@@ -100,12 +189,14 @@ export class Batch {
    */
   items(): unknown[] {
     if (this.#items) return this.#items
-    const unpackr = (sharedUnpackr ??= createUnpackr())
-    const items: unknown[] = new Array(this.count)
-    forEachRecord(this.bytes, (start, length, raw, index) => {
-      items[index] = raw
-        ? this.bytes.slice(start, start + length)
-        : unpackr.unpack(this.bytes.subarray(start, start + length))
+    const u = unpackr()
+    const items: unknown[] = []
+    forEachRecord(this.bytes, (start, length, raw, _index, group) => {
+      if (raw) items.push(this.bytes.slice(start, start + length))
+      else if (group) {
+        const values = u.unpack(this.bytes.subarray(start + 4, start + length)) as unknown[]
+        for (let i = 0; i < values.length; i++) items.push(values[i])
+      } else items.push(u.unpack(this.bytes.subarray(start, start + length)))
     })
     this.#items = items
     return items

@@ -21,10 +21,17 @@ export interface ProducerLimits {
   readonly fullPolicy: FullPolicy
   readonly maxBlockMs: number
   readonly maxBackoffMs: number
+  /** enqueueBatch packs at most this many items per group record (the batch size limit). */
+  readonly maxGroupItems: number
+  /** …and at most this many payload bytes (min of maxItemBytes and maxBatchBytes). */
+  readonly maxGroupBytes: number
 }
 
 /** Delay (ms) the soft limit imposes at a given fill ratio: linear from 0 at soft to max at hard. */
-export function softLimitDelay(fill: number, limits: ProducerLimits): number {
+export function softLimitDelay(
+  fill: number,
+  limits: Pick<ProducerLimits, 'softLimit' | 'hardLimit' | 'maxBackoffMs'>,
+): number {
   if (fill <= limits.softLimit || limits.maxBackoffMs === 0) return 0
   const span = Math.max(1e-9, limits.hardLimit - limits.softLimit)
   return Math.ceil(limits.maxBackoffMs * Math.min(1, (fill - limits.softLimit) / span))

@@ -145,17 +145,16 @@ export class Producer {
     const start = lane.beginGroup()
     let kept = false
     try {
-      for (let i = 0; i < items.length; i++) {
-        const bytes = this.#encode(items[i], i)
-        const at = lane.reserve(bytes.length, false)
-        if (at < 0) {
+      const max = this.#limits.maxGroupItems
+      for (let i = 0; i < items.length; i += max) {
+        const chunk = i === 0 && items.length <= max ? items : items.slice(i, i + max)
+        if (!this.#writeGroup(chunk, i)) {
           if (this.#limits.fullPolicy === 'dropNewest') {
             lane.droppedNewest += items.length
             return false
           }
           this.#full(`batch of ${items.length} does not fit`)
         }
-        lane.bytes.set(bytes, at)
       }
       kept = true
       return true
@@ -163,6 +162,42 @@ export class Producer {
       lane.endGroup(start, kept, items.length)
       if (!kept) lane.countersChanged()
     }
+  }
+
+  /**
+   * Writes `chunk` (items `offset`…) as one group record — one msgpack array,
+   * packed in one call — or item by item when the array would be too large
+   * for a batch. Returns false when the lane has no room.
+   */
+  #writeGroup(chunk: readonly unknown[], offset: number): boolean {
+    if (chunk.length === 1) return this.#writeEach(chunk, offset)
+    let bytes: Uint8Array
+    try {
+      bytes = this.#packr.pack(chunk)
+    } catch (cause) {
+      // Find the culprit's index; one of these throws.
+      for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
+      throw new EncodeError(`Cannot encode the batch with msgpack: ${(cause as Error).message}`, { cause })
+    }
+    const length = 4 + bytes.length
+    if (length > this.#limits.maxGroupBytes) return this.#writeEach(chunk, offset)
+    const lane = this.#lane
+    const at = lane.reserve(length, false, true)
+    if (at < 0) return false
+    lane.setGroupCount(at, chunk.length)
+    lane.bytes.set(bytes, at + 4)
+    return true
+  }
+
+  #writeEach(chunk: readonly unknown[], offset: number): boolean {
+    const lane = this.#lane
+    for (let j = 0; j < chunk.length; j++) {
+      const bytes = this.#encode(chunk[j], offset + j)
+      const at = lane.reserve(bytes.length, false)
+      if (at < 0) return false
+      lane.bytes.set(bytes, at)
+    }
+    return true
   }
 
   /**

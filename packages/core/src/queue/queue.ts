@@ -338,6 +338,8 @@ export class Queue extends EventEmitter<QueueEvents> {
         fullPolicy: o.fullPolicy,
         maxBlockMs: o.maxBlockMs,
         maxBackoffMs: o.maxBackoffMs,
+        maxGroupItems: o.maxBatchSize,
+        maxGroupBytes: Math.min(o.maxItemBytes, o.maxBatchBytes),
       },
     }
   }

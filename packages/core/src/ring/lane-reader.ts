@@ -54,14 +54,14 @@ export class LaneReader {
   }
 
   /**
-   * Copies whole records into `dst` at `dstOffset`, at most `maxItems` records
-   * and `maxBytes` bytes (framing included; with `takeFirst` the first record
-   * is taken whatever its size), calls `beforeRelease(items, bytes)`, then
-   * releases them from the lane.
-   * Returns the number of records copied (0 when empty, when the first record
-   * does not fit) or -1 when a `dropOldest` producer evicted them first (then
-   * nothing was taken and the caller may simply try again). `lastBytes` holds
-   * the bytes copied.
+   * Copies whole records into `dst` at `dstOffset` — at most `maxItems` items
+   * (a group record counts its items) and `maxBytes` bytes, framing included;
+   * with `takeFirst` the first record is taken whatever its size or item
+   * count — calls `beforeRelease(items, bytes)`, then releases them from the
+   * lane. Returns the number of items copied (0 when empty or when the first
+   * record does not fit), or -1 when a `dropOldest` producer evicted them
+   * first (nothing was taken; the caller may simply try again). `lastBytes`
+   * holds the bytes copied.
    */
   drainInto(
     dst: Uint8Array,
@@ -81,7 +81,8 @@ export class LaneReader {
     let runStart = r & this.#mask
     let runBytes = 0
     let out = dstOffset
-    while (pos !== w && items < maxItems) {
+    const room = dst.byteLength - dstOffset
+    while (pos !== w && (items < maxItems || (takeFirst && items === 0))) {
       const off = pos & this.#mask
       if (off === 0 && runBytes > 0) {
         // A record ended exactly at the end of the data area (no WRAP
@@ -91,8 +92,16 @@ export class LaneReader {
         runStart = 0
         runBytes = 0
       }
+      // Bytes published past `pos`; everything read below is checked against
+      // it and against `dst`, because under dropOldest a producer may have
+      // evicted and overwritten these records since READ was loaded: then
+      // the header is arbitrary bytes, and -1 (nothing taken, try again) is
+      // what the CAS below would have said anyway.
+      const avail = (w - pos) | 0
       const header = this.#u32[(LANE_HEADER_BYTES + off) >>> 2]!
       if (header === Record.WRAP) {
+        const tail = this.capacity - off
+        if (tail > avail) return -1
         if (runBytes > 0) {
           dst.set(
             this.#u8.subarray(LANE_HEADER_BYTES + runStart, LANE_HEADER_BYTES + runStart + runBytes),
@@ -100,19 +109,19 @@ export class LaneReader {
           )
           out += runBytes
         }
-        pos = (pos + (this.capacity - off)) >>> 0
+        pos = (pos + tail) >>> 0
         runStart = 0
         runBytes = 0
         continue
       }
       const size = recordSize(header & Record.LENGTH_MASK)
-      // A size past the published data can only be a record a dropOldest
-      // producer evicted and overwrote under us: stop; the CAS below fails.
-      if (size > (w - pos) >>> 0) break
-      if (bytes + size > maxBytes && !(takeFirst && items === 0)) break
+      const n = header >= Record.GROUP_FLAG ? this.#u32[(LANE_HEADER_BYTES + off + 4) >>> 2]! : 1
+      if (size > avail || n < 1 || n > size) return -1
+      if ((items + n > maxItems || bytes + size > maxBytes) && !(takeFirst && items === 0)) break
+      if (bytes + size > room) return -1 // only a garbage header can outgrow the destination
       bytes += size
       runBytes += size
-      items++
+      items += n
       pos = (pos + size) >>> 0
     }
     if (runBytes > 0) {

@@ -95,7 +95,7 @@ export class LaneWriter {
    * Returns the byte index where the payload goes, or -1 when the hard limit
    * leaves no room (nothing was written then).
    */
-  reserve(length: number, raw: boolean): number {
+  reserve(length: number, raw: boolean, group = false): number {
     const need = recordSize(length)
     let off = this.#write & this.#mask
     const tail = this.capacity - off
@@ -109,7 +109,11 @@ export class LaneWriter {
       this.#write = (this.#write + tail) >>> 0
       off = 0
     }
-    this.#u32[(LANE_HEADER_BYTES + off) >>> 2] = raw ? (length | Record.RAW_FLAG) >>> 0 : length
+    this.#u32[(LANE_HEADER_BYTES + off) >>> 2] = raw
+      ? (length | Record.RAW_FLAG) >>> 0
+      : group
+        ? (length | Record.GROUP_FLAG) >>> 0
+        : length
     this.#write = (this.#write + need) >>> 0
     return LANE_HEADER_BYTES + off + Record.HEADER_BYTES
   }
@@ -117,6 +121,11 @@ export class LaneWriter {
   /** The lane's bytes, for the payload copy after `reserve`. */
   get bytes(): Uint8Array {
     return this.#u8
+  }
+
+  /** Writes a group record's item count at the payload index `at` returned by `reserve`. */
+  setGroupCount(at: number, count: number): void {
+    this.#u32[at >>> 2] = count
   }
 
   /** Counts one accepted record and schedules its publication. */
@@ -211,7 +220,7 @@ export class LaneWriter {
         next = (r + (this.capacity - roff)) >>> 0
       } else {
         next = (r + recordSize(header & Record.LENGTH_MASK)) >>> 0
-        items = 1
+        items = header >= Record.GROUP_FLAG ? this.#u32[(LANE_HEADER_BYTES + roff + 4) >>> 2]! : 1
       }
       if (Atomics.compareExchange(this.#i32, LaneSlot.READ, r | 0, next | 0) === (r | 0)) {
         this.droppedOldest += items

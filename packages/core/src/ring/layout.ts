@@ -29,9 +29,14 @@
  *
  * A record is a 4-byte header then the payload, padded to a multiple of 4:
  *
- *   +-------------------------------+------------------------+-----+
- *   | u32: RAW flag (bit 30) | len  | payload (len bytes)    | pad |
- *   +-------------------------------+------------------------+-----+
+ *   +---------------------------------------+------------------------+-----+
+ *   | u32: GROUP (bit 31) | RAW (bit 30) | len | payload (len bytes)  | pad |
+ *   +---------------------------------------+------------------------+-----+
+ *
+ * A plain record holds one item (msgpack, or raw bytes). A GROUP record holds
+ * a whole `enqueueBatch` chunk: a u32 item count then one msgpack array —
+ * packing the array in one call is what lets enqueueBatch run at the speed of
+ * msgpackr's own array packing. Counters and batch limits count items.
  *
  * A record never straddles the end of the data area: when it does not fit in
  * the tail, the producer writes the WRAP marker (0xFFFFFFFF) there and the
@@ -80,6 +85,8 @@ export const LaneCounter = {
 /** Record header bits. */
 export const Record = {
   WRAP: 0xffffffff,
+  /** A group record (enqueueBatch): payload = u32 item count + one msgpack array. */
+  GROUP_FLAG: 0x80000000,
   RAW_FLAG: 0x40000000,
   LENGTH_MASK: 0x3fffffff,
   HEADER_BYTES: 4,
