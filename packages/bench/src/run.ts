@@ -10,6 +10,7 @@ import { makeEvents } from './event.ts'
 import { runEventLoopDelay } from './event-loop-delay.ts'
 import { runLatency } from './latency.ts'
 import { runPeers } from './peers.ts'
+import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
@@ -42,6 +43,11 @@ const STEPS: readonly Step[] = [
     run: (pool) => runEventLoopDelay(pool),
   },
   { name: 'peers', what: 'thread-stream, array batcher, VineQueue e2e', run: (pool) => runPeers(pool) },
+  {
+    name: 'pool_topology',
+    what: 'one pool doing decode+encode+I/O vs a processor pool feeding a sender pool',
+    run: (pool) => runPoolTopology(pool),
+  },
 ]
 
 /** 1-minute load average (the bench itself adds ~1–2 on its own). */
