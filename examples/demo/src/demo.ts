@@ -35,9 +35,9 @@ process.once('SIGINT', () => {
   process.exit(130)
 })
 
-// The sender module is imported by the sender pool's threads, and a bare
-// specifier there resolves from @vinequeue/core's own folder, not from this
-// package: resolve it here, where it is a dependency, and pass the file URL.
+// The sender module is imported by the sender pool's threads. A bare package
+// name would be resolved from process.cwd(); resolving it here, where it is
+// a dependency, and passing the file URL works from any directory.
 const senderOptions: FileSenderOptions = { path }
 const queue = createQueue({
   sender: { module: import.meta.resolve('@vinequeue/example-file-sender'), options: senderOptions },

@@ -28,6 +28,8 @@ export const MetricSlot = {
   TIMEOUTS: 10,
   /** Current adaptive batch size (or maxBatchSize). */
   BATCH_SIZE: 11,
+  /** Unsettled batches past their first attempt (failing, being retried). */
+  RETRYING_BATCHES: 12,
 } as const
 
 export const HISTOGRAM_OFFSET = 16

@@ -28,6 +28,7 @@ export class Dispatcher {
   readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
   readonly #onSettled: (slab: Slab) => void
   readonly #onLatency: (ms: number) => void
+  readonly #onRetry: () => void
   readonly #pool: Piscina | undefined
   /** In-thread sends awaiting the host's answer, by batch id. */
   readonly #hostPending = new Map<number, { slab: Slab; startedAt: number; attempt: number }>()
@@ -40,12 +41,14 @@ export class Dispatcher {
     post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
     onSettled: (slab: Slab) => void,
     onLatency: (ms: number) => void,
+    onRetry: () => void,
   ) {
     this.#config = config
     this.#metrics = metrics
     this.#post = post
     this.#onSettled = onSettled
     this.#onLatency = onLatency
+    this.#onRetry = onRetry
     if (config.sender) {
       const workerData: SenderPoolWorkerData = {
         module: config.sender.module,
@@ -203,6 +206,8 @@ export class Dispatcher {
       return this.#deadLetterAll(slab, `gave up after ${slab.attempt} attempts: ${reason}`)
     }
     this.#metrics.add(MetricSlot.RETRIES, 1)
+    slab.retrying = true
+    this.#onRetry()
     const base = Math.min(
       this.#config.retryMaxDelayMs,
       this.#config.retryInitialDelayMs * 2 ** Math.min(30, slab.attempt - 1),

@@ -87,6 +87,7 @@ export class Pipeline {
           this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
         }
       },
+      () => this.kick(),
     )
   }
 
@@ -262,8 +263,13 @@ export class Pipeline {
 
   #updateGauges(): void {
     let items = this.#current?.count ?? 0
-    for (const slab of this.#unsettled.values()) items += slab.count
+    let retrying = 0
+    for (const slab of this.#unsettled.values()) {
+      items += slab.count
+      if (slab.retrying) retrying++
+    }
     this.#metrics.set(MetricSlot.PIPELINE_ITEMS, items)
+    this.#metrics.set(MetricSlot.RETRYING_BATCHES, retrying)
     let fill = 0
     for (const lane of this.#lanes) fill = Math.max(fill, lane.usedBytes() / lane.capacity)
     const active = this.#backpressure ? fill > this.#softLimit * 0.9 : fill > this.#softLimit

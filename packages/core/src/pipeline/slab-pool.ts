@@ -37,6 +37,8 @@ export class Slab {
   firstSentAt = 0
   /** A timed-out in-thread send may still read it: never reuse. */
   tainted = false
+  /** An attempt failed; the batch waits for (or is in) a retry. */
+  retrying = false
 
   constructor(capacity: number) {
     this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
@@ -93,6 +95,7 @@ export class SlabPool {
     slab.attempt = 0
     slab.openedAt = 0
     slab.firstSentAt = 0
+    slab.retrying = false
     slab.setState(SlabState.FILLING)
     return slab
   }

@@ -91,6 +91,7 @@ export function readMetrics(
     memoryQueueSize: Math.max(0, enqueued - consumed - droppedOldest) + pipelineItems,
     memoryQueueBytes: bytes,
     inFlightBatches: slot(MetricSlot.IN_FLIGHT_BATCHES),
+    retryingBatches: slot(MetricSlot.RETRYING_BATCHES),
     walSize: 0,
     walPendingItems: 0,
     recoveredTotal: 0,

@@ -468,9 +468,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (this.#backpressure || m.backoffMs > 0)
       reasons.push(`backpressure: producers slowed by ${m.backoffMs} ms`)
     if (m.circuitState !== 'closed') reasons.push(`circuit ${m.circuitState}`)
-    if (m.inFlightBatches === 0 && m.retriesTotal > 0 && m.memoryQueueSize > 0 && m.sentTotal === 0) {
-      reasons.push('no batch delivered yet and retries pending')
-    }
+    if (m.retryingBatches > 0) reasons.push(`${m.retryingBatches} batch(es) failing and being retried`)
     return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 

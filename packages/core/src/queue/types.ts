@@ -137,6 +137,8 @@ export interface Metrics {
   /** Bytes in use in the ring lanes. */
   memoryQueueBytes: number
   inFlightBatches: number
+  /** Batches past their first attempt and not settled yet (the target is failing). */
+  retryingBatches: number
   /** 0 until the WAL exists. */
   walSize: number
   walPendingItems: number

@@ -29,7 +29,8 @@ export interface ItemFailure {
  * delivered. Throwing fails the whole batch: retried unless the error has
  * `retryable: false` (e.g. `new SendError(msg, { retryable: false })`).
  */
-export type SendResult = undefined | { readonly failed?: readonly ItemFailure[] }
+// biome-ignore lint/suspicious/noConfusingVoidType: `async send() {}` (no return) must type-check
+export type SendResult = void | undefined | { readonly failed?: readonly ItemFailure[] }
 
 /** Delivers batches to a target. */
 export interface Sender {

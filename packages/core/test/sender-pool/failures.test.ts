@@ -134,3 +134,31 @@ describe('sender module failures lose no batch', () => {
     expect(q.health().status).toBe('down')
   })
 })
+
+describe('health while a target fails', () => {
+  it('is degraded with the retrying batches named, and ok again once they are delivered', async () => {
+    let failing = true
+    const q = createQueue({
+      send: async () => {
+        if (failing) throw new Error('target down')
+      },
+      flushIntervalMs: 5,
+      retryInitialDelayMs: 5,
+      retryMaxDelayMs: 20,
+    })
+    queues.push(q)
+    await q.start()
+    q.enqueue('x')
+    await q.flush()
+    const deadline = Date.now() + 10_000
+    while (q.metrics().retryingBatches === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5))
+    expect(q.health().status).toBe('degraded')
+    expect(q.health().reasons.join()).toMatch(/1 batch\(es\) failing/)
+    failing = false
+    await q.drain()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(q.metrics().retryingBatches).toBe(0)
+    expect(q.health()).toEqual({ status: 'ok', reasons: [] })
+  })
+})
