@@ -18,7 +18,7 @@ import { startNoopQueue } from './noop-queue.ts'
 import { type Figure, progress } from './report.ts'
 import { median, ROUNDS } from './stats.ts'
 
-/** Items per round (~88 MB of records: fits the 256 MiB lane even with no draining at all). */
+/** Items per round (~100 MB of records through the default 8 MiB lane). */
 export const E2E_ITEMS = 1_000_000
 /** Items produced between two turns of the event loop. */
 export const CHUNK = 1000

@@ -8,8 +8,8 @@
  * CHUNK with `await setImmediate()` between chunks, as a server would make
  * them from separate requests (the producer's end-of-burst publish and the
  * queue's messages run in between). Each round is followed by `q.drain()`
- * (not timed), and one round writes at most CALLS × ~88 B into the 256 MiB
- * lane, so no call ever meets the hard limit.
+ * (not timed); the pipeline drains the default 8 MiB lane concurrently (a
+ * QueueFullError, should it ever fall that far behind, fails the run loudly).
  *
  * Floor: `packr.pack(event)` with the queue's msgpackr configuration, timed
  * the same way in the same rounds. Both include the cost of the timer pair

@@ -42,7 +42,7 @@ export const kDefaultOptions: Readonly<Omit<ResolvedOptions, 'send' | 'sender' |
     maxBatchBytes: 1024 * 1024,
     flushIntervalMs: 5000,
     adaptiveBatching: false,
-    ringBytes: 32 * 1024 * 1024,
+    ringBytes: 8 * 1024 * 1024,
     maxItemBytes: 1024 * 1024,
     softLimit: 0.8,
     hardLimit: 0.95,

@@ -52,7 +52,7 @@ export interface QueueOptions {
   readonly flushIntervalMs?: number
   /** Adaptive batch size; `true` for the defaults. Default off. */
   readonly adaptiveBatching?: boolean | AdaptiveBatchingOptions
-  /** Ring capacity per producer lane, rounded up to a power of two. Default 32 MiB. */
+  /** Ring capacity per producer lane, rounded up to a power of two. Default 8 MiB. */
   readonly ringBytes?: number
   /** Largest encoded item. Default 1 MiB. */
   readonly maxItemBytes?: number
