@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest'
 import { createQueue, type Queue } from '@vinequeue/core'
+import { afterEach, describe, expect, it } from 'vitest'
 import { recordingSender, tempDir } from '../helpers.ts'
 
 const queues: Queue[] = []

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest'
 import { createQueue, PipelineDownError, type Queue, QueueClosedError } from '@vinequeue/core'
+import { afterEach, describe, expect, it } from 'vitest'
 import { pipelineWorkers } from '../../dist/queue/internals.js'
 import { SinkDouble, waitFor } from '../helpers.ts'
 
