@@ -171,7 +171,8 @@ export class LaneWriter {
     }
     this.#unannounced += this.#pending
     this.#pending = 0
-    this.#storeCounters()
+    // Drop and rejection counters are stored when they change (countersChanged).
+    Atomics.store(this.#u64, LaneCounter.ENQUEUED, BigInt(this.enqueued))
     if (!wake && this.#unannounced < WAKE_AFTER_RECORDS) return
     this.#unannounced = 0
     // seq-cst store above, then this load: pairs with the pipeline's store of
