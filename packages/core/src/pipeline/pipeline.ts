@@ -53,6 +53,8 @@ export class Pipeline {
   #current: Slab | undefined
   #nextId = 1
   #stopDeadline: number | undefined
+  /** The last drain found a lane under pressure (see #drain). */
+  #pressed = false
   #backpressure = false
   #done = false
 
@@ -106,8 +108,13 @@ export class Pipeline {
         if (performance.now() >= this.#stopDeadline) return this.#finishStop(true)
       }
       if (!progressed) await this.#sleep(false)
-      else if (this.#nextId !== cutBefore || this.#requests.length > 0 || this.#stopDeadline !== undefined) {
-        await yieldToLoop() // full batches flowing, or someone waits: keep going
+      else if (
+        this.#pressed ||
+        this.#nextId !== cutBefore ||
+        this.#requests.length > 0 ||
+        this.#stopDeadline !== undefined
+      ) {
+        await yieldToLoop() // full batches flowing, a lane filling up, or someone waits: keep going
       } else await this.#sleep(true) // a trickle: let it accumulate
     }
   }
@@ -152,6 +159,7 @@ export class Pipeline {
   #drain(): boolean {
     let progressed = false
     let moved = true
+    this.#pressed = false
     while (moved) {
       moved = false
       for (let i = 0; i < this.#lanes.length; i++) {
@@ -165,6 +173,8 @@ export class Pipeline {
         const slab = this.#current ?? this.#open()
         if (!slab) return progressed
         const room = this.#cutter.room(slab.count, slab.bytes)
+        // (Read before draining: a successful drain clears the flag as it notifies.)
+        const waiter = lane.hasWaiter()
         let n = this.#drainLane(lane, slab, room)
         // -1: a dropOldest producer won the race for these records; try once more.
         if (n < 0) n = this.#drainLane(lane, slab, room)
@@ -173,6 +183,9 @@ export class Pipeline {
           slab.count += n
           slab.bytes += lane.lastBytes
           moved = progressed = true
+          // A lane an eighth full (or a producer waiting for room) is filling
+          // faster than a 1 ms nap would allow: do not let it accumulate.
+          if (waiter || lane.lastBytes * 8 >= lane.capacity) this.#pressed = true
         }
         const reason = this.#cutter.check(slab.count, slab.openedAt, n === 0 && !lane.isEmpty())
         if (reason) this.#cut(reason)

@@ -1,5 +1,3 @@
-import type { Packr } from 'msgpackr'
-import { createPackr } from '../codec/codec.ts'
 import {
   BackpressureError,
   EncodeError,
@@ -10,8 +8,9 @@ import {
 } from '../errors.ts'
 import type { EnqueueAsyncOptions } from '../queue/types.ts'
 import { LaneWriter } from '../ring/lane-writer.ts'
-import { ControlSlot, QueueState, recordSize } from '../ring/layout.ts'
+import { ControlSlot, LANE_HEADER_BYTES, QueueState, recordSize } from '../ring/layout.ts'
 import { type ProducerHandle, type ProducerLimits, softLimitDelay } from './handle.ts'
+import { RingPacker } from './ring-packer.ts'
 
 /**
  * The enqueue side of one lane, used by the queue's own thread and by every
@@ -23,7 +22,7 @@ export class Producer {
   readonly #lane: LaneWriter
   readonly #control: Int32Array
   readonly #limits: ProducerLimits
-  readonly #packr: Packr
+  readonly #packer: RingPacker
   #closed = false
 
   constructor(handle: ProducerHandle) {
@@ -33,7 +32,7 @@ export class Producer {
     this.#limits = handle.limits
     this.#lane = new LaneWriter(handle.lane, handle.control, handle.limits.hardLimit)
     this.#control = new Int32Array(handle.control)
-    this.#packr = createPackr()
+    this.#packer = new RingPacker(handle.lane)
   }
 
   #checkOpen(): void {
@@ -53,13 +52,17 @@ export class Producer {
   #encode(item: unknown, index?: number): Uint8Array {
     let bytes: Uint8Array
     try {
-      bytes = this.#packr.pack(item)
+      bytes = this.#packer.pack(item)
     } catch (cause) {
-      const where = index === undefined ? '' : ` at index ${index}`
-      throw new EncodeError(`Cannot encode item${where} with msgpack: ${(cause as Error).message}`, { cause })
+      throw this.#encodeError(cause, index)
     }
     if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length, index)
     return bytes
+  }
+
+  #encodeError(cause: unknown, index?: number): EncodeError {
+    const where = index === undefined ? '' : ` at index ${index}`
+    return new EncodeError(`Cannot encode item${where} with msgpack: ${(cause as Error).message}`, { cause })
   }
 
   #tooLarge(size: number, index?: number): never {
@@ -117,7 +120,24 @@ export class Producer {
    */
   enqueue(item: unknown): boolean {
     this.#checkOpen()
-    return this.#put(this.#encode(item), false)
+    let length: number
+    try {
+      length = this.#packer.packInLane(item, this.#lane, 4)
+    } catch (cause) {
+      throw this.#encodeError(cause)
+    }
+    if (length < 0) {
+      const bytes = this.#packer.outside
+      if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
+      return this.#put(bytes, false)
+    }
+    if (length > this.#limits.maxItemBytes) this.#tooLarge(length)
+    const lane = this.#lane
+    const payloadAt = LANE_HEADER_BYTES + lane.writeOffset + 4
+    const at = lane.reserve(length, false)
+    if (at < 0) return this.#put(lane.bytes.slice(payloadAt, payloadAt + length), false)
+    lane.committed(1)
+    return true
   }
 
   /**
@@ -171,21 +191,24 @@ export class Producer {
    */
   #writeGroup(chunk: readonly unknown[], offset: number): boolean {
     if (chunk.length === 1) return this.#writeEach(chunk, offset)
-    let bytes: Uint8Array
+    const lane = this.#lane
+    let length: number
     try {
-      bytes = this.#packr.pack(chunk)
+      length = this.#packer.packInLane(chunk, lane, 8)
     } catch (cause) {
       // Find the culprit's index; one of these throws.
       for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
       throw new EncodeError(`Cannot encode the batch with msgpack: ${(cause as Error).message}`, { cause })
     }
-    const length = 4 + bytes.length
-    if (length > this.#limits.maxGroupBytes) return this.#writeEach(chunk, offset)
-    const lane = this.#lane
-    const at = lane.reserve(length, false, true)
+    // The payload is the u32 count then the array; in the lane it already sits there.
+    const inLane = length >= 0
+    const array = inLane ? undefined : this.#packer.outside
+    const payload = 4 + (inLane ? length : array!.length)
+    if (payload > this.#limits.maxGroupBytes) return this.#writeEach(chunk, offset)
+    const at = lane.reserve(payload, false, true)
     if (at < 0) return false
     lane.setGroupCount(at, chunk.length)
-    lane.bytes.set(bytes, at + 4)
+    if (array) lane.bytes.set(array, at + 4)
     return true
   }
 

@@ -38,6 +38,11 @@ export class LaneReader {
     return Atomics.load(this.#i32, LaneSlot.WRITE) === Atomics.load(this.#i32, LaneSlot.READ)
   }
 
+  /** A producer waits for room in this lane (enqueueAsync under `block`). */
+  hasWaiter(): boolean {
+    return Atomics.load(this.#i32, LaneSlot.WAITING) === 1
+  }
+
   /** True once the producer closed the lane and everything in it was consumed. */
   isFinished(): boolean {
     return Atomics.load(this.#i32, LaneSlot.CLOSED) === 1 && this.isEmpty()

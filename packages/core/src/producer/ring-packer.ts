@@ -1,0 +1,87 @@
+import { type Packr, RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr'
+import { createPackr } from '../codec/codec.ts'
+import type { LaneWriter } from '../ring/lane-writer.ts'
+import { LANE_HEADER_BYTES } from '../ring/layout.ts'
+
+/** msgpackr allocates a buffer of its own when fewer bytes than this remain in its target. */
+const MIN_TAIL_BYTES = 4096
+/**
+ * A group (an enqueueBatch chunk, ~100 KB for 1000 small events) is only
+ * packed into the lane when this much tail is free: outgrowing the tail
+ * midway costs msgpackr a reallocation and a copy, more than it saves.
+ */
+const MIN_GROUP_TAIL_BYTES = 256 * 1024
+
+/**
+ * msgpackr, packing straight into the lane when it safely can.
+ *
+ * Packing into msgpackr's own buffer and copying into the lane costs a
+ * subarray allocation and a copy per item. When the lane's tail — from the
+ * write position to the end of the data area — is all free, msgpackr is
+ * pointed at the lane itself (`useBuffer` + `position`) and writes the
+ * payload where the record goes: measured here 1.49 M items/s against 1.28 M
+ * for `pack` alone and 1.11 M for pack + copy. The tail being free is what
+ * makes this safe: msgpackr only stops at the end of its target, so it must
+ * never be pointed at a region followed by unconsumed records (a wrapped
+ * lane); an item too large for the tail makes msgpackr move to a buffer of
+ * its own, which `packInLane` detects.
+ *
+ * msgpackr aligns where it starts to 8 bytes; records are 4-aligned, so the
+ * record header (and a group's count) go in bytes it is told to reserve.
+ */
+export class RingPacker {
+  readonly #packr: Packr = createPackr()
+  /** The lane's data area as a Buffer (msgpackr writes strings with Buffer#utf8Write). */
+  readonly #laneView: Buffer
+  readonly #own: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
+  #inLane = false
+  /** Where the last `packInLane` call left its bytes when it returned -1. */
+  outside: Uint8Array = this.#own.subarray(0, 0)
+
+  constructor(lane: SharedArrayBuffer) {
+    this.#laneView = Buffer.from(lane, LANE_HEADER_BYTES)
+  }
+
+  /**
+   * Packs `value` so that its payload starts `reserve` bytes after the lane's
+   * write position: 4 for an item (room for the record header), 8 for a
+   * group (header and count).
+   * Returns the payload length when it is in the lane; -1 when the lane's
+   * tail could not take it (then the bytes are in `outside`, a view of
+   * msgpackr's buffer valid until the next pack).
+   * @throws whatever msgpackr throws for an item it cannot encode.
+   */
+  packInLane(value: unknown, lane: LaneWriter, reserve: 4 | 8): number {
+    const off = lane.freeTailOffset(reserve === 8 ? MIN_GROUP_TAIL_BYTES : MIN_TAIL_BYTES)
+    if (off < 0) {
+      this.outside = this.pack(value)
+      return -1
+    }
+    if (!this.#inLane) {
+      this.#packr.useBuffer(this.#laneView)
+      this.#inLane = true
+    }
+    // msgpackr starts at the next multiple of 8 and then skips the reserved bytes.
+    const start = (off & 7) === 0 ? off : off + 4
+    const skip = off + reserve - start
+    this.#packr.position = start
+    const out = this.#packr.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | skip) as Buffer & {
+      start: number
+      end: number
+    }
+    if (out === this.#laneView && out.start === start) return out.end - (off + reserve)
+    // It outgrew the tail: msgpackr moved to a buffer of its own (and stays there).
+    this.#inLane = false
+    this.outside = out.subarray(out.start + skip, out.end)
+    return -1
+  }
+
+  /** Packs into msgpackr's own buffer (for bytes that must outlive the call). */
+  pack(value: unknown): Uint8Array {
+    if (this.#inLane) {
+      this.#packr.useBuffer(this.#own)
+      this.#inLane = false
+    }
+    return this.#packr.pack(value)
+  }
+}
