@@ -9,9 +9,10 @@ type PresetOptions = Omit<QueueOptions, 'preset' | 'send' | 'sender' | 'onDeadLe
  * a few milliseconds.
  *
  * Lane sizes stay within this machine's 16 MiB L3 on purpose: measured with
- * the pipeline draining concurrently, enqueue ran at 0.84× msgpackr.pack with
- * 8–16 MiB lanes, 0.69× with 32 MiB and 0.63× with 256 MiB — a lane larger
- * than the cache makes every record a trip to DRAM for both threads. Bigger
+ * the pipeline draining concurrently (and the producer still copying each
+ * item in), enqueue ran at 0.84× msgpackr.pack with 8–16 MiB lanes, 0.69×
+ * with 32 MiB and 0.63× with 256 MiB — a lane larger than the cache makes
+ * every record a trip to DRAM for both threads. Bigger
  * lanes absorb longer bursts; with the WAL, overflow spills to disk instead.
  */
 export const presets: Readonly<Record<PresetName, Readonly<PresetOptions>>> = Object.freeze({
