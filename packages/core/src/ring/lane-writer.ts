@@ -275,7 +275,7 @@ export class LaneWriter {
   freeTailOffset(minBytes: number): number {
     const off = this.#write & this.#mask
     if (this.capacity - off < minBytes) return -1
-    if (((this.#write - this.#read) >>> 0) !== 0 && (this.#read & this.#mask) >= off) {
+    if ((this.#write - this.#read) >>> 0 !== 0 && (this.#read & this.#mask) >= off) {
       this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
       const used = (this.#write - this.#read) >>> 0
       if (used !== 0 && (this.#read & this.#mask) >= off) return -1
