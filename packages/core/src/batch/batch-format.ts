@@ -155,6 +155,17 @@ export function compactRecords(bytes: Uint8Array, keep: readonly number[]): numb
   return kept.byteLength
 }
 
+/** Joins framed batches into one (records are self-delimiting). */
+export function concatBatches(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0))
+  let off = 0
+  for (const p of parts) {
+    out.set(p, off)
+    off += p.byteLength
+  }
+  return out
+}
+
 /**
  * What a sender receives: `count` items, framed in `bytes`. Valid until the
  * send settles — copy anything kept beyond that.

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { TransferListItem } from 'node:worker_threads'
+import { concatBatches } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
@@ -342,22 +343,11 @@ export class Pipeline {
     }
     // Whatever is still in the lanes (the sender could not keep up).
     for (const lane of this.#lanes) {
-      for (let tries = 0; !lane.isEmpty() && tries < 100; tries++) {
-        const scratch = new Uint8Array(lane.usedBytes())
-        const n = lane.drainInto(scratch, 0, scratch.byteLength, Number.MAX_SAFE_INTEGER)
-        if (n > 0) {
-          parts.push(scratch.subarray(0, lane.lastBytes))
-          count += n
-        }
-      }
+      const rest = lane.drainAll()
+      parts.push(rest.bytes)
+      count += rest.count
     }
-    const total = parts.reduce((s, p) => s + p.byteLength, 0)
-    const leftovers = new Uint8Array(total)
-    let off = 0
-    for (const p of parts) {
-      leftovers.set(p, off)
-      off += p.byteLength
-    }
+    const leftovers = concatBatches(parts)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut }, [leftovers.buffer as ArrayBuffer])
   }
 }

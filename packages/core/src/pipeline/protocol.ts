@@ -2,26 +2,48 @@
  * Messages between the queue's thread (host) and the pipeline thread. Every
  * message carries `__vq: 1`; the receivers switch exhaustively on `type`.
  */
+import type { ResolvedOptions } from '../queue/types.ts'
 import type { ItemFailure } from '../sender/types.ts'
 
-/** Options the pipeline needs (cloneable: no functions). */
-export interface PipelineConfig {
-  readonly maxBatchSize: number
-  readonly maxBatchBytes: number
-  readonly maxItemBytes: number
-  readonly flushIntervalMs: number
-  readonly adaptiveBatching: { minBatchSize: number; maxBatchSize: number; targetLatencyMs: number } | false
-  readonly softLimit: number
-  readonly senderThreads: number
-  readonly senderConcurrency: number
-  readonly maxInFlightBatches: number
-  readonly sendTimeoutMs: number
-  readonly maxAttempts: number
-  readonly retryInitialDelayMs: number
-  readonly retryMaxDelayMs: number
-  /** Module spec for the pool, or undefined: batches go to the host's in-thread `send`. */
-  readonly sender: { readonly module: string; readonly options: unknown } | undefined
-}
+/**
+ * The options the pipeline thread needs: all cloneable (no functions).
+ * `sender` undefined means batches go to the host's in-thread `send`.
+ */
+export type PipelineConfig = Pick<
+  ResolvedOptions,
+  | 'maxBatchSize'
+  | 'maxBatchBytes'
+  | 'maxItemBytes'
+  | 'flushIntervalMs'
+  | 'adaptiveBatching'
+  | 'softLimit'
+  | 'senderThreads'
+  | 'senderConcurrency'
+  | 'maxInFlightBatches'
+  | 'sendTimeoutMs'
+  | 'maxAttempts'
+  | 'retryInitialDelayMs'
+  | 'retryMaxDelayMs'
+  | 'sender'
+>
+
+/** The keys of PipelineConfig at run time (the type checker keeps the two lists equal). */
+export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> = Object.freeze({
+  maxBatchSize: true,
+  maxBatchBytes: true,
+  maxItemBytes: true,
+  flushIntervalMs: true,
+  adaptiveBatching: true,
+  softLimit: true,
+  senderThreads: true,
+  senderConcurrency: true,
+  maxInFlightBatches: true,
+  sendTimeoutMs: true,
+  maxAttempts: true,
+  retryInitialDelayMs: true,
+  retryMaxDelayMs: true,
+  sender: true,
+})
 
 export interface PipelineWorkerData {
   readonly control: SharedArrayBuffer

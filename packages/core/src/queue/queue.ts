@@ -1,10 +1,16 @@
 import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { Batch } from '../batch/batch-format.ts'
+import { Batch, concatBatches } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
 import { PipelineDownError, QueueClosedError, SendTimeoutError } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
-import { errorInfo, type PipelineToHost, type PipelineWorkerData } from '../pipeline/protocol.ts'
+import {
+  errorInfo,
+  PIPELINE_CONFIG_KEYS,
+  type PipelineConfig,
+  type PipelineToHost,
+  type PipelineWorkerData,
+} from '../pipeline/protocol.ts'
 import { SLAB_HEADER_BYTES } from '../pipeline/slab-pool.ts'
 import type { ProducerHandle } from '../producer/handle.ts'
 import { Producer } from '../producer/producer.ts'
@@ -89,22 +95,9 @@ export class Queue extends EventEmitter<QueueEvents> {
         control: this.#control,
         metrics: this.#metrics,
         lanes: [...this.#lanes],
-        config: {
-          maxBatchSize: o.maxBatchSize,
-          maxBatchBytes: o.maxBatchBytes,
-          maxItemBytes: o.maxItemBytes,
-          flushIntervalMs: o.flushIntervalMs,
-          adaptiveBatching: o.adaptiveBatching ? { ...o.adaptiveBatching } : false,
-          softLimit: o.softLimit,
-          senderThreads: o.senderThreads,
-          senderConcurrency: o.senderConcurrency,
-          maxInFlightBatches: o.maxInFlightBatches,
-          sendTimeoutMs: o.sendTimeoutMs,
-          maxAttempts: o.maxAttempts,
-          retryInitialDelayMs: o.retryInitialDelayMs,
-          retryMaxDelayMs: o.retryMaxDelayMs,
-          sender: o.sender,
-        },
+        config: Object.fromEntries(
+          Object.keys(PIPELINE_CONFIG_KEYS).map((key) => [key, o[key as keyof PipelineConfig]]),
+        ) as PipelineConfig,
       }
       const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
         workerData,
@@ -418,10 +411,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       // and — after a crash — in the shared batch slabs.
       const rest = collectLeftovers(this.#lanes, this.#lifecycle === 'down' ? this.#slabs : [])
       if (rest.count > 0) {
-        const all = new Uint8Array(leftovers.byteLength + rest.bytes.byteLength)
-        all.set(leftovers)
-        all.set(rest.bytes, leftovers.byteLength)
-        leftovers = all
+        leftovers = concatBatches([leftovers, rest.bytes])
         count += rest.count
       }
       if (this.#lifecycle !== 'down') this.#lifecycle = 'stopped'

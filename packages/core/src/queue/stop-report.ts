@@ -1,4 +1,4 @@
-import { Batch } from '../batch/batch-format.ts'
+import { Batch, concatBatches } from '../batch/batch-format.ts'
 import { SLAB_HEADER_BYTES, SlabSlot, SlabState } from '../pipeline/slab-pool.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
 import type { StopReport } from './types.ts'
@@ -24,23 +24,11 @@ export function collectLeftovers(
     }
   }
   for (const sab of lanes) {
-    const lane = new LaneReader(sab)
-    for (let tries = 0; !lane.isEmpty() && tries < 100; tries++) {
-      const scratch = new Uint8Array(lane.usedBytes())
-      const n = lane.drainInto(scratch, 0, scratch.byteLength, Number.MAX_SAFE_INTEGER)
-      if (n > 0) {
-        parts.push(scratch.subarray(0, lane.lastBytes))
-        count += n
-      }
-    }
+    const rest = new LaneReader(sab).drainAll()
+    parts.push(rest.bytes)
+    count += rest.count
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0))
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.byteLength
-  }
-  return { bytes: out, count }
+  return { bytes: concatBatches(parts), count }
 }
 
 export function makeStopReport(

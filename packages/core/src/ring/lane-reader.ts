@@ -29,6 +29,20 @@ export class LaneReader {
     this.#consumed = Number(this.#u64[LaneCounter.CONSUMED])
   }
 
+  /**
+   * Takes everything published, for when no batch will be cut any more
+   * (stop, or a dead pipeline): the records as framed bytes and their item
+   * count. Retries a few times if a dropOldest producer races it.
+   */
+  drainAll(): { bytes: Uint8Array; count: number } {
+    for (let tries = 0; tries < 100; tries++) {
+      const scratch = new Uint8Array(this.usedBytes())
+      const n = this.drainInto(scratch, 0, scratch.byteLength, Number.MAX_SAFE_INTEGER, true)
+      if (n >= 0) return { bytes: scratch.subarray(0, this.lastBytes), count: n }
+    }
+    return { bytes: new Uint8Array(0), count: 0 }
+  }
+
   /** Published bytes not yet consumed. */
   usedBytes(): number {
     return (Atomics.load(this.#i32, LaneSlot.WRITE) - Atomics.load(this.#i32, LaneSlot.READ)) >>> 0
