@@ -2,16 +2,14 @@ import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { Batch, concatBatches } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
-import { PipelineDownError, QueueClosedError, SendTimeoutError } from '../errors.ts'
+import { PipelineDownError, QueueClosedError } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
 import {
-  errorInfo,
   PIPELINE_CONFIG_KEYS,
   type PipelineConfig,
   type PipelineToHost,
   type PipelineWorkerData,
 } from '../pipeline/protocol.ts'
-import { SLAB_HEADER_BYTES } from '../pipeline/slab-pool.ts'
 import type { ProducerHandle } from '../producer/handle.ts'
 import { Producer } from '../producer/producer.ts'
 import {
@@ -22,6 +20,7 @@ import {
   QueueState,
 } from '../ring/layout.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
+import { runInThreadSend } from './in-thread-send.ts'
 import { pipelineWorkers } from './internals.ts'
 import { finishedLaneCounters, type LaneCounters, readMetrics } from './metrics-reader.ts'
 import { resolveOptions } from './options.ts'
@@ -153,7 +152,10 @@ export class Queue extends EventEmitter<QueueEvents> {
         break
       }
       case 'send':
-        this.#runInThreadSend(msg)
+        if (channels.send.hasSubscribers) {
+          channels.send.publish({ queue: this, batchId: msg.batchId, count: msg.count, attempt: msg.attempt })
+        }
+        runInThreadSend(msg, this.options, (result) => this.#worker?.postMessage(result))
         break
       case 'deadLetter': {
         const items = new Batch(msg.bytes, msg.count).items()
@@ -195,47 +197,6 @@ export class Queue extends EventEmitter<QueueEvents> {
         throw new TypeError(`queue: unknown pipeline message ${JSON.stringify(never)}`)
       }
     }
-  }
-
-  /** Runs the user's in-thread `send` for a batch the pipeline posted. */
-  #runInThreadSend(msg: Extract<PipelineToHost, { type: 'send' }>): void {
-    const send = this.options.send!
-    const batch = new Batch(
-      new Uint8Array(msg.slab, SLAB_HEADER_BYTES, msg.byteLength),
-      msg.count,
-      msg.batchId,
-    )
-    const controller = new AbortController()
-    let settled = false
-    const reply = (result: { failed?: any; error?: any; abandoned?: boolean }): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      this.#worker?.postMessage({
-        __vq: 1,
-        type: 'sendResult',
-        batchId: msg.batchId,
-        attempt: msg.attempt,
-        ...result,
-      })
-    }
-    const timer = setTimeout(() => {
-      const err = new SendTimeoutError(`send did not settle within ${this.options.sendTimeoutMs} ms`, {
-        timeoutMs: this.options.sendTimeoutMs,
-      })
-      controller.abort(err)
-      reply({ error: errorInfo(err), abandoned: true })
-    }, this.options.sendTimeoutMs)
-    timer.unref()
-    if (channels.send.hasSubscribers) {
-      channels.send.publish({ queue: this, batchId: msg.batchId, count: msg.count, attempt: msg.attempt })
-    }
-    Promise.resolve()
-      .then(() => send(batch, { signal: controller.signal, attempt: msg.attempt }))
-      .then(
-        (result) => reply(result?.failed?.length ? { failed: result.failed.map((f) => ({ ...f })) } : {}),
-        (err: unknown) => reply({ error: errorInfo(err) }),
-      )
   }
 
   #emitError(err: Error): void {
