@@ -264,7 +264,10 @@ export class Pipeline {
         this.#cut('flush')
         req.target = this.#nextId - 1
       }
-      if (req.drain && this.#hasUnsettledUpTo(req.target)) continue
+      // flush: every batch up to the target handed to a sender (none still
+      // waiting for an in-flight slot); drain: every one of them settled.
+      if (req.drain ? this.#hasUnsettledUpTo(req.target) : this.#waiting.some((s) => s.id <= req.target!))
+        continue
       this.#requests.splice(i--, 1)
       this.#post({ __vq: 1, type: 'flushed', id: req.id })
     }

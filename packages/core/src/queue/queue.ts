@@ -109,8 +109,11 @@ export class Queue extends EventEmitter<QueueEvents> {
       worker.on('message', (msg: PipelineToHost) => {
         if (msg.type === 'ready') {
           this.#slabs.push(...msg.slabs)
-          this.#lifecycle = 'running'
-          Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
+          // stop() may have been called while starting: it stays stopping.
+          if (this.#lifecycle === 'starting') {
+            this.#lifecycle = 'running'
+            Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
+          }
           resolve()
           if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
           return

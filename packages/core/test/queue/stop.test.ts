@@ -128,3 +128,17 @@ describe('pipeline thread death', () => {
     sink.resume()
   })
 })
+
+describe('stop() while start() is in flight', () => {
+  it('the queue stays stopped once the pipeline reports ready', async () => {
+    const sink = new SinkDouble()
+    const q = make({ send: sink.send, flushIntervalMs: 60_000 })
+    q.enqueue('before')
+    const started = q.start()
+    const report = await q.stop({ timeoutMs: 2000 })
+    await started
+    expect(() => q.enqueue('after')).toThrow(QueueClosedError)
+    expect(report.delivered + report.undeliveredCount).toBe(1)
+    expect(q.health().status).toBe('down')
+  })
+})
