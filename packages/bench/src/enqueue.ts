@@ -8,7 +8,7 @@
  * as it would in production. Each subject and its floor run in the same round,
  * order alternating, ROUNDS times; the figure is the median over rounds.
  */
-import { type Queue, QueueFullError } from '@vinequeue/core'
+import { createQueue, type Queue, QueueFullError } from '@vinequeue/core'
 import { do_not_optimize, measure } from 'mitata'
 import { Packr } from 'msgpackr'
 import { type BenchEvent, makeChunks, POOL_MASK } from './event.ts'
@@ -27,6 +27,8 @@ const MIN_CPU_TIME_NS = 250e6
  */
 const MAX_SAMPLES_PER_ITEM = 256
 const MAX_SAMPLES_BATCH_1000 = 1000
+/** enqueueBatch(1000) calls per measurement into a queue with no consumer (see there). */
+const IDLE_SAMPLES = 100
 /** enqueueRaw samples (of 4096 calls) per measurement: see the enqueueRaw block. */
 const RAW_SAMPLES = 24
 
@@ -126,9 +128,36 @@ export async function runEnqueue(pool: readonly BenchEvent[]): Promise<Figure[]>
       let j = 0
       const pack = (): void => do_not_optimize(packr.pack(chunks[i++ & 63]))
       const enqueueBatch = (): void => do_not_optimize(q.enqueueBatch(chunks[j++ & 63]!))
+      // The hand-off floor: the same pack, then its ~100 KB copied into a
+      // shared 8 MiB region at an advancing offset — the bytes any queue must
+      // move into memory another thread reads (no ring, no second thread).
+      const shared = new Uint8Array(new SharedArrayBuffer(8 * 1024 * 1024))
+      let k = 0
+      let at = 0
+      const packCopy = (): void => {
+        const bytes = packr.pack(chunks[k++ & 63])
+        if (at + bytes.length > shared.length) at = 0
+        shared.set(bytes, at)
+        at += (bytes.length + 7) & ~7
+      }
+      // The same enqueueBatch into a queue that is never started: no pipeline
+      // thread reads the lane, so this is the producer's own cost, without the
+      // other core's traffic in the shared cache. 100 calls (~10 MB) per
+      // measurement fit its 16 MiB lane; a fresh queue per measurement.
+      let idleQ: Queue | undefined
+      let m = 0
+      const idleBatch = (): void => do_not_optimize(idleQ!.enqueueBatch(chunks[m++ & 63]!))
+      const idleRound = async (): Promise<number> => {
+        idleQ = createQueue({ send() {}, ringBytes: 16 * 1024 * 1024 })
+        const ns = await nsPerCall(idleBatch, IDLE_SAMPLES)
+        await idleQ.stop({ timeoutMs: 0 })
+        return ns
+      }
       const packNs: number[] = []
+      const copyNs: number[] = []
+      const idleNs: number[] = []
       const enqNs: number[] = []
-      await warmUp(q, [pack, enqueueBatch])
+      await warmUp(q, [pack, packCopy, enqueueBatch])
       await interleave(
         ROUNDS,
         [
@@ -136,17 +165,35 @@ export async function runEnqueue(pool: readonly BenchEvent[]): Promise<Figure[]>
             packNs.push(await nsPerCall(pack, MAX_SAMPLES_BATCH_1000))
           },
           async () => {
+            copyNs.push(await nsPerCall(packCopy, MAX_SAMPLES_BATCH_1000))
+          },
+          async () => {
+            idleNs.push(await idleRound())
+          },
+          async () => {
             enqNs.push(await measureEnqueue(q, enqueueBatch, MAX_SAMPLES_BATCH_1000, 'enqueueBatch'))
           },
         ],
         (r) =>
           progress(
-            `enqueue_batch_1000 round ${r}/${ROUNDS}: enqueueBatch ${mps(enqNs, 1000)}, msgpackr.pack ${mps(packNs, 1000)} M items/s`,
+            `enqueue_batch_1000 round ${r}/${ROUNDS}: enqueueBatch ${mps(enqNs, 1000)} (no consumer ${mps(idleNs, 1000)}), msgpackr.pack ${mps(packNs, 1000)}, pack + copy to shared ${mps(copyNs, 1000)} M items/s`,
           ),
       )
       figures.push({
         name: 'enqueue_batch_1000.items_per_s',
         value: 1e12 / median(enqNs),
+        unit: 'items/s',
+        baseline: { name: 'msgpackr.pack_batch_1000.items_per_s', value: 1e12 / median(packNs) },
+      })
+      figures.push({
+        name: 'enqueue_batch_1000.no_consumer.items_per_s',
+        value: 1e12 / median(idleNs),
+        unit: 'items/s',
+        baseline: { name: 'msgpackr.pack_batch_1000.items_per_s', value: 1e12 / median(packNs) },
+      })
+      figures.push({
+        name: 'msgpackr.pack_batch_1000_copy_to_shared.items_per_s',
+        value: 1e12 / median(copyNs),
         unit: 'items/s',
         baseline: { name: 'msgpackr.pack_batch_1000.items_per_s', value: 1e12 / median(packNs) },
       })

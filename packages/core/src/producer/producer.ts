@@ -122,7 +122,7 @@ export class Producer {
     this.#checkOpen()
     let length: number
     try {
-      length = this.#packer.packInLane(item, this.#lane, 4)
+      length = this.#packer.packInLane(item, this.#lane)
     } catch (cause) {
       throw this.#encodeError(cause)
     }
@@ -191,24 +191,22 @@ export class Producer {
    */
   #writeGroup(chunk: readonly unknown[], offset: number): boolean {
     if (chunk.length === 1) return this.#writeEach(chunk, offset)
-    const lane = this.#lane
-    let length: number
+    let array: Uint8Array
     try {
-      length = this.#packer.packInLane(chunk, lane, 8)
+      array = this.#packer.pack(chunk)
     } catch (cause) {
       // Find the culprit's index; one of these throws.
       for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
       throw new EncodeError(`Cannot encode the batch with msgpack: ${(cause as Error).message}`, { cause })
     }
-    // The payload is the u32 count then the array; in the lane it already sits there.
-    const inLane = length >= 0
-    const array = inLane ? undefined : this.#packer.outside
-    const payload = 4 + (inLane ? length : array!.length)
+    // The payload: a u32 item count, then the array.
+    const payload = 4 + array.length
     if (payload > this.#limits.maxGroupBytes) return this.#writeEach(chunk, offset)
+    const lane = this.#lane
     const at = lane.reserve(payload, false, true)
     if (at < 0) return false
     lane.setGroupCount(at, chunk.length)
-    if (array) lane.bytes.set(array, at + 4)
+    lane.bytes.set(array, at + 4)
     return true
   }
 
