@@ -25,10 +25,6 @@ export class MetricsWriter {
     Atomics.store(this.#u64, slot, BigInt(Math.max(0, Math.round(v))))
   }
 
-  get(slot: Slot): number {
-    return this.#values[slot]!
-  }
-
   recordLatency(ms: number): void {
     const us = Math.round(ms * 1000)
     this.add(MetricSlot.LATENCY_SUM_US, us)

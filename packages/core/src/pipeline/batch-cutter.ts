@@ -24,10 +24,6 @@ export class BatchCutter {
     this.#now = now
   }
 
-  now(): number {
-    return this.#now()
-  }
-
   /**
    * Items and bytes that may still be added to a batch holding `count` items
    * / `bytes` bytes. (An empty batch still takes one item larger than

@@ -82,7 +82,6 @@ export class Dispatcher {
     if (this.#closed) return
     slab.attempt++
     const startedAt = performance.now()
-    if (slab.attempt === 1) slab.firstSentAt = startedAt
     slab.setState(SlabState.IN_FLIGHT)
     this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, 1)
     if (!this.#pool) {

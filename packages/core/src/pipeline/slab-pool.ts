@@ -32,9 +32,8 @@ export class Slab {
   bytes = 0
   id = 0
   attempt = 0
-  /** performance.now() of the first record (linger) and of the first send. */
+  /** performance.now() of the first record (for the linger deadline). */
   openedAt = 0
-  firstSentAt = 0
   /** A timed-out in-thread send may still read it: never reuse. */
   tainted = false
   /** An attempt failed; the batch waits for (or is in) a retry. */
@@ -94,7 +93,6 @@ export class SlabPool {
     slab.bytes = 0
     slab.attempt = 0
     slab.openedAt = 0
-    slab.firstSentAt = 0
     slab.retrying = false
     slab.setState(SlabState.FILLING)
     return slab

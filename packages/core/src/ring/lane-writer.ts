@@ -86,12 +86,6 @@ export class LaneWriter {
     return this.usedBytes() / this.capacity
   }
 
-  /** Largest payload that could ever fit under the hard limit. */
-  get maxPayloadBytes(): number {
-    // Worst case the record must wrap, wasting up to one record of tail.
-    return Math.floor(this.#limit / 2) - Record.HEADER_BYTES - 3
-  }
-
   /**
    * Makes room for a record of `length` payload bytes and writes its header.
    * Returns the byte index where the payload goes, or -1 when the hard limit
