@@ -1,0 +1,31 @@
+/**
+ * Errors of @vinequeue/wal: one class, a stable `code` per failure, the
+ * underlying cause kept, a `Symbol.for` brand for cross-copy instance checks.
+ */
+export const WalErrorCodes = {
+  /** An I/O call failed (ENOSPC, EIO, …); `cause` holds the system error. */
+  IO: 'VQ_WAL_IO',
+  /** The directory holds something that is not a VineQueue WAL, or a newer format. */
+  FORMAT: 'VQ_WAL_FORMAT',
+  /** An argument the WAL cannot take (empty payload, bad count, closed log). */
+  USAGE: 'VQ_WAL_USAGE',
+} as const
+
+export type WalErrorCode = (typeof WalErrorCodes)[keyof typeof WalErrorCodes]
+
+const kBrand: unique symbol = Symbol.for('vinequeue.wal.error')
+
+export class WalError extends Error {
+  readonly code: WalErrorCode
+
+  constructor(code: WalErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'WalError'
+    Object.defineProperty(this, kBrand, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true
+  }
+}

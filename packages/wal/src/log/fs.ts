@@ -1,0 +1,38 @@
+import * as fs from 'node:fs'
+
+/**
+ * The file-system calls the WAL makes, all synchronous (the WAL has one owner
+ * thread, which may block). Tests pass their own implementation to inject
+ * faults (ENOSPC, EIO) the way LevelDB's FaultInjectionTestEnv does.
+ */
+export interface WalFs {
+  mkdirSync(path: string, options: { recursive: true; mode: number }): void
+  readdirSync(path: string): string[]
+  readFileSync(path: string): Uint8Array
+  openSync(path: string, flags: string, mode?: number): number
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number, position?: number | null): number
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number
+  fdatasyncSync(fd: number): void
+  fsyncSync(fd: number): void
+  ftruncateSync(fd: number, length: number): void
+  fstatSizeSync(fd: number): number
+  closeSync(fd: number): void
+  renameSync(from: string, to: string): void
+  unlinkSync(path: string): void
+}
+
+export const nodeFs: WalFs = {
+  mkdirSync: (path, options) => void fs.mkdirSync(path, options),
+  readdirSync: (path) => fs.readdirSync(path),
+  readFileSync: (path) => fs.readFileSync(path),
+  openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
+  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  fsyncSync: (fd) => fs.fsyncSync(fd),
+  ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
+  fstatSizeSync: (fd) => fs.fstatSync(fd).size,
+  closeSync: (fd) => fs.closeSync(fd),
+  renameSync: (from, to) => fs.renameSync(from, to),
+  unlinkSync: (path) => fs.unlinkSync(path),
+}
