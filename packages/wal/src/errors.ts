@@ -9,6 +9,10 @@ export const WalErrorCodes = {
   FORMAT: 'VQ_WAL_FORMAT',
   /** An argument the WAL cannot take (empty payload, bad count, closed log). */
   USAGE: 'VQ_WAL_USAGE',
+  /** A frame failed authentication: the wrong key, or the frame was tampered with. */
+  DECRYPT: 'VQ_WAL_DECRYPT',
+  /** A frame is encrypted with a key id the WAL was not given. */
+  KEY_MISSING: 'VQ_WAL_KEY_MISSING',
 } as const
 
 export type WalErrorCode = (typeof WalErrorCodes)[keyof typeof WalErrorCodes]

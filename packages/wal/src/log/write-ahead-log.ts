@@ -1,11 +1,17 @@
 import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import { encodeFrame, FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
+import {
+  checkCodecOptions,
+  decodePayload,
+  encodePayload,
+  type PayloadCodecOptions,
+} from '../format/payload-codec.ts'
 import { scanSegment } from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
 import { nodeFs, type WalFs } from './fs.ts'
 
-export interface WalOptions {
+export interface WalOptions extends PayloadCodecOptions {
   /** A segment is closed and a new one started past this size. Default 64 MiB. */
   readonly segmentBytes?: number
   /** File-system layer (tests inject faults through it). Default node:fs. */
@@ -66,6 +72,7 @@ export class WriteAheadLog {
   readonly dir: string
   readonly #fs: WalFs
   readonly #segmentBytes: number
+  readonly #codec: PayloadCodecOptions
   readonly #segments: Segment[] = []
   #fd = -1
   #nextSeq = 0
@@ -78,6 +85,8 @@ export class WriteAheadLog {
     this.dir = dir
     this.#fs = options.fs ?? nodeFs
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
+    checkCodecOptions(options)
+    this.#codec = { compression: options.compression ?? false, encryption: options.encryption }
     if (!Number.isInteger(this.#segmentBytes) || this.#segmentBytes < 4096) {
       throw new WalError(
         WalErrorCodes.USAGE,
@@ -226,18 +235,15 @@ export class WriteAheadLog {
    * @throws WalError (code VQ_WAL_IO) when the write fails; the log is then
    *   as it was before the call (a partial write is truncated away).
    */
-  append(payload: Uint8Array, count: number, options: { flags?: number; keyId?: number } = {}): number {
+  append(data: Uint8Array, count: number): number {
     this.#checkOpen()
     if (!Number.isInteger(count) || count < 1) {
       throw new WalError(WalErrorCodes.USAGE, `append: count must be a positive integer (got ${count})`)
     }
     const firstSeq = this.#nextSeq
-    const frame = encodeFrame(payload, {
-      flags: options.flags ?? 0,
-      keyId: options.keyId ?? 0,
-      firstSeq,
-      count,
-    })
+    // Compressed and/or encrypted as configured; flags and key id go in the header.
+    const { payload, flags, keyId } = encodePayload(data, { firstSeq, count }, this.#codec)
+    const frame = encodeFrame(payload, { flags, keyId, firstSeq, count })
     let seg = this.#segments.at(-1)
     if (this.#fd < 0 || !seg || (seg.size > 0 && seg.size + frame.byteLength > this.#segmentBytes)) {
       seg = this.#rotate(firstSeq)
@@ -258,8 +264,8 @@ export class WriteAheadLog {
     seg.size += frame.byteLength
     seg.frames.push({
       header: {
-        flags: options.flags ?? 0,
-        keyId: options.keyId ?? 0,
+        flags,
+        keyId,
         firstSeq,
         count,
         length: payload.byteLength,
@@ -349,7 +355,11 @@ export class WriteAheadLog {
     }
   }
 
-  /** Reads back, in order, every frame holding an item at or above `fromSeq` (default: the watermark). */
+  /**
+   * Reads back, in order, every frame holding an item at or above `fromSeq`
+   * (default: the watermark), decompressed and decrypted.
+   * @throws WalError DECRYPT (wrong key, tampered frame) or KEY_MISSING.
+   */
   *frames(fromSeq: number = this.#ackedSeq): Generator<WalFrame> {
     for (const seg of [...this.#segments]) {
       const wanted = seg.frames.filter((f) => f.header.firstSeq + f.header.count > fromSeq)
@@ -358,7 +368,7 @@ export class WriteAheadLog {
         wanted.map((f) => {
           const payload = new Uint8Array(f.header.length)
           this.#fs.readSync(fd, payload, 0, payload.byteLength, f.offset + FRAME_HEADER_BYTES)
-          return { ...f.header, payload }
+          return { ...f.header, payload: decodePayload(payload, f.header, this.#codec) }
         }),
       )
     }
