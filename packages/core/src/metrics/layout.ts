@@ -7,8 +7,8 @@
  * together; the producer-written counters live elsewhere, so no false sharing
  * with the enqueue path.
  *
- *   slot 0..15   counters (MetricSlot)
- *   slot 16..    send-latency histogram, HISTOGRAM_BUCKETS buckets
+ *   slot 0..23   counters (MetricSlot)
+ *   slot 24..    send-latency histogram, HISTOGRAM_BUCKETS buckets
  *
  * Histogram bucket b counts latencies in [2^(b/4), 2^((b+1)/4)) microseconds:
  * four buckets per doubling, ≤ 19% relative error, 1 µs … 2^32 µs (≈ 71 min).
@@ -30,9 +30,16 @@ export const MetricSlot = {
   BATCH_SIZE: 11,
   /** Unsettled batches past their first attempt (failing, being retried). */
   RETRYING_BATCHES: 12,
+  /** WAL: bytes in segment files, items not acknowledged, items re-delivered after a restart, fsyncs. */
+  WAL_SIZE: 13,
+  WAL_PENDING: 14,
+  RECOVERED: 15,
+  FSYNCS: 16,
+  /** WAL: damaged regions skipped at recovery, bytes of torn tail truncated. */
+  WAL_CORRUPT: 17,
 } as const
 
-export const HISTOGRAM_OFFSET = 16
+export const HISTOGRAM_OFFSET = 24
 export const HISTOGRAM_BUCKETS = 128
 export const METRICS_BYTES: number = (HISTOGRAM_OFFSET + HISTOGRAM_BUCKETS) * 8
 

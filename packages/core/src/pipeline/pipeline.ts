@@ -8,8 +8,9 @@ import { ControlSlot, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
 import { BatchCutter, type CutReason } from './batch-cutter.ts'
 import { Dispatcher } from './dispatcher.ts'
-import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './protocol.ts'
+import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
+import { WalStage } from './wal-stage.ts'
 
 /** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
 const ASLEEP_WAKE_ME = 1
@@ -48,6 +49,10 @@ export class Pipeline {
   readonly #requests: FlushRequest[] = []
   /** Cut batches waiting for an in-flight slot (FIFO; at most one with the slab count used). */
   readonly #waiting: Slab[] = []
+  /** WAL-first: cut batches appended to the WAL, waiting for the pass's fsync before they are sent. */
+  #unsynced: Slab[] = []
+  #wal: WalStage | undefined
+  readonly #walConfig: PipelineConfig['wal']
   /** Dispatched and not settled (in flight or waiting to retry). Bounded by maxInFlightBatches. */
   #inFlight = 0
   readonly #maxInFlight: number
@@ -68,6 +73,7 @@ export class Pipeline {
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
     this.#maxInFlight = config.maxInFlightBatches
+    this.#walConfig = config.wal
     if (config.adaptiveBatching) {
       this.#adaptive = new AdaptiveBatchSize(config.adaptiveBatching, config.adaptiveBatching.minBatchSize)
       this.#cutter.maxBatchSize = this.#adaptive.size
@@ -76,8 +82,11 @@ export class Pipeline {
     // One slab per batch in flight plus one being filled (or cut and waiting
     // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
-    this.#slabs = new SlabPool(config.maxInFlightBatches + 1, slabBytes, (slab) =>
-      this.#post({ __vq: 1, type: 'newSlab', slab: slab.sab }),
+    this.#slabs = new SlabPool(
+      config.maxInFlightBatches + 1,
+      slabBytes,
+      (slab) => this.#post({ __vq: 1, type: 'newSlab', uid: slab.uid, slab: slab.sab }),
+      (slab) => this.#post({ __vq: 1, type: 'retiredSlab', uid: slab.uid }),
     )
     this.#dispatcher = new Dispatcher(
       config,
@@ -96,13 +105,18 @@ export class Pipeline {
 
   /** Loads the sender, announces readiness, then runs until stopped. */
   async run(): Promise<void> {
+    // Opening the WAL recovers it (a scan of its segments); a failure fails start().
+    if (this.#walConfig) this.#wal = new WalStage(this.#walConfig, this.#metrics)
     await this.#dispatcher.ready()
-    this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => s.sab) })
+    this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
-      const progressed = this.#drain()
+      const recovered = this.#loadRecovered()
+      const progressed = this.#drain() || recovered
       this.#lingerCheck()
       this.#serviceRequests()
+      this.#commit()
+      this.#wal?.settle(this.#lowestUnsettledWalSeq())
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
         if (this.#allDelivered()) return this.#finishStop(false)
@@ -211,6 +225,49 @@ export class Pipeline {
     return n
   }
 
+  /**
+   * Re-delivers batches the WAL held from before the start, oldest first, as
+   * slabs become free (they are durable already: no append, no fsync).
+   */
+  #loadRecovered(): boolean {
+    const wal = this.#wal
+    let loaded = false
+    for (let frame = wal?.peekRecovered(); frame; frame = wal!.peekRecovered()) {
+      const slab = this.#slabs.acquire(frame.payload.byteLength)
+      if (!slab) break
+      wal!.takeRecovered()
+      slab.data.set(frame.payload)
+      slab.count = frame.count
+      slab.bytes = frame.payload.byteLength
+      slab.walSeq = frame.firstSeq
+      slab.id = this.#nextId++
+      slab.setState(SlabState.IN_FLIGHT)
+      this.#unsettled.set(slab.id, slab)
+      this.#waiting.push(slab)
+      loaded = true
+    }
+    if (loaded) this.#dispatchWaiting()
+    return loaded
+  }
+
+  /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
+  #commit(): void {
+    if (this.#unsynced.length === 0) return
+    this.#wal!.commit()
+    this.#waiting.push(...this.#unsynced)
+    this.#unsynced = []
+    this.#dispatchWaiting()
+  }
+
+  /** Sequence number of the oldest item the WAL must keep (undefined: none unsettled). */
+  #lowestUnsettledWalSeq(): number | undefined {
+    let low: number | undefined
+    for (const slab of this.#unsettled.values()) {
+      if (slab.walSeq >= 0 && (low === undefined || slab.walSeq < low)) low = slab.walSeq
+    }
+    return low
+  }
+
   #open(): Slab | undefined {
     this.#current = this.#slabs.acquire()
     return this.#current
@@ -223,6 +280,11 @@ export class Pipeline {
     slab.id = this.#nextId++
     slab.setState(SlabState.IN_FLIGHT)
     this.#unsettled.set(slab.id, slab)
+    if (this.#wal) {
+      slab.walSeq = this.#wal.append(slab.view(), slab.count)
+      this.#unsynced.push(slab)
+      return
+    }
     this.#waiting.push(slab)
     this.#dispatchWaiting()
   }
@@ -266,7 +328,12 @@ export class Pipeline {
       }
       // flush: every batch up to the target handed to a sender (none still
       // waiting for an in-flight slot); drain: every one of them settled.
-      if (req.drain ? this.#hasUnsettledUpTo(req.target) : this.#waiting.some((s) => s.id <= req.target!))
+      const handedOver = (s: Slab): boolean => s.id > req.target!
+      if (
+        req.drain
+          ? this.#hasUnsettledUpTo(req.target)
+          : !this.#waiting.every(handedOver) || !this.#unsynced.every(handedOver)
+      )
         continue
       this.#requests.splice(i--, 1)
       this.#post({ __vq: 1, type: 'flushed', id: req.id })
@@ -316,6 +383,7 @@ export class Pipeline {
     let timeout = this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
+    if (this.#wal) timeout = Math.min(timeout, this.#wal.ackDueInMs(this.#lowestUnsettledWalSeq()))
     const blocked = accumulate || (!slab && this.#slabs.available === 0)
     const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)
@@ -340,15 +408,30 @@ export class Pipeline {
       parts.push(slab.view().slice())
       count += slab.count
     }
+    // Not in the WAL yet: the open batch and whatever is still in the lanes.
+    const fresh: Array<{ bytes: Uint8Array; count: number }> = []
     if (this.#current && this.#current.count > 0) {
-      parts.push(this.#current.view().slice())
-      count += this.#current.count
+      fresh.push({ bytes: this.#current.view().slice(), count: this.#current.count })
     }
-    // Whatever is still in the lanes (the sender could not keep up).
     for (const lane of this.#lanes) {
       const rest = lane.drainAll()
-      parts.push(rest.bytes)
-      count += rest.count
+      if (rest.count > 0) fresh.push(rest)
+    }
+    for (const f of fresh) {
+      parts.push(f.bytes)
+      count += f.count
+    }
+    if (this.#wal) {
+      // Everything undelivered is left durable for the next start; the
+      // watermark stops at the oldest of it.
+      let low = this.#lowestUnsettledWalSeq()
+      for (const f of fresh) {
+        const seq = this.#wal.append(f.bytes, f.count)
+        low = Math.min(low ?? seq, seq)
+      }
+      this.#wal.commit()
+      this.#wal.settle(low, true)
+      this.#wal.close()
     }
     const leftovers = concatBatches(parts)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut }, [leftovers.buffer as ArrayBuffer])

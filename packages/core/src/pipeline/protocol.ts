@@ -25,6 +25,7 @@ export type PipelineConfig = Pick<
   | 'retryInitialDelayMs'
   | 'retryMaxDelayMs'
   | 'sender'
+  | 'wal'
 >
 
 /** The keys of PipelineConfig at run time (the type checker keeps the two lists equal). */
@@ -43,6 +44,7 @@ export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> 
   retryInitialDelayMs: true,
   retryMaxDelayMs: true,
   sender: true,
+  wal: true,
 })
 
 export interface PipelineWorkerData {
@@ -77,7 +79,11 @@ export type HostToPipeline =
     }
 
 export type PipelineToHost =
-  | { readonly __vq: 1; readonly type: 'ready'; readonly slabs: readonly SharedArrayBuffer[] }
+  | {
+      readonly __vq: 1
+      readonly type: 'ready'
+      readonly slabs: ReadonlyArray<{ readonly uid: number; readonly sab: SharedArrayBuffer }>
+    }
   | { readonly __vq: 1; readonly type: 'flushed'; readonly id: number }
   | {
       readonly __vq: 1
@@ -97,7 +103,8 @@ export type PipelineToHost =
       readonly attempts: number
     }
   | { readonly __vq: 1; readonly type: 'backpressure'; readonly active: boolean }
-  | { readonly __vq: 1; readonly type: 'newSlab'; readonly slab: SharedArrayBuffer }
+  | { readonly __vq: 1; readonly type: 'newSlab'; readonly uid: number; readonly slab: SharedArrayBuffer }
+  | { readonly __vq: 1; readonly type: 'retiredSlab'; readonly uid: number }
   | {
       readonly __vq: 1
       readonly type: 'stopped'

@@ -23,7 +23,11 @@ export const SlabSlot = { STATE: 0, COUNT: 1, BYTES: 2, ID: 3 } as const
 
 export const SlabState = { FREE: 0, FILLING: 1, IN_FLIGHT: 2 } as const
 
+let nextUid = 1
+
 export class Slab {
+  /** Names the slab in messages (a SharedArrayBuffer posted twice arrives as two objects). */
+  readonly uid: number = nextUid++
   readonly sab: SharedArrayBuffer
   readonly header: Int32Array
   /** The record area. */
@@ -38,6 +42,8 @@ export class Slab {
   tainted = false
   /** An attempt failed; the batch waits for (or is in) a retry. */
   retrying = false
+  /** WAL: sequence number of the batch's first item, -1 when not in the WAL (yet). */
+  walSeq = -1
 
   constructor(capacity: number) {
     this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
@@ -69,10 +75,13 @@ export class SlabPool {
   readonly #capacity: number
   readonly all: Slab[] = []
   readonly #onNew: (slab: Slab) => void
+  readonly #onRetire: (slab: Slab) => void
 
-  constructor(count: number, capacity: number, onNew: (slab: Slab) => void) {
+  /** `onNew`/`onRetire`: a slab joins or leaves the set (the host tracks it for crash recovery). */
+  constructor(count: number, capacity: number, onNew: (slab: Slab) => void, onRetire: (slab: Slab) => void) {
     this.#capacity = capacity
     this.#onNew = onNew
+    this.#onRetire = onRetire
     for (let i = 0; i < count; i++) this.#free.push(this.#create())
   }
 
@@ -86,14 +95,28 @@ export class SlabPool {
     return this.#free.length
   }
 
-  acquire(): Slab | undefined {
-    const slab = this.#free.pop()
+  /**
+   * A free slab, or undefined when all are taken. With `minBytes` larger than
+   * a slab (a batch recovered from the WAL, written under other limits), a
+   * slab of that size stands in for one of the pool's until it is released.
+   */
+  acquire(minBytes = 0): Slab | undefined {
+    let slab = this.#free.pop()
     if (!slab) return undefined
+    if (slab.data.byteLength < minBytes) {
+      this.all.splice(this.all.indexOf(slab), 1)
+      this.#onRetire(slab)
+      slab = new Slab(minBytes)
+      slab.tainted = true // replaced by a pool-sized slab on release
+      this.all.push(slab)
+      this.#onNew(slab)
+    }
     slab.count = 0
     slab.bytes = 0
     slab.attempt = 0
     slab.openedAt = 0
     slab.retrying = false
+    slab.walSeq = -1
     slab.setState(SlabState.FILLING)
     return slab
   }
@@ -105,6 +128,7 @@ export class SlabPool {
     if (slab.tainted) {
       // Replace it: someone may still read the old one.
       this.all.splice(this.all.indexOf(slab), 1)
+      this.#onRetire(slab)
       const fresh = this.#create()
       this.#onNew(fresh)
       this.#free.push(fresh)

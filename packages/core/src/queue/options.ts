@@ -32,10 +32,11 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'retryInitialDelayMs',
   'retryMaxDelayMs',
   'onDeadLetter',
+  'wal',
 ])
 
 /** Library defaults, before a preset (the `default` preset fills the batching fields). */
-export const kDefaultOptions: Readonly<Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter'>> =
+export const kDefaultOptions: Readonly<Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter' | 'wal'>> =
   Object.freeze({
     preset: 'default',
     maxBatchSize: 1000,
@@ -130,6 +131,23 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   const limitsValid = !issues.some((i) => i.startsWith('softLimit') || i.startsWith('hardLimit'))
   if (limitsValid && o.softLimit > o.hardLimit) {
     issues.push(`softLimit: must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
+  }
+  if (o.wal !== undefined) {
+    const w = o.wal
+    if (!w || typeof w !== 'object') issues.push(`wal: must be an object (got ${describe(w)})`)
+    else {
+      if (typeof w.dir !== 'string' || w.dir.length === 0)
+        issues.push(`wal.dir: must be a directory path (got ${describe(w.dir)})`)
+      if (w.syncMode !== undefined && w.syncMode !== 'always' && w.syncMode !== 'none') {
+        issues.push(`wal.syncMode: must be 'always' or 'none' (got ${describe(w.syncMode)})`)
+      }
+      if (w.segmentBytes !== undefined && (!Number.isInteger(w.segmentBytes) || w.segmentBytes < 4096)) {
+        issues.push(`wal.segmentBytes: must be an integer ≥ 4096 (got ${describe(w.segmentBytes)})`)
+      }
+      if (w.compression !== undefined && typeof w.compression !== 'boolean') {
+        issues.push(`wal.compression: must be a boolean (got ${describe(w.compression)})`)
+      }
+    }
   }
   if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') {
     issues.push(`onDeadLetter: must be a function (got ${describe(o.onDeadLetter)})`)

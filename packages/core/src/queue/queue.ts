@@ -57,7 +57,8 @@ export class Queue extends EventEmitter<QueueEvents> {
     droppedOldest: 0,
     rejected: 0,
   }
-  readonly #slabs: SharedArrayBuffer[] = []
+  /** The pipeline's batch slabs by uid, read back if the pipeline thread dies. */
+  readonly #slabs = new Map<number, SharedArrayBuffer>()
   readonly #producer: Producer
   readonly #requests = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   #nextRequest = 1
@@ -108,7 +109,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       let fatal: Error | undefined
       worker.on('message', (msg: PipelineToHost) => {
         if (msg.type === 'ready') {
-          this.#slabs.push(...msg.slabs)
+          for (const { uid, sab } of msg.slabs) this.#slabs.set(uid, sab)
           // stop() may have been called while starting: it stays stopping.
           if (this.#lifecycle === 'starting') {
             this.#lifecycle = 'running'
@@ -187,7 +188,10 @@ export class Queue extends EventEmitter<QueueEvents> {
         this.#statusMaybeChanged()
         break
       case 'newSlab':
-        this.#slabs.push(msg.slab)
+        this.#slabs.set(msg.uid, msg.slab)
+        break
+      case 'retiredSlab':
+        this.#slabs.delete(msg.uid)
         break
       case 'stopped':
         this.#onStopped?.(msg)
@@ -373,7 +377,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       // The pipeline is gone (stopped, died or never started): this thread is
       // now the only consumer, so it collects whatever is still in the lanes
       // and — after a crash — in the shared batch slabs.
-      const rest = collectLeftovers(this.#lanes, this.#lifecycle === 'down' ? this.#slabs : [])
+      const rest = collectLeftovers(this.#lanes, this.#lifecycle === 'down' ? [...this.#slabs.values()] : [])
       if (rest.count > 0) {
         leftovers = concatBatches([leftovers, rest.bytes])
         count += rest.count
