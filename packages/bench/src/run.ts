@@ -12,6 +12,7 @@ import { runLatency } from './latency.ts'
 import { runPeers } from './peers.ts'
 import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
+import { runWal } from './wal.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
 
@@ -43,6 +44,11 @@ const STEPS: readonly Step[] = [
     run: (pool) => runEventLoopDelay(pool),
   },
   { name: 'peers', what: 'thread-stream, array batcher, VineQueue e2e', run: (pool) => runPeers(pool) },
+  {
+    name: 'wal',
+    what: 'end to end with the WAL on (syncMode always: plain, snappy, AES-GCM) beside memory-only and a naive fsync loop',
+    run: (pool) => runWal(pool),
+  },
   {
     name: 'pool_topology',
     what: 'one pool doing decode+encode+I/O vs a processor pool feeding a sender pool',
