@@ -13,6 +13,8 @@ export interface SegmentScan {
   readonly frames: ScannedFrame[]
   /** Damaged regions skipped between valid frames (bit flips, zeroed blocks). */
   readonly corruptRegions: number
+  /** Byte ranges [start, end) that hold no valid frame: skipped regions, then the torn tail if any. */
+  readonly damaged: ReadonlyArray<{ readonly start: number; readonly end: number }>
   /** Bytes after the last valid frame that hold no valid frame (a torn tail). */
   readonly tornBytes: number
   /** Where valid data ends: a writer appending to this segment starts here. */
@@ -29,6 +31,7 @@ const MAGIC_BYTES = Buffer.from([0x56, 0x51, 0x57, 0x46]) // 'VQWF'
  */
 export function scanSegment(bytes: Uint8Array): SegmentScan {
   const frames: ScannedFrame[] = []
+  const damaged: Array<{ start: number; end: number }> = []
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let corruptRegions = 0
   let off = 0
@@ -42,9 +45,11 @@ export function scanSegment(bytes: Uint8Array): SegmentScan {
     const next = findNextFrame(buf, off + 1)
     if (next < 0) break
     corruptRegions++
+    damaged.push({ start: off, end: next })
     off = next
   }
-  return { frames, corruptRegions, tornBytes: bytes.byteLength - off, validEnd: off }
+  if (off < bytes.byteLength) damaged.push({ start: off, end: bytes.byteLength })
+  return { frames, corruptRegions, damaged, tornBytes: bytes.byteLength - off, validEnd: off }
 }
 
 function findNextFrame(buf: Buffer, from: number): number {
