@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 // 'always') was either delivered before the crash or comes back from the WAL
 // at the next start, intact.
 const child = fileURLToPath(new URL('../fixtures/wal-crash-child.mjs', import.meta.url))
-const ITERATIONS = 12
+const ITERATIONS = 25
 
 interface Item {
   n: number
