@@ -6,7 +6,7 @@ import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
 import { ControlSlot, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
-import { BatchCutter, type CutReason } from './batch-cutter.ts'
+import { BatchCutter } from './batch-cutter.ts'
 import { Dispatcher } from './dispatcher.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
@@ -203,7 +203,7 @@ export class Pipeline {
           if (waiter || lane.lastBytes * 8 >= lane.capacity) this.#pressed = true
         }
         const reason = this.#cutter.check(slab.count, slab.openedAt, n === 0 && !lane.isEmpty())
-        if (reason) this.#cut(reason)
+        if (reason) this.#cut()
       }
     }
     return progressed
@@ -273,7 +273,7 @@ export class Pipeline {
     return this.#current
   }
 
-  #cut(_reason: CutReason): void {
+  #cut(): void {
     const slab = this.#current
     if (!slab || slab.count === 0) return
     this.#current = undefined
@@ -299,8 +299,8 @@ export class Pipeline {
   #lingerCheck(): void {
     const slab = this.#current
     if (!slab || slab.count === 0) return
-    if (this.#stopDeadline !== undefined) return this.#cut('stop')
-    if (this.#cutter.check(slab.count, slab.openedAt, false) === 'linger') this.#cut('linger')
+    if (this.#stopDeadline !== undefined) return this.#cut()
+    if (this.#cutter.check(slab.count, slab.openedAt, false) === 'linger') this.#cut()
   }
 
   #settled(slab: Slab): void {
@@ -323,7 +323,7 @@ export class Pipeline {
           }
         }
         if (!reached) continue
-        this.#cut('flush')
+        this.#cut()
         req.target = this.#nextId - 1
       }
       // flush: every batch up to the target handed to a sender (none still

@@ -104,12 +104,8 @@ export class SlabPool {
     let slab = this.#free.pop()
     if (!slab) return undefined
     if (slab.data.byteLength < minBytes) {
-      this.all.splice(this.all.indexOf(slab), 1)
-      this.#onRetire(slab)
-      slab = new Slab(minBytes)
+      slab = this.#replace(slab, minBytes)
       slab.tainted = true // replaced by a pool-sized slab on release
-      this.all.push(slab)
-      this.#onNew(slab)
     }
     slab.count = 0
     slab.bytes = 0
@@ -125,15 +121,17 @@ export class SlabPool {
     slab.count = 0
     slab.bytes = 0
     slab.setState(SlabState.FREE)
-    if (slab.tainted) {
-      // Replace it: someone may still read the old one.
-      this.all.splice(this.all.indexOf(slab), 1)
-      this.#onRetire(slab)
-      const fresh = this.#create()
-      this.#onNew(fresh)
-      this.#free.push(fresh)
-      return
-    }
-    this.#free.push(slab)
+    // A tainted slab may still be read by an abandoned send (or is oversize): replace it.
+    this.#free.push(slab.tainted ? this.#replace(slab, this.#capacity) : slab)
+  }
+
+  /** Retires `old` and adds a new slab of `capacity` bytes in its place. */
+  #replace(old: Slab, capacity: number): Slab {
+    this.all.splice(this.all.indexOf(old), 1)
+    this.#onRetire(old)
+    const fresh = new Slab(capacity)
+    this.all.push(fresh)
+    this.#onNew(fresh)
+    return fresh
   }
 }

@@ -22,6 +22,11 @@ export function finishedLaneCounters(lane: SharedArrayBuffer): LaneCounters | un
   const i32 = new Int32Array(lane, 0, 64)
   if (Atomics.load(i32, LaneSlot.CLOSED) !== 1) return undefined
   if (Atomics.load(i32, LaneSlot.WRITE) !== Atomics.load(i32, LaneSlot.READ)) return undefined
+  return laneCounters(lane)
+}
+
+/** A lane's counters (each written by one thread, read here with Atomics.load). */
+function laneCounters(lane: SharedArrayBuffer): LaneCounters {
   const u64 = new BigUint64Array(lane, 0, 64)
   return {
     enqueued: Number(Atomics.load(u64, LaneCounter.ENQUEUED)),
@@ -50,13 +55,13 @@ export function readMetrics(
   let bytes = 0
   let maxFill = 0
   for (const lane of lanes) {
-    const u64 = new BigUint64Array(lane, 0, 64)
+    const c = laneCounters(lane)
+    enqueued += c.enqueued
+    consumed += c.consumed
+    droppedNewest += c.droppedNewest
+    droppedOldest += c.droppedOldest
+    rejected += c.rejected
     const i32 = new Int32Array(lane, 0, 64)
-    enqueued += Number(Atomics.load(u64, LaneCounter.ENQUEUED))
-    consumed += Number(Atomics.load(u64, LaneCounter.CONSUMED))
-    droppedNewest += Number(Atomics.load(u64, LaneCounter.DROPPED_NEWEST))
-    droppedOldest += Number(Atomics.load(u64, LaneCounter.DROPPED_OLDEST))
-    rejected += Number(Atomics.load(u64, LaneCounter.REJECTED))
     const used = (Atomics.load(i32, LaneSlot.WRITE) - Atomics.load(i32, LaneSlot.READ)) >>> 0
     bytes += used
     maxFill = Math.max(maxFill, used / laneCapacity(lane))

@@ -95,7 +95,7 @@ export class LaneWriter {
     const need = recordSize(length)
     let off = this.#write & this.#mask
     const tail = this.capacity - off
-    const total = need <= tail ? need : tail + need
+    const total = this.#spaceFor(length)
     if (((this.#write - this.#read) >>> 0) + total > this.#limit) {
       this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
       if (((this.#write - this.#read) >>> 0) + total > this.#limit) return -1
@@ -210,13 +210,10 @@ export class LaneWriter {
    * this producer's unpublished records) would not fit them.
    */
   evictFor(length: number): boolean {
-    const need = recordSize(length)
+    const total = this.#spaceFor(length)
     for (;;) {
       const r = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
       this.#read = r
-      const off = this.#write & this.#mask
-      const tail = this.capacity - off
-      const total = need <= tail ? need : tail + need
       if (((this.#write - r) >>> 0) + total <= this.#limit) return true
       if (r === this.#published) return false
       // Walk one record (or a WRAP) from r; the consumer may race us for it.
@@ -277,11 +274,19 @@ export class LaneWriter {
     return off
   }
 
-  /** Whether a record of `length` payload bytes fits now (re-reads READ). */
-  hasRoom(length: number): boolean {
+  /**
+   * Lane bytes a record of `length` payload bytes takes at the write
+   * position: its size, plus the tail it skips when it does not fit there.
+   */
+  #spaceFor(length: number): number {
     const need = recordSize(length)
     const tail = this.capacity - (this.#write & this.#mask)
-    const total = need <= tail ? need : tail + need
+    return need <= tail ? need : tail + need
+  }
+
+  /** Whether a record of `length` payload bytes fits now (re-reads READ). */
+  hasRoom(length: number): boolean {
+    const total = this.#spaceFor(length)
     this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
     return ((this.#write - this.#read) >>> 0) + total <= this.#limit
   }
