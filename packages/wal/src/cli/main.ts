@@ -1,105 +1,99 @@
 #!/usr/bin/env node
 /**
  * `vinequeue-wal inspect DIR` — segments, frames, items, watermark, pending.
- * `vinequeue-wal verify DIR`  — checks every CRC; lists damage with offsets;
- *                               exit 0 healthy, 1 damaged, 2 usage error.
- * Read-only: nothing is truncated or deleted (opening the log would).
+ * `vinequeue-wal verify DIR`  — checks every CRC; lists damage with offsets.
+ * `vinequeue-wal dump DIR`    — the pending items as NDJSON (dump.ts).
+ * Exit codes (log-files.ts): 0 healthy, 1 something damaged or unreadable,
+ * 2 usage error. Read-only: nothing is truncated or deleted (opening the log
+ * with WriteAheadLog.open would).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
-import { scanSegment } from '../format/segment-scan.ts'
-import { decodeWatermark } from '../format/watermark.ts'
+import { statSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { dump } from './dump.ts'
+import { inspect } from './inspect.ts'
+import { KeyError, loadKeys, wipeKeys } from './keys.ts'
+import { ExitCode } from './log-files.ts'
+import { verify } from './verify.ts'
 
-const USAGE = 'usage: vinequeue-wal inspect DIR | verify DIR'
+const USAGE = `usage: vinequeue-wal inspect DIR
+       vinequeue-wal verify DIR
+       vinequeue-wal dump DIR [--all] [--from SEQ] [--key-file PATH]... [--key-env NAME]...
 
-interface SegmentReport {
-  readonly name: string
-  readonly bytes: number
-  readonly frames: number
-  readonly items: number
-  readonly firstSeq: number | undefined
-  readonly endSeq: number | undefined
-  readonly damaged: ReadonlyArray<{ readonly start: number; readonly end: number }>
+dump prints one JSON line per item, in sequence order: {"seq":N,"item":…}, or
+{"seq":N,"raw":"<base64>"} for an enqueueRaw item. By default only the items not
+acknowledged yet; --all includes acknowledged items still on disk; --from SEQ
+starts at SEQ. Keys of an encrypted log come from files or environment
+variables, one "keyId:base64key" per line (a 32-byte AES-256 key).`
+
+function usageError(message: string): number {
+  process.stderr.write(`vinequeue-wal: ${message}\n${USAGE}\n`)
+  return ExitCode.USAGE
 }
 
-function readLog(dir: string): {
-  segments: SegmentReport[]
-  watermark: number | undefined
-  watermarkState: string
-} {
-  const names = readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
-  const segments = names.map((name): SegmentReport => {
-    const bytes = readFileSync(join(dir, name))
-    const scan = scanSegment(bytes)
-    const first = scan.frames[0]?.header
-    const last = scan.frames.at(-1)?.header
-    return {
-      name,
-      bytes: bytes.byteLength,
-      frames: scan.frames.length,
-      items: scan.frames.reduce((s, f) => s + f.header.count, 0),
-      firstSeq: first?.firstSeq,
-      endSeq: last ? last.firstSeq + last.count : undefined,
-      damaged: scan.damaged,
-    }
-  })
-  let watermark: number | undefined
-  let watermarkState = 'missing (nothing acknowledged)'
-  try {
-    watermark = decodeWatermark(readFileSync(join(dir, 'ack')))
-    watermarkState =
-      watermark === undefined ? 'DAMAGED (reads as 0: everything is re-delivered)' : String(watermark)
-  } catch {}
-  return { segments, watermark, watermarkState }
-}
-
-function main(argv: readonly string[]): number {
-  const [command, dir] = argv
-  if ((command !== 'inspect' && command !== 'verify') || !dir) {
-    process.stderr.write(`${USAGE}\n`)
-    return 2
+function run(argv: readonly string[]): number {
+  const [command, ...rest] = argv
+  if (command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`)
+    return ExitCode.OK
   }
+  if (command !== 'inspect' && command !== 'verify' && command !== 'dump') {
+    return usageError(command === undefined ? 'no command' : 'unknown command')
+  }
+  let parsed: ReturnType<typeof parseCommandArgs>
+  try {
+    parsed = parseCommandArgs(rest)
+  } catch (err) {
+    // parseArgs names the option, never its value.
+    return usageError((err as Error).message)
+  }
+  const { dir, values } = parsed
+  if (command !== 'dump' && Object.keys(values).length > 0) return usageError(`${command} takes no options`)
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory')
   } catch (err) {
     process.stderr.write(`vinequeue-wal: ${dir}: ${(err as Error).message}\n`)
-    return 2
+    return ExitCode.USAGE
   }
-  const { segments, watermark, watermarkState } = readLog(dir)
-  const acked = watermark ?? 0
-  if (command === 'inspect') {
-    const out = process.stdout
-    out.write(`directory  ${dir}\nwatermark  ${watermarkState}\nsegments   ${segments.length}\n`)
-    let pending = 0
-    for (const s of segments) {
-      const range = s.firstSeq === undefined ? 'no valid frame' : `items ${s.firstSeq}…${s.endSeq! - 1}`
-      const damage = s.damaged.length > 0 ? `, ${s.damaged.length} damaged region(s)` : ''
-      out.write(`  ${s.name}  ${s.bytes} B  ${s.frames} frames  ${s.items} items  ${range}${damage}\n`)
-      if (s.endSeq !== undefined && s.endSeq > acked) pending += s.endSeq - Math.max(acked, s.firstSeq!)
-    }
-    out.write(`pending    ${pending} items\nsize       ${segments.reduce((n, s) => n + s.bytes, 0)} B\n`)
-    return 0
-  }
-  let damaged = 0
-  for (const s of segments) {
-    for (const d of s.damaged) {
-      damaged++
-      process.stdout.write(`DAMAGED ${s.name} bytes ${d.start}–${d.end} (${d.end - d.start} B)\n`)
+  if (command === 'inspect') return inspect(dir)
+  if (command === 'verify') return verify(dir)
+  let fromSeq: number | undefined
+  if (values.from !== undefined) {
+    fromSeq = Number(values.from)
+    if (!/^\d+$/.test(values.from) || !Number.isSafeInteger(fromSeq)) {
+      return usageError('--from takes a sequence number (a non-negative integer)')
     }
   }
-  if (watermark === undefined && watermarkState.startsWith('DAMAGED')) {
-    damaged++
-    process.stdout.write('DAMAGED ack (watermark)\n')
+  let keys: Map<number, Buffer>
+  try {
+    keys = loadKeys(values['key-file'] ?? [], values['key-env'] ?? [])
+  } catch (err) {
+    if (err instanceof KeyError) return usageError(err.message)
+    throw err
   }
-  const frames = segments.reduce((n, s) => n + s.frames, 0)
-  process.stdout.write(
-    damaged === 0
-      ? `OK ${segments.length} segment(s), ${frames} frame(s), every CRC valid\n`
-      : `${damaged} damaged region(s); ${frames} valid frame(s) kept\n`,
-  )
-  return damaged === 0 ? 0 : 1
+  try {
+    return dump(dir, { all: values.all ?? false, fromSeq, keys })
+  } finally {
+    wipeKeys(keys)
+  }
 }
 
-process.exitCode = main(process.argv.slice(2))
+const OPTIONS = {
+  all: { type: 'boolean' },
+  from: { type: 'string' },
+  'key-file': { type: 'string', multiple: true },
+  'key-env': { type: 'string', multiple: true },
+} as const
+
+function parseCommandArgs(args: string[]) {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS })
+  // Extra arguments are not echoed: a key pasted on the command line by mistake stays off the terminal.
+  if (positionals.length !== 1)
+    throw new Error(positionals.length === 0 ? 'no directory' : 'too many arguments')
+  return { dir: positionals[0]!, values }
+}
+
+// EPIPE (`dump | head`): the reader has what it wanted; dump stops at the next frame.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err
+})
+process.exitCode = run(process.argv.slice(2))

@@ -21,10 +21,15 @@ export interface WalOptions extends PayloadCodecOptions {
 /** What opening found on disk. */
 export interface RecoveryReport {
   readonly segments: number
+  /** Frames in the last segment (the one scanned at open). */
   readonly frames: number
-  /** Items in frames not yet acknowledged. */
+  /**
+   * Items not yet acknowledged: exact for the last segment, from segment
+   * names for older ones (an upper bound until they are read: damaged frames
+   * in them are found and counted by a reader).
+   */
   readonly pendingItems: number
-  /** Damaged regions skipped (their items are lost; never parsed as data). */
+  /** Damaged regions skipped in the last segment (their items are lost; never parsed as data). */
   readonly corruptRegions: number
   /** Bytes of torn tail truncated (a write the crash cut short). */
   readonly truncatedBytes: number
@@ -45,11 +50,19 @@ interface FrameRef {
 interface Segment {
   readonly name: string
   readonly path: string
-  readonly frames: FrameRef[]
+  /** Sequence number of its first item (from its name). */
+  readonly firstSeq: number
+  /**
+   * Its frames, once scanned. Segments older than the last one are not read
+   * at open (that is what lets a large backlog open fast): a reader scans
+   * each one when it gets there.
+   */
+  frames: FrameRef[] | undefined
   size: number
 }
 
 const SEGMENT_SUFFIX = '.wal'
+const SEGMENT_NAME = /^\d{20}\.wal$/
 const FILE_MODE = 0o600
 const DIR_MODE = 0o700
 
@@ -79,6 +92,7 @@ export class WriteAheadLog {
   #syncedSeq = 0
   #ackedSeq = 0
   #closed = false
+  #corruptRegions = 0
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -101,6 +115,13 @@ export class WriteAheadLog {
     return new WriteAheadLog(dir, options)
   }
 
+  /**
+   * Opening reads the watermark, lists the segments and scans only the last
+   * one (where a crash can leave a torn tail, cut here so appends continue
+   * after the last valid frame). Older segments were complete when the next
+   * one was started; a reader checks them frame by frame when it reaches
+   * them, so opening a log with a large backlog takes milliseconds.
+   */
   #recover(): RecoveryReport {
     const fs = this.#fs
     try {
@@ -116,44 +137,54 @@ export class WriteAheadLog {
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('reading the watermark', cause)
     }
-    const names = fs
-      .readdirSync(this.dir)
-      .filter((n) => n.endsWith(SEGMENT_SUFFIX))
-      .sort()
+    let names: string[]
+    try {
+      names = fs
+        .readdirSync(this.dir)
+        .filter((n) => SEGMENT_NAME.test(n))
+        .sort()
+    } catch (cause) {
+      throw ioError(`listing ${this.dir}`, cause)
+    }
     let corruptRegions = 0
     let truncatedBytes = 0
     let frames = 0
     for (const [i, name] of names.entries()) {
       const path = join(this.dir, name)
+      const firstSeq = Number.parseInt(name, 10)
+      this.#nextSeq = Math.max(this.#nextSeq, firstSeq)
+      if (i < names.length - 1) {
+        const size = this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd))
+        this.#segments.push({ name, path, firstSeq, frames: undefined, size })
+        continue
+      }
       const scan = scanSegment(fs.readFileSync(path))
       corruptRegions += scan.corruptRegions
       frames += scan.frames.length
-      const last = i === names.length - 1
-      if (last && scan.tornBytes > 0) {
+      if (scan.tornBytes > 0) {
         // Cut the torn tail so appends continue after the last valid frame.
         this.#withFd(path, 'r+', (fd) => {
           fs.ftruncateSync(fd, scan.validEnd)
           fs.fdatasyncSync(fd)
         })
         truncatedBytes += scan.tornBytes
-      } else if (scan.tornBytes > 0) {
-        corruptRegions++
       }
       this.#segments.push({
         name,
         path,
+        firstSeq,
         frames: scan.frames.map((f) => ({ header: f.header, offset: f.offset })),
-        size: last ? scan.validEnd : scan.validEnd + scan.tornBytes,
+        size: scan.validEnd,
       })
       for (const f of scan.frames) {
         this.#nextSeq = Math.max(this.#nextSeq, f.header.firstSeq + f.header.count)
       }
     }
+    this.#corruptRegions = corruptRegions
     // The watermark can be ahead of the data (frames lost to damage) or behind it.
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
     this.#dropAcknowledgedSegments()
-    const pendingItems = this.#pendingItems()
     // Keep appending to the last segment if it has room, else start a new one.
     const tail = this.#segments.at(-1)
     if (tail && tail.size < this.#segmentBytes) {
@@ -166,7 +197,7 @@ export class WriteAheadLog {
     return {
       segments: this.#segments.length,
       frames,
-      pendingItems,
+      pendingItems: this.pendingItems,
       corruptRegions,
       truncatedBytes,
       watermarkReset,
@@ -209,20 +240,18 @@ export class WriteAheadLog {
     return this.#segments.reduce((sum, s) => sum + s.size, 0)
   }
 
-  /** Items in frames not acknowledged yet. */
+  /**
+   * Items not acknowledged yet (counted from sequence numbers: items of
+   * damaged frames not reached by a reader yet are included).
+   */
   get pendingItems(): number {
-    return this.#pendingItems()
+    const first = this.#segments[0]?.firstSeq ?? this.#nextSeq
+    return Math.max(0, this.#nextSeq - Math.max(this.#ackedSeq, first))
   }
 
-  #pendingItems(): number {
-    let n = 0
-    for (const s of this.#segments) {
-      for (const f of s.frames) {
-        const end = f.header.firstSeq + f.header.count
-        if (end > this.#ackedSeq) n += end - Math.max(f.header.firstSeq, this.#ackedSeq)
-      }
-    }
-    return n
+  /** Damaged regions found so far: in the last segment at open, and by readers in older ones. */
+  get corruptRegions(): number {
+    return this.#corruptRegions
   }
 
   #checkOpen(): void {
@@ -248,6 +277,7 @@ export class WriteAheadLog {
     if (this.#fd < 0 || !seg || (seg.size > 0 && seg.size + frame.byteLength > this.#segmentBytes)) {
       seg = this.#rotate(firstSeq)
     }
+    const refs = seg.frames!
     const at = seg.size
     try {
       let done = 0
@@ -262,7 +292,7 @@ export class WriteAheadLog {
       throw ioError('append', cause)
     }
     seg.size += frame.byteLength
-    seg.frames.push({
+    refs.push({
       header: {
         flags,
         keyId,
@@ -274,6 +304,28 @@ export class WriteAheadLog {
     })
     this.#nextSeq = firstSeq + count
     return firstSeq
+  }
+
+  /**
+   * Where the oldest segment ends (the sequence number the watermark must
+   * reach for it to be deleted); undefined when there is no segment. The one
+   * being appended to ends at `nextSeq` and is only deleted once sealed.
+   */
+  get oldestSegmentEnd(): number | undefined {
+    if (this.#segments.length === 0) return undefined
+    return this.#segments[1]?.firstSeq ?? this.#nextSeq
+  }
+
+  /**
+   * Closes the segment being appended to, so the next append starts a new
+   * one (a log that must drop its oldest data can then delete a whole segment).
+   */
+  seal(): void {
+    this.#checkOpen()
+    if (this.#fd < 0) return
+    this.sync()
+    this.#fs.closeSync(this.#fd)
+    this.#fd = -1
   }
 
   /** Closes the current segment (made durable first) and starts a new one. */
@@ -291,7 +343,7 @@ export class WriteAheadLog {
       throw ioError(`creating ${path}`, cause)
     }
     this.#syncDir()
-    const seg: Segment = { name, path, frames: [], size: 0 }
+    const seg: Segment = { name, path, firstSeq, frames: [], size: 0 }
     this.#segments.push(seg)
     return seg
   }
@@ -344,8 +396,9 @@ export class WriteAheadLog {
     while (this.#segments.length > 0) {
       const seg = this.#segments[0]!
       if (this.#fd >= 0 && seg === this.#segments.at(-1)) return
-      const lastEnd = seg.frames.reduce((m, f) => Math.max(m, f.header.firstSeq + f.header.count), 0)
-      if (lastEnd > this.#ackedSeq) return
+      // A segment ends where the next one starts (or at nextSeq for the last).
+      const end = this.#segments[1]?.firstSeq ?? this.#nextSeq
+      if (end > this.#ackedSeq) return
       try {
         this.#fs.unlinkSync(seg.path)
       } catch (cause) {
@@ -356,21 +409,51 @@ export class WriteAheadLog {
   }
 
   /**
+   * A cursor that reads frames in order from `fromSeq` (default: the
+   * watermark), including frames appended after it was made. Older segments
+   * are checked as it reaches them (damaged regions are skipped and counted).
+   */
+  reader(fromSeq: number = this.#ackedSeq): WalReader {
+    this.#checkOpen()
+    return new WalReader(
+      {
+        segments: this.#segments,
+        fs: this.#fs,
+        codec: this.#codec,
+        scan: (seg) => this.#scanDeferred(seg),
+        nextSeq: () => this.#nextSeq,
+      },
+      fromSeq,
+    )
+  }
+
+  /** Reads and checks a segment older than the last one, the first time a reader reaches it. */
+  #scanDeferred(seg: Segment): FrameRef[] {
+    if (seg.frames) return seg.frames
+    let bytes: Uint8Array
+    try {
+      bytes = this.#fs.readFileSync(seg.path)
+    } catch (cause) {
+      throw ioError(`reading ${seg.path}`, cause)
+    }
+    const scan = scanSegment(bytes)
+    // A segment that was followed by another was complete: a torn end is damage.
+    this.#corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
+    seg.frames = scan.frames.map((f) => ({ header: f.header, offset: f.offset }))
+    return seg.frames
+  }
+
+  /**
    * Reads back, in order, every frame holding an item at or above `fromSeq`
    * (default: the watermark), decompressed and decrypted.
    * @throws WalError DECRYPT (wrong key, tampered frame) or KEY_MISSING.
    */
   *frames(fromSeq: number = this.#ackedSeq): Generator<WalFrame> {
-    for (const seg of [...this.#segments]) {
-      const wanted = seg.frames.filter((f) => f.header.firstSeq + f.header.count > fromSeq)
-      if (wanted.length === 0) continue
-      yield* this.#withFd(seg.path, 'r', (fd) =>
-        wanted.map((f) => {
-          const payload = new Uint8Array(f.header.length)
-          this.#fs.readSync(fd, payload, 0, payload.byteLength, f.offset + FRAME_HEADER_BYTES)
-          return { ...f.header, payload: decodePayload(payload, f.header, this.#codec) }
-        }),
-      )
+    const reader = this.reader(fromSeq)
+    try {
+      for (let f = reader.next(); f; f = reader.next()) yield f
+    } finally {
+      reader.close()
     }
   }
 
@@ -383,5 +466,170 @@ export class WriteAheadLog {
       this.#fd = -1
     }
     this.#closed = true
+  }
+}
+
+interface LogView {
+  readonly segments: readonly Segment[]
+  readonly fs: WalFs
+  readonly codec: PayloadCodecOptions
+  readonly scan: (seg: Segment) => FrameRef[]
+  readonly nextSeq: () => number
+}
+
+/**
+ * Reads frames in order, one at a time, following the log as it grows
+ * (made by `WriteAheadLog.reader`, used on the log's owner thread). `position`
+ * is the sequence number the reader has reached: every item below it was
+ * returned, skipped, or is not in the log.
+ */
+export class WalReader {
+  readonly #log: LogView
+  #position: number
+  #segment: Segment | undefined
+  #index = 0
+  #fd = -1
+  #fdSegment: Segment | undefined
+
+  constructor(log: LogView, fromSeq: number) {
+    this.#log = log
+    this.#position = fromSeq
+  }
+
+  get position(): number {
+    return this.#position
+  }
+
+  /** The next frame wholly below `limitSeq` (default: everything appended), or undefined. */
+  next(limitSeq: number = this.#log.nextSeq()): WalFrame | undefined {
+    const ref = this.#peek(limitSeq)
+    if (!ref) return undefined
+    const payload = this.#read(ref)
+    const frame: WalFrame = { ...ref.header, payload: decodePayload(payload, ref.header, this.#log.codec) }
+    this.#advance(ref)
+    return frame
+  }
+
+  /**
+   * Skips the frame `next` would return (one that cannot be decoded: a
+   * tampered frame, a key not supplied). Returns its item count (0: none).
+   */
+  skip(limitSeq: number = this.#log.nextSeq()): number {
+    const ref = this.#peek(limitSeq)
+    if (!ref) return 0
+    this.#advance(ref)
+    return ref.header.count
+  }
+
+  /**
+   * Moves the reader forward to `seq` (frames below it are not returned).
+   * Returns how many sequence numbers it skipped.
+   */
+  skipTo(seq: number): number {
+    const from = this.#position
+    this.#position = Math.max(this.#position, seq)
+    return this.#position - from
+  }
+
+  /** Moves to the end of the log: what is there now is not to be read. */
+  catchUp(): void {
+    const segs = this.#log.segments
+    this.#segment = segs.at(-1)
+    this.#index = this.#segment?.frames?.length ?? 0
+    this.#position = Math.max(this.#position, this.#log.nextSeq())
+  }
+
+  /** Whether frames not read yet exist (appended, not necessarily synced). */
+  get behind(): boolean {
+    return this.#position < this.#log.nextSeq()
+  }
+
+  close(): void {
+    this.#closeFd()
+  }
+
+  /** Index of the reader's segment, re-found if it was deleted. */
+  #locate(): number {
+    const segs = this.#log.segments
+    let i = this.#segment ? segs.indexOf(this.#segment) : -1
+    if (i < 0) {
+      // Not started, or its segment was deleted: find the first segment that
+      // holds anything at or after the position.
+      i = 0
+      while (i + 1 < segs.length && segs[i + 1]!.firstSeq <= this.#position) i++
+      this.#segment = segs[i]
+      this.#index = 0
+    }
+    return i
+  }
+
+  #peek(limitSeq: number): FrameRef | undefined {
+    const segs = this.#log.segments
+    for (let i = this.#locate(); i < segs.length; i++) {
+      const seg = segs[i]!
+      if (seg !== this.#segment) {
+        this.#segment = seg
+        this.#index = 0
+      }
+      const refs = this.#log.scan(seg)
+      while (this.#index < refs.length) {
+        const ref = refs[this.#index]!
+        const end = ref.header.firstSeq + ref.header.count
+        if (end <= this.#position) {
+          this.#index++
+          continue
+        }
+        return end <= limitSeq ? ref : undefined
+      }
+      if (i === segs.length - 1) return undefined
+    }
+    return undefined
+  }
+
+  #advance(ref: FrameRef): void {
+    this.#index++
+    this.#position = Math.max(this.#position, ref.header.firstSeq + ref.header.count)
+  }
+
+  #read(ref: FrameRef): Uint8Array {
+    const seg = this.#segment!
+    const fs = this.#log.fs
+    if (this.#fdSegment !== seg) {
+      this.#closeFd()
+      try {
+        this.#fd = fs.openSync(seg.path, 'r')
+      } catch (cause) {
+        throw ioError(`opening ${seg.path}`, cause)
+      }
+      this.#fdSegment = seg
+    }
+    const payload = new Uint8Array(ref.header.length)
+    try {
+      let done = 0
+      while (done < payload.byteLength) {
+        const n = fs.readSync(
+          this.#fd,
+          payload,
+          done,
+          payload.byteLength - done,
+          ref.offset + FRAME_HEADER_BYTES + done,
+        )
+        if (n === 0) throw new Error('unexpected end of file')
+        done += n
+      }
+    } catch (cause) {
+      throw ioError(`reading ${seg.path}`, cause)
+    }
+    return payload
+  }
+
+  #closeFd(): void {
+    if (this.#fd >= 0) {
+      try {
+        this.#log.fs.closeSync(this.#fd)
+      } catch {}
+      this.#fd = -1
+      this.#fdSegment = undefined
+    }
   }
 }
