@@ -11,6 +11,7 @@ export const channels: {
   readonly backpressure: diagnosticsChannel.Channel
   readonly deadLetter: diagnosticsChannel.Channel
   readonly send: diagnosticsChannel.Channel
+  readonly circuit: diagnosticsChannel.Channel
 } = Object.freeze({
   /** `{ queue }` after start() resolved. */
   start: diagnosticsChannel.channel('vinequeue:queue:start'),
@@ -24,4 +25,6 @@ export const channels: {
   deadLetter: diagnosticsChannel.channel('vinequeue:dead-letter'),
   /** `{ queue, batchId, count, attempt }` before an in-thread send. */
   send: diagnosticsChannel.channel('vinequeue:batch:send'),
+  /** `{ queue, state }` when the sender's circuit breaker changes state. */
+  circuit: diagnosticsChannel.channel('vinequeue:circuit'),
 })

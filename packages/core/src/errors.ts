@@ -110,12 +110,16 @@ export type InvalidConfigError = InstanceType<typeof InvalidConfigError>
 
 /**
  * A sender failed a batch. `retryable: false` sends the items to the dead-letter
- * path instead of retrying; `status` carries a protocol status when there is one.
+ * path instead of retrying; `status` carries a protocol status when there is one;
+ * `retryAfterMs` (e.g. from HTTP `Retry-After`) sets the least delay before the
+ * retry (capped by `retryMaxDelayMs`).
  */
-export const SendError: ErrorClass<{ retryable?: boolean; status?: number }> = defineError<{
-  retryable?: boolean
-  status?: number
-}>(ErrorCodes.SEND_FAILED, 'SendError')
+export const SendError: ErrorClass<{ retryable?: boolean; status?: number; retryAfterMs?: number }> =
+  defineError<{
+    retryable?: boolean
+    status?: number
+    retryAfterMs?: number
+  }>(ErrorCodes.SEND_FAILED, 'SendError')
 export type SendError = InstanceType<typeof SendError>
 
 /** A send did not settle within `sendTimeoutMs`; the batch is retried. */

@@ -7,8 +7,9 @@
  * together; the producer-written counters live elsewhere, so no false sharing
  * with the enqueue path.
  *
- *   slot 0..23   counters (MetricSlot)
- *   slot 24..    send-latency histogram, HISTOGRAM_BUCKETS buckets
+ *   slot 0..39   counters (MetricSlot)
+ *   slot 40..    send-latency histogram, HISTOGRAM_BUCKETS buckets
+ *   then         WAL fsync-latency histogram, HISTOGRAM_BUCKETS buckets
  *
  * Histogram bucket b counts latencies in [2^(b/4), 2^((b+1)/4)) microseconds:
  * four buckets per doubling, ≤ 19% relative error, 1 µs … 2^32 µs (≈ 71 min).
@@ -35,13 +36,30 @@ export const MetricSlot = {
   WAL_PENDING: 14,
   RECOVERED: 15,
   FSYNCS: 16,
-  /** WAL: damaged regions skipped at recovery, bytes of torn tail truncated. */
+  /** WAL: damaged regions (and undecryptable frames) skipped. */
   WAL_CORRUPT: 17,
+  /** WAL: items written to the log's backlog because memory could not take them (spill). */
+  SPILLED: 18,
+  /** WAL: items dropped because the log was at `wal.maxBytes` (dropOldest / dropNewest). */
+  WAL_DROPPED: 19,
+  /** WAL: 1 while items from before the start are being re-delivered. */
+  RECOVERING: 20,
+  /** WAL: fdatasync latency sum (µs) and count. */
+  FSYNC_SUM_US: 21,
+  /** Circuit breaker: transitions to open, and all transitions. */
+  CIRCUIT_OPENS: 22,
+  CIRCUIT_TRANSITIONS: 23,
+  /** Circuit breaker: batches sent as half-open probes. */
+  CIRCUIT_PROBES: 24,
+  /** WAL: 1 while the log is at `wal.maxBytes`. */
+  WAL_FULL: 25,
 } as const
 
-export const HISTOGRAM_OFFSET = 24
+export const HISTOGRAM_OFFSET = 40
 export const HISTOGRAM_BUCKETS = 128
-export const METRICS_BYTES: number = (HISTOGRAM_OFFSET + HISTOGRAM_BUCKETS) * 8
+/** Start of the fsync-latency histogram. */
+export const FSYNC_HISTOGRAM_OFFSET: number = HISTOGRAM_OFFSET + HISTOGRAM_BUCKETS
+export const METRICS_BYTES: number = (FSYNC_HISTOGRAM_OFFSET + HISTOGRAM_BUCKETS) * 8
 
 export function createMetricsBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(METRICS_BYTES)

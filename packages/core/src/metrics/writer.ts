@@ -1,4 +1,10 @@
-import { bucketOf, HISTOGRAM_BUCKETS, HISTOGRAM_OFFSET, MetricSlot } from './layout.ts'
+import {
+  bucketOf,
+  FSYNC_HISTOGRAM_OFFSET,
+  HISTOGRAM_BUCKETS,
+  HISTOGRAM_OFFSET,
+  MetricSlot,
+} from './layout.ts'
 
 type Slot = (typeof MetricSlot)[keyof typeof MetricSlot]
 
@@ -10,6 +16,7 @@ export class MetricsWriter {
   readonly #u64: BigUint64Array
   readonly #values: number[] = new Array(HISTOGRAM_OFFSET).fill(0)
   readonly #hist: number[] = new Array(HISTOGRAM_BUCKETS).fill(0)
+  readonly #fsyncHist: number[] = new Array(HISTOGRAM_BUCKETS).fill(0)
 
   constructor(sab: SharedArrayBuffer) {
     this.#u64 = new BigUint64Array(sab)
@@ -18,6 +25,10 @@ export class MetricsWriter {
   add(slot: Slot, n: number): void {
     const v = (this.#values[slot]! += n)
     Atomics.store(this.#u64, slot, BigInt(v))
+  }
+
+  get(slot: Slot): number {
+    return this.#values[slot]!
   }
 
   set(slot: Slot, v: number): void {
@@ -31,5 +42,13 @@ export class MetricsWriter {
     this.add(MetricSlot.LATENCY_COUNT, 1)
     const b = bucketOf(us)
     Atomics.store(this.#u64, HISTOGRAM_OFFSET + b, BigInt(++this.#hist[b]!))
+  }
+
+  recordFsync(ms: number): void {
+    const us = Math.round(ms * 1000)
+    this.add(MetricSlot.FSYNC_SUM_US, us)
+    this.add(MetricSlot.FSYNCS, 1)
+    const b = bucketOf(us)
+    Atomics.store(this.#u64, FSYNC_HISTOGRAM_OFFSET + b, BigInt(++this.#fsyncHist[b]!))
   }
 }

@@ -1,11 +1,19 @@
-import type { TransferListItem } from 'node:worker_threads'
+import { BroadcastChannel, type TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { compactRecords, extractRecords } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
-import type { SenderPoolWorkerData, SenderTask, SenderTaskResult } from '../sender-pool/protocol.ts'
+import type {
+  SenderCloseReply,
+  SenderCloseRequest,
+  SenderOpened,
+  SenderPoolWorkerData,
+  SenderTask,
+  SenderTaskResult,
+} from '../sender-pool/protocol.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
+import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { SLAB_HEADER_BYTES, type Slab, SlabState } from './slab-pool.ts'
 
@@ -33,6 +41,17 @@ export class Dispatcher {
   /** In-thread sends awaiting the host's answer, by batch id. */
   readonly #hostPending = new Map<number, { slab: Slab; startedAt: number; attempt: number }>()
   readonly #retryTimers = new Set<NodeJS.Timeout>()
+  readonly #breaker: CircuitBreaker | undefined
+  readonly #onDeadLetter: (bytes: Uint8Array, count: number, reason: string, attempts: number) => void
+  /** Batches due to be sent while the circuit does not allow it, oldest first. */
+  readonly #parked: Slab[] = []
+  #unparkTimer: NodeJS.Timeout | undefined
+  /** BroadcastChannel name on which sender threads are asked to close their senders. */
+  readonly #closeChannel = `vinequeue-sender-close-${process.pid}-${Math.random().toString(36).slice(2)}`
+  /** Listens on #closeChannel from the start: counts sender threads that built a sender. */
+  #closeListener: BroadcastChannel | undefined
+  #openedSenders = 0
+  #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
   constructor(
@@ -42,8 +61,18 @@ export class Dispatcher {
     onSettled: (slab: Slab) => void,
     onLatency: (ms: number) => void,
     onRetry: () => void,
+    onCircuit: (state: CircuitStateName) => void,
+    onDeadLetter: (bytes: Uint8Array, count: number, reason: string, attempts: number) => void,
   ) {
+    this.#onDeadLetter = onDeadLetter
     this.#config = config
+    if (config.circuitBreaker) {
+      this.#breaker = new CircuitBreaker(config.circuitBreaker, (state) => {
+        this.#metrics.add(MetricSlot.CIRCUIT_TRANSITIONS, 1)
+        if (state === 'open') this.#metrics.add(MetricSlot.CIRCUIT_OPENS, 1)
+        onCircuit(state)
+      })
+    }
     this.#metrics = metrics
     this.#post = post
     this.#onSettled = onSettled
@@ -54,6 +83,19 @@ export class Dispatcher {
         module: config.sender.module,
         options: config.sender.options,
         sendTimeoutMs: config.sendTimeoutMs,
+        closeChannel: this.#closeChannel,
+      }
+      this.#closeListener = new BroadcastChannel(this.#closeChannel)
+      this.#closeListener.unref()
+      this.#closeListener.onmessage = (event: MessageEvent) => {
+        const msg = event.data as SenderOpened | SenderCloseReply
+        if (msg?.__vq !== 1) return
+        if (msg.type === 'opened') {
+          this.#openedSenders++
+          // A thread that built its sender after the close request went out: ask again.
+          if (this.#onCloseReply)
+            this.#closeListener!.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
+        } else if (msg.type === 'closed') this.#onCloseReply?.(msg)
       }
       this.#pool = new Piscina({
         filename: new URL('../sender-pool/entry.js', import.meta.url).href,
@@ -77,10 +119,59 @@ export class Dispatcher {
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
   }
 
-  /** Sends (or re-sends) a slab's batch. */
+  /**
+   * Sends (or re-sends) a slab's batch, or parks it while the circuit is
+   * open (it goes out when the circuit half-opens or closes).
+   */
   send(slab: Slab): void {
     if (this.#closed) return
+    if (this.#breaker) {
+      const permit = this.#breaker.acquire()
+      if (permit === false) return this.#park(slab)
+      slab.probe = permit === 'probe'
+      if (slab.probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
+    }
+    this.#attempt(slab)
+  }
+
+  /** Batches parked by the circuit breaker. */
+  get parked(): number {
+    return this.#parked.length
+  }
+
+  #park(slab: Slab): void {
+    this.#parked.push(slab)
+    slab.setState(SlabState.IN_FLIGHT)
+    this.#scheduleUnpark()
+  }
+
+  /** Wakes when an open circuit half-opens, to send probes. */
+  #scheduleUnpark(): void {
+    if (this.#unparkTimer || this.#parked.length === 0 || !this.#breaker) return
+    const ms = this.#breaker.msUntilHalfOpen()
+    if (ms <= 0 && this.#breaker.state !== 'open') return
+    this.#unparkTimer = setTimeout(() => {
+      this.#unparkTimer = undefined
+      this.#unpark()
+    }, ms + 1)
+  }
+
+  /** Sends parked batches as far as the circuit allows. */
+  #unpark(): void {
+    while (this.#parked.length > 0 && !this.#closed) {
+      const permit = this.#breaker!.acquire()
+      if (permit === false) break
+      const slab = this.#parked.shift()!
+      slab.probe = permit === 'probe'
+      if (slab.probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
+      this.#attempt(slab)
+    }
+    this.#scheduleUnpark()
+  }
+
+  #attempt(slab: Slab): void {
     slab.attempt++
+    if (slab.firstSentAt === 0) slab.firstSentAt = performance.now()
     const startedAt = performance.now()
     slab.setState(SlabState.IN_FLIGHT)
     this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, 1)
@@ -159,10 +250,16 @@ export class Dispatcher {
     const latency = performance.now() - startedAt
     this.#metrics.recordLatency(latency)
     this.#onLatency(latency)
+    if (this.#breaker) {
+      // The target is unwell if it failed the whole batch with a retryable error.
+      this.#breaker.record(error !== undefined && error.retryable !== false, slab.probe)
+      slab.probe = false
+      if (this.#parked.length > 0) queueMicrotask(() => this.#unpark())
+    }
     if (error) {
       this.#metrics.add(MetricSlot.ERRORS, 1)
       if (error.retryable === false) return this.#deadLetterAll(slab, `permanent failure: ${error.message}`)
-      return this.#retryOrGiveUp(slab, `${error.name}: ${error.message}`)
+      return this.#retryOrGiveUp(slab, `${error.name}: ${error.message}`, error.retryAfterMs)
     }
     if (!failed || failed.length === 0) {
       this.#metrics.add(MetricSlot.SENT, slab.count)
@@ -194,25 +291,43 @@ export class Dispatcher {
       this.#metrics.add(MetricSlot.BATCHES_SENT, 1)
       return this.#onSettled(slab)
     }
+    let retryAfterMs: number | undefined
+    for (const index of retry) {
+      const after = byIndex.get(index)!.retryAfterMs
+      if (typeof after === 'number' && after >= 0) retryAfterMs = Math.max(retryAfterMs ?? 0, after)
+    }
     slab.bytes = compactRecords(slab.view(), retry)
     slab.count = retry.length
     slab.setState(SlabState.IN_FLIGHT)
-    this.#retryOrGiveUp(slab, byIndex.get(retry[0]!)?.reason ?? 'item failed')
+    this.#retryOrGiveUp(slab, byIndex.get(retry[0]!)?.reason ?? 'item failed', retryAfterMs)
   }
 
-  #retryOrGiveUp(slab: Slab, reason: string): void {
+  /**
+   * Retries after an exponential backoff with full jitter (a random delay
+   * up to min(retryMaxDelayMs, retryInitialDelayMs × 2^(attempt-1)), so the
+   * retries of many batches spread out), never sooner than the target's
+   * `retryAfterMs`; or dead-letters the batch when it is out of attempts or
+   * older than maxRetryAgeMs.
+   */
+  #retryOrGiveUp(slab: Slab, reason: string, retryAfterMs?: number): void {
     if (slab.attempt >= this.#config.maxAttempts) {
       return this.#deadLetterAll(slab, `gave up after ${slab.attempt} attempts: ${reason}`)
+    }
+    const age = performance.now() - slab.firstSentAt
+    if (age >= this.#config.maxRetryAgeMs) {
+      return this.#deadLetterAll(
+        slab,
+        `gave up after ${Math.round(age)} ms (maxRetryAgeMs ${this.#config.maxRetryAgeMs}), ${slab.attempt} attempts: ${reason}`,
+      )
     }
     this.#metrics.add(MetricSlot.RETRIES, 1)
     slab.retrying = true
     this.#onRetry()
-    const base = Math.min(
+    const cap = Math.min(
       this.#config.retryMaxDelayMs,
       this.#config.retryInitialDelayMs * 2 ** Math.min(30, slab.attempt - 1),
     )
-    // "Equal jitter": half fixed, half random, so retries of many batches spread out.
-    const delay = base / 2 + Math.random() * (base / 2)
+    const delay = Math.max(Math.random() * cap, Math.min(retryAfterMs ?? 0, this.#config.retryMaxDelayMs))
     const timer = setTimeout(() => {
       this.#retryTimers.delete(timer)
       this.send(slab)
@@ -227,16 +342,62 @@ export class Dispatcher {
 
   #deadLetter(bytes: Uint8Array, count: number, reason: string, attempts: number): void {
     this.#metrics.add(MetricSlot.DEAD_LETTERED, count)
+    this.#onDeadLetter(bytes, count, reason, attempts)
     this.#post({ __vq: 1, type: 'deadLetter', bytes, count, reason, attempts }, [bytes.buffer as ArrayBuffer])
   }
 
-  /** Stops retrying and sending; in-flight pool sends are terminated. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return
+  /**
+   * Stops retrying and sending; asks every sender thread to close its sender
+   * (waiting at most `closeTimeoutMs`), then shuts the pool (in-flight sends
+   * are terminated). Resolves with the errors the senders' close() threw.
+   * Idempotent.
+   */
+  async close(closeTimeoutMs: number): Promise<ErrorInfo[]> {
+    if (this.#closed) return []
     this.#closed = true
     for (const t of this.#retryTimers) clearTimeout(t)
     this.#retryTimers.clear()
+    clearTimeout(this.#unparkTimer)
+    this.#parked.length = 0
     this.#hostPending.clear()
-    await this.#pool?.destroy()
+    if (!this.#pool) return []
+    const errors = await this.#closeSenders(closeTimeoutMs)
+    await this.#pool.destroy()
+    return errors
+  }
+
+  /**
+   * Every sender thread that built a sender (threads load the module on
+   * their first task) runs its close() once; replies come back on the
+   * same channel.
+   */
+  async #closeSenders(timeoutMs: number): Promise<ErrorInfo[]> {
+    const channel = this.#closeListener!
+    const errors: ErrorInfo[] = []
+    try {
+      if (this.#openedSenders === 0) return errors
+      await new Promise<void>((resolve) => {
+        let replies = 0
+        const timer = setTimeout(() => {
+          errors.push({
+            name: 'SenderCloseTimeoutError',
+            message: `${this.#openedSenders - replies} of ${this.#openedSenders} sender threads did not close their sender within ${timeoutMs} ms`,
+          })
+          resolve()
+        }, timeoutMs)
+        this.#onCloseReply = (reply) => {
+          if (reply.error) errors.push(reply.error)
+          if (++replies >= this.#openedSenders) {
+            clearTimeout(timer)
+            resolve()
+          }
+        }
+        channel.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
+      })
+    } finally {
+      this.#onCloseReply = undefined
+      channel.close()
+    }
+    return errors
   }
 }

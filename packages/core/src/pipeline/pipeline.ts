@@ -4,12 +4,14 @@ import { concatBatches } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
-import { ControlSlot, recordSize } from '../ring/layout.ts'
+import { ControlSlot, RejectReason, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
 import { BatchCutter } from './batch-cutter.ts'
+import { CircuitCode } from './circuit-breaker.ts'
+import { DeadLetterFile } from './dead-letter-file.ts'
 import { Dispatcher } from './dispatcher.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
-import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
+import { Slab, SlabPool, SlabState } from './slab-pool.ts'
 import { WalStage } from './wal-stage.ts'
 
 /** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
@@ -19,6 +21,9 @@ const ASLEEP_FOR_ACKS = 2
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
 const ACCUMULATE_MS = 1
 
+/** With every slab taken and a lane not yet full enough to spill, how often the pipeline looks again (ms). */
+const SPILL_POLL_MS = 5
+
 interface FlushRequest {
   readonly id: number
   readonly drain: boolean
@@ -26,6 +31,13 @@ interface FlushRequest {
   readonly marks: Map<LaneReader, number>
   /** Last batch id holding items from before the request, once known. */
   target?: number
+  /** drain with a WAL: the log's next sequence number when the target was set. */
+  walTarget?: number
+}
+
+/** A batch cut for the WAL's backlog: durable after the pass's commit (flush waits for that). */
+interface SpillMark {
+  readonly id: number
 }
 
 /**
@@ -49,10 +61,17 @@ export class Pipeline {
   readonly #requests: FlushRequest[] = []
   /** Cut batches waiting for an in-flight slot (FIFO; at most one with the slab count used). */
   readonly #waiting: Slab[] = []
-  /** WAL-first: cut batches appended to the WAL, waiting for the pass's fsync before they are sent. */
-  #unsynced: Slab[] = []
+  /**
+   * Cut batches appended to the WAL, waiting for the pass's commit: slabs
+   * (WAL-first, sent after it) and spill marks (kept only by the log).
+   */
+  #unsynced: Array<Slab | SpillMark> = []
   #wal: WalStage | undefined
   readonly #walConfig: PipelineConfig['wal']
+  /** The one slab that collects batches for the WAL's backlog (shared, so the host sees it if this thread dies). */
+  readonly #spillSlabs: SlabPool | undefined
+  #walFull = false
+  readonly #deadLetterFile: DeadLetterFile | undefined
   /** Dispatched and not settled (in flight or waiting to retry). Bounded by maxInFlightBatches. */
   #inFlight = 0
   readonly #maxInFlight: number
@@ -61,6 +80,10 @@ export class Pipeline {
   #stopDeadline: number | undefined
   /** The last drain found a lane under pressure (see #drain). */
   #pressed = false
+  /** The last drain stopped because no slab could be opened (see #open). */
+  #drainBlocked = false
+  /** The open batch could not be cut: the WAL is full (it stays open until there is room). */
+  #cutRefused = false
   #backpressure = false
   #done = false
 
@@ -82,12 +105,14 @@ export class Pipeline {
     // One slab per batch in flight plus one being filled (or cut and waiting
     // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
-    this.#slabs = new SlabPool(
-      config.maxInFlightBatches + 1,
-      slabBytes,
-      (slab) => this.#post({ __vq: 1, type: 'newSlab', uid: slab.uid, slab: slab.sab }),
-      (slab) => this.#post({ __vq: 1, type: 'retiredSlab', uid: slab.uid }),
-    )
+    const onNew = (slab: Slab): void =>
+      this.#post({ __vq: 1, type: 'newSlab', uid: slab.uid, slab: slab.sab })
+    const onRetire = (slab: Slab): void => this.#post({ __vq: 1, type: 'retiredSlab', uid: slab.uid })
+    this.#slabs = new SlabPool(config.maxInFlightBatches + 1, slabBytes, onNew, onRetire)
+    if (config.wal) this.#spillSlabs = new SlabPool(1, slabBytes, onNew, onRetire)
+    if (config.deadLetterFile) {
+      this.#deadLetterFile = new DeadLetterFile(config.deadLetterFile, config.wal?.syncMode === 'always')
+    }
     this.#dispatcher = new Dispatcher(
       config,
       this.#metrics,
@@ -100,23 +125,44 @@ export class Pipeline {
         }
       },
       () => this.kick(),
+      (state) => {
+        Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
+        if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
+          this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
+        }
+        this.#post({ __vq: 1, type: 'circuit', state })
+        this.kick()
+      },
+      (bytes, count, reason, attempts) => this.#deadLetterFile?.write(bytes, count, reason, attempts),
     )
+  }
+
+  #setReject(bit: number, on: boolean): void {
+    if (on) Atomics.or(this.#control, ControlSlot.REJECT, bit)
+    else Atomics.and(this.#control, ControlSlot.REJECT, ~bit)
   }
 
   /** Loads the sender, announces readiness, then runs until stopped. */
   async run(): Promise<void> {
-    // Opening the WAL recovers it (a scan of its segments); a failure fails start().
-    if (this.#walConfig) this.#wal = new WalStage(this.#walConfig, this.#metrics)
+    // Opening the WAL scans only its last segment; older ones are read as
+    // they are re-delivered (recovery runs in this loop, start() does not
+    // wait for it). A failure to open fails start().
+    if (this.#walConfig) {
+      this.#wal = new WalStage(this.#walConfig, this.#metrics, (e) =>
+        this.#post({ __vq: 1, type: 'wal', ...e }),
+      )
+    }
     await this.#dispatcher.ready()
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
-      const recovered = this.#loadRecovered()
-      const progressed = this.#drain() || recovered
+      const loaded = this.#loadBacklog()
+      const progressed = this.#drain() || loaded
       this.#lingerCheck()
       this.#serviceRequests()
       this.#commit()
       this.#wal?.settle(this.#lowestUnsettledWalSeq())
+      if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.bytes : 0)
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
         if (this.#allDelivered()) return this.#finishStop(false)
@@ -175,6 +221,7 @@ export class Pipeline {
     let progressed = false
     let moved = true
     this.#pressed = false
+    this.#drainBlocked = false
     while (moved) {
       moved = false
       for (let i = 0; i < this.#lanes.length; i++) {
@@ -185,8 +232,11 @@ export class Pipeline {
           }
           continue
         }
-        const slab = this.#current ?? this.#open()
-        if (!slab) return progressed
+        const slab = this.#current ?? this.#open(lane)
+        if (!slab) {
+          this.#drainBlocked = true
+          return progressed
+        }
         const room = this.#cutter.room(slab.count, slab.bytes)
         // (Read before draining: a successful drain clears the flag as it notifies.)
         const waiter = lane.hasWaiter()
@@ -226,16 +276,17 @@ export class Pipeline {
   }
 
   /**
-   * Re-delivers batches the WAL held from before the start, oldest first, as
-   * slabs become free (they are durable already: no append, no fsync).
+   * Reads the WAL's backlog back into free slabs and sends it, oldest first:
+   * first what the log held at start (recovery), then what was spilled.
    */
-  #loadRecovered(): boolean {
+  #loadBacklog(): boolean {
     const wal = this.#wal
+    if (!wal?.behind) return false
     let loaded = false
-    for (let frame = wal?.peekRecovered(); frame; frame = wal!.peekRecovered()) {
-      const slab = this.#slabs.acquire(frame.payload.byteLength)
-      if (!slab) break
-      wal!.takeRecovered()
+    while (this.#slabs.available > 0 && this.#inFlight + this.#waiting.length < this.#maxInFlight) {
+      const frame = wal.nextFrame()
+      if (!frame) break
+      const slab = this.#slabs.acquire(frame.payload.byteLength)!
       slab.data.set(frame.payload)
       slab.count = frame.count
       slab.bytes = frame.payload.byteLength
@@ -252,9 +303,10 @@ export class Pipeline {
 
   /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
   #commit(): void {
+    if (!this.#wal) return
+    this.#wal.commit()
     if (this.#unsynced.length === 0) return
-    this.#wal!.commit()
-    this.#waiting.push(...this.#unsynced)
+    for (const cut of this.#unsynced) if (cut instanceof Slab) this.#waiting.push(cut)
     this.#unsynced = []
     this.#dispatchWaiting()
   }
@@ -268,25 +320,115 @@ export class Pipeline {
     return low
   }
 
-  #open(): Slab | undefined {
-    this.#current = this.#slabs.acquire()
-    return this.#current
+  /**
+   * The slab the next records go into. Without a WAL: a free slab or none
+   * (the ring holds the records: backpressure). With one: the spill slab
+   * while the log has a backlog (so batches reach the log in order), else a
+   * free slab, else the spill slab once `lane` passes the soft limit or a
+   * flush waits — unless the log is full under wal.fullPolicy block/reject.
+   * (A stop does not spill: it collects what is in memory, logs it and
+   * reports it.)
+   */
+  #open(lane: LaneReader): Slab | undefined {
+    const wal = this.#wal
+    if (!wal || (!wal.behind && this.#slabs.available > 0)) {
+      this.#current = this.#slabs.acquire()
+      return this.#current
+    }
+    const pressed =
+      wal.behind ||
+      // Below the soft limit the ring simply holds the records (no disk round trip for a short stall).
+      lane.usedBytes() >= lane.capacity * this.#softLimit ||
+      lane.hasWaiter() ||
+      // A flush waits and the target is not taking batches: make them durable instead.
+      (this.#requests.some((r) => !r.drain) && this.#targetStalled())
+    if (!pressed) return undefined
+    const policy = this.#walConfig!.fullPolicy
+    if (this.#walFull && (policy === 'block' || policy === 'reject')) return undefined
+    const slab = this.#spillSlabs!.acquire()
+    if (slab) slab.spill = true
+    this.#current = slab
+    return slab
   }
 
-  #cut(): void {
+  /** Batches are failing (retrying) or parked behind an open circuit. */
+  #targetStalled(): boolean {
+    if (this.#dispatcher.parked > 0) return true
+    for (const slab of this.#unsettled.values()) if (slab.retrying) return true
+    return false
+  }
+
+  /**
+   * Whether the log can take `bytes` more under wal.maxBytes (dropOldest
+   * first drops what it may); tracks the full state (metric, event, reject).
+   */
+  #walHasRoom(bytes: number): boolean {
+    const wal = this.#wal!
+    const policy = this.#walConfig!.fullPolicy
+    if (policy === 'dropOldest') while (wal.wouldOverflow(bytes) && this.#dropOldestSegment()) {}
+    const full = wal.wouldOverflow(bytes)
+    if (full !== this.#walFull) {
+      this.#walFull = full
+      this.#metrics.set(MetricSlot.WAL_FULL, full ? 1 : 0)
+      if (policy === 'reject') this.#setReject(RejectReason.WAL_FULL, full)
+      this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
+    }
+    return !full
+  }
+
+  /**
+   * wal.fullPolicy 'dropOldest': the oldest segment goes. Its unread items
+   * are dropped (counted); batches from it already read back stay in memory
+   * and are still delivered, but no longer hold the watermark (a crash now
+   * loses them). Returns false when nothing could be dropped.
+   */
+  #dropOldestSegment(): boolean {
+    const wal = this.#wal!
+    const drop = wal.dropOldestSegment()
+    if (!drop) return false
+    for (const slab of this.#unsettled.values())
+      if (slab.walSeq >= 0 && slab.walSeq < drop.end) slab.walSeq = -1
+    wal.settle(this.#lowestUnsettledWalSeq(), true)
+    return true
+  }
+
+  /**
+   * Cuts the open batch: sends it (WAL-first: logs it first), or, for the
+   * backlog, logs it and frees the slab. Returns false when the batch must
+   * stay open: the log is full and wal.fullPolicy does not drop.
+   */
+  #cut(): boolean {
     const slab = this.#current
-    if (!slab || slab.count === 0) return
+    if (!slab || slab.count === 0) return true
+    const wal = this.#wal
+    if (wal && (slab.spill || wal.behind)) {
+      // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
+      if (this.#walHasRoom(slab.bytes)) wal.spill(slab.view(), slab.count)
+      else if (this.#walConfig!.fullPolicy === 'dropNewest') {
+        this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
+      } else {
+        this.#cutRefused = true // block / reject (or nothing old left to drop): wait for room
+        return false
+      }
+      this.#cutRefused = false
+      this.#current = undefined
+      this.#unsynced.push({ id: this.#nextId++ })
+      if (slab.spill) this.#spillSlabs!.release(slab)
+      else this.#slabs.release(slab)
+      return true
+    }
     this.#current = undefined
     slab.id = this.#nextId++
     slab.setState(SlabState.IN_FLIGHT)
     this.#unsettled.set(slab.id, slab)
-    if (this.#wal) {
-      slab.walSeq = this.#wal.append(slab.view(), slab.count)
+    if (wal && this.#walConfig!.mode === 'first') {
+      slab.walSeq = wal.appendSent(slab.view(), slab.count)
       this.#unsynced.push(slab)
-      return
+      return true
     }
     this.#waiting.push(slab)
     this.#dispatchWaiting()
+    return true
   }
 
   #dispatchWaiting(): void {
@@ -299,8 +441,12 @@ export class Pipeline {
   #lingerCheck(): void {
     const slab = this.#current
     if (!slab || slab.count === 0) return
-    if (this.#stopDeadline !== undefined) return this.#cut()
-    if (this.#cutter.check(slab.count, slab.openedAt, false) === 'linger') this.#cut()
+    if (
+      this.#stopDeadline !== undefined ||
+      this.#cutter.check(slab.count, slab.openedAt, false) === 'linger'
+    ) {
+      this.#cut()
+    }
   }
 
   #settled(slab: Slab): void {
@@ -322,21 +468,46 @@ export class Pipeline {
             break
           }
         }
-        if (!reached) continue
-        this.#cut()
+        if (!reached || !this.#cut()) continue
         req.target = this.#nextId - 1
+        if (req.drain && this.#wal) req.walTarget = this.#wal.nextSeq
       }
-      // flush: every batch up to the target handed to a sender (none still
-      // waiting for an in-flight slot); drain: every one of them settled.
-      const handedOver = (s: Slab): boolean => s.id > req.target!
+      // flush: every batch up to the target handed to a sender or durable in
+      // the WAL (none waiting for an in-flight slot or the commit); drain:
+      // every one of them settled, the WAL's backlog included.
+      if (!req.drain) this.#spillWaitingUpTo(req.target)
+      // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
+      const handedOver = (s: { id: number; walSeq?: number }): boolean =>
+        s.id > req.target! || (s.walSeq !== undefined && s.walSeq >= 0)
       if (
         req.drain
-          ? this.#hasUnsettledUpTo(req.target)
+          ? this.#hasUnsettledUpTo(req.target) ||
+            (req.walTarget !== undefined &&
+              this.#wal!.settledSeq(this.#lowestUnsettledWalSeq()) < req.walTarget)
           : !this.#waiting.every(handedOver) || !this.#unsynced.every(handedOver)
       )
         continue
       this.#requests.splice(i--, 1)
       this.#post({ __vq: 1, type: 'flushed', id: req.id })
+    }
+  }
+
+  /**
+   * A flush must not wait for the target: batches up to `id` still waiting
+   * for an in-flight slot and only in memory (spill mode, or given up by
+   * dropOldest) move to the WAL.
+   */
+  #spillWaitingUpTo(id: number): void {
+    const wal = this.#wal
+    if (!wal) return
+    for (let i = 0; i < this.#waiting.length; i++) {
+      const slab = this.#waiting[i]!
+      if (slab.id > id || slab.walSeq >= 0) continue
+      wal.spill(slab.view(), slab.count)
+      this.#unsynced.push({ id: slab.id })
+      this.#waiting.splice(i--, 1)
+      this.#unsettled.delete(slab.id)
+      this.#slabs.release(slab)
     }
   }
 
@@ -366,6 +537,7 @@ export class Pipeline {
   #allDelivered(): boolean {
     return (
       this.#unsettled.size === 0 &&
+      !this.#wal?.behind &&
       (this.#current?.count ?? 0) === 0 &&
       this.#lanes.every((lane) => lane.isEmpty())
     )
@@ -380,20 +552,38 @@ export class Pipeline {
    */
   async #sleep(accumulate: boolean): Promise<void> {
     const slab = this.#current
-    let timeout = this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
+    // (A batch waiting for room in the WAL is past its linger time: poll instead.)
+    let timeout = this.#cutRefused
+      ? SPILL_POLL_MS
+      : this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
-    if (this.#wal) timeout = Math.min(timeout, this.#wal.ackDueInMs(this.#lowestUnsettledWalSeq()))
-    const blocked = accumulate || (!slab && this.#slabs.available === 0)
+    if (this.#wal) {
+      timeout = Math.min(
+        timeout,
+        this.#wal.ackDueInMs(this.#lowestUnsettledWalSeq()),
+        this.#wal.syncDueInMs(),
+      )
+    }
+    // Nowhere to drain to: every slab taken, or the open spill batch waits for room in a full WAL.
+    const blocked = accumulate || this.#drainBlocked || this.#cutRefused
+    // With a WAL, records waiting behind busy slabs may have to spill: look again soon.
+    if (blocked && !accumulate && this.#wal && this.#lanes.some((lane) => !lane.isEmpty())) {
+      timeout = Math.min(timeout, SPILL_POLL_MS)
+    }
     const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)
     // Re-check after announcing sleep: a producer that published before it saw
     // the doorbell did not notify (ring/lane-writer.ts publish()).
     if (!blocked && this.#lanes.some((lane) => !lane.isEmpty())) {
       Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
-      return
+      return yieldToLoop() // (never a pass without timers and messages in between)
     }
-    const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, Math.max(0, timeout))
+    if (timeout <= 0) {
+      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      return yieldToLoop()
+    }
+    const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, timeout)
     if (res.async) await res.value
     Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
   }
@@ -401,12 +591,17 @@ export class Pipeline {
   /** Collects everything not delivered, shuts the pool and reports to the host. */
   async #finishStop(timedOut: boolean): Promise<void> {
     this.#done = true
-    await this.#dispatcher.close()
+    const left = this.#stopDeadline === undefined ? 0 : this.#stopDeadline - performance.now()
+    const closeErrors = await this.#dispatcher.close(Math.max(1000, left))
+    for (const error of closeErrors) this.#post({ __vq: 1, type: 'senderCloseError', error })
     const parts: Uint8Array[] = []
     let count = 0
+    // Spill mode: batches sent from memory are not in the WAL yet.
+    const notLogged: Array<{ bytes: Uint8Array; count: number }> = []
     for (const slab of [...this.#unsettled.values()].sort((a, b) => a.id - b.id)) {
       parts.push(slab.view().slice())
       count += slab.count
+      if (slab.walSeq < 0) notLogged.push({ bytes: slab.view(), count: slab.count })
     }
     // Not in the WAL yet: the open batch and whatever is still in the lanes.
     const fresh: Array<{ bytes: Uint8Array; count: number }> = []
@@ -421,19 +616,25 @@ export class Pipeline {
       parts.push(f.bytes)
       count += f.count
     }
+    let walPendingItems = 0
     if (this.#wal) {
       // Everything undelivered is left durable for the next start; the
       // watermark stops at the oldest of it.
       let low = this.#lowestUnsettledWalSeq()
-      for (const f of fresh) {
-        const seq = this.#wal.append(f.bytes, f.count)
+      for (const f of [...notLogged, ...fresh]) {
+        const seq = this.#wal.nextSeq
+        this.#wal.spill(f.bytes, f.count)
         low = Math.min(low ?? seq, seq)
       }
-      this.#wal.commit()
+      this.#wal.commit(true)
       this.#wal.settle(low, true)
+      walPendingItems = this.#wal.pendingItems
       this.#wal.close()
     }
+    this.#deadLetterFile?.close()
     const leftovers = concatBatches(parts)
-    this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut }, [leftovers.buffer as ArrayBuffer])
+    this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut, walPendingItems }, [
+      leftovers.buffer as ArrayBuffer,
+    ])
   }
 }

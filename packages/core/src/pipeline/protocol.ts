@@ -26,6 +26,9 @@ export type PipelineConfig = Pick<
   | 'retryMaxDelayMs'
   | 'sender'
   | 'wal'
+  | 'maxRetryAgeMs'
+  | 'circuitBreaker'
+  | 'deadLetterFile'
 >
 
 /** The keys of PipelineConfig at run time (the type checker keeps the two lists equal). */
@@ -45,6 +48,9 @@ export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> 
   retryMaxDelayMs: true,
   sender: true,
   wal: true,
+  maxRetryAgeMs: true,
+  circuitBreaker: true,
+  deadLetterFile: true,
 })
 
 export interface PipelineWorkerData {
@@ -61,6 +67,7 @@ export interface ErrorInfo {
   readonly code?: string
   readonly retryable?: boolean
   readonly status?: number
+  readonly retryAfterMs?: number
 }
 
 export type HostToPipeline =
@@ -103,6 +110,16 @@ export type PipelineToHost =
       readonly attempts: number
     }
   | { readonly __vq: 1; readonly type: 'backpressure'; readonly active: boolean }
+  | { readonly __vq: 1; readonly type: 'circuit'; readonly state: 'closed' | 'open' | 'half-open' }
+  | {
+      readonly __vq: 1
+      readonly type: 'wal'
+      readonly event: 'recovered' | 'full' | 'room' | 'error'
+      /** recovered: items re-delivered from before the start; error: what failed. */
+      readonly items?: number
+      readonly ms?: number
+      readonly error?: ErrorInfo
+    }
   | { readonly __vq: 1; readonly type: 'newSlab'; readonly uid: number; readonly slab: SharedArrayBuffer }
   | { readonly __vq: 1; readonly type: 'retiredSlab'; readonly uid: number }
   | {
@@ -111,7 +128,10 @@ export type PipelineToHost =
       readonly leftovers: Uint8Array
       readonly count: number
       readonly timedOut: boolean
+      /** Items left in the WAL for the next start (0 without a WAL). */
+      readonly walPendingItems: number
     }
+  | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
 
 export function errorInfo(err: unknown): ErrorInfo {
@@ -123,6 +143,7 @@ export function errorInfo(err: unknown): ErrorInfo {
       ...(typeof e.code === 'string' ? { code: e.code } : {}),
       ...(typeof e.retryable === 'boolean' ? { retryable: e.retryable } : {}),
       ...(typeof e.status === 'number' ? { status: e.status } : {}),
+      ...(typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? { retryAfterMs: e.retryAfterMs } : {}),
     }
   }
   return { name: 'Error', message: String(err) }

@@ -44,6 +44,12 @@ export class Slab {
   retrying = false
   /** WAL: sequence number of the batch's first item, -1 when not in the WAL (yet). */
   walSeq = -1
+  /** performance.now() of the first send attempt (for maxRetryAgeMs). */
+  firstSentAt = 0
+  /** The current attempt is a half-open circuit probe. */
+  probe = false
+  /** The slab collects a batch for the WAL's backlog, not for sending (spill). */
+  spill = false
 
   constructor(capacity: number) {
     this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
@@ -113,6 +119,8 @@ export class SlabPool {
     slab.openedAt = 0
     slab.retrying = false
     slab.walSeq = -1
+    slab.firstSentAt = 0
+    slab.probe = false
     slab.setState(SlabState.FILLING)
     return slab
   }

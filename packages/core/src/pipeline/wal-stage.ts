@@ -1,93 +1,227 @@
-import { type WalFrame, WriteAheadLog } from '@vinequeue/wal'
+import { WalError, WalErrorCodes, type WalFrame, type WalReader, WriteAheadLog } from '@vinequeue/wal'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
-import type { PipelineConfig } from './protocol.ts'
+import type { ErrorInfo, PipelineConfig } from './protocol.ts'
 
 /** Acknowledgements (a small fsync'ed file write) at most this often (ms). */
 const ACK_INTERVAL_MS = 100
 
+export type WalStageEvent =
+  | { readonly event: 'recovered'; readonly items: number; readonly ms: number }
+  | { readonly event: 'error'; readonly error: ErrorInfo }
+
 /**
- * The pipeline thread's use of the write-ahead log (WAL-first): every batch
- * is appended when it is cut and made durable by one fdatasync per pipeline
- * pass (group commit) before it is sent; the delivered watermark follows the
- * oldest unsettled batch. The pipeline thread is the log's one owner: it
- * already sees every batch in order, and a WAL thread of its own would add a
- * hop per batch and a third busy thread on this 2-core machine.
+ * The pipeline thread's use of the write-ahead log. The pipeline thread is
+ * the log's one owner: it already sees every batch in order, and a WAL
+ * thread of its own would add a hop per batch and a third busy thread on
+ * this 2-core machine.
+ *
+ * Two ways in: `appendSent` for a batch that stays in memory and is sent
+ * from there (WAL-first), and `spill` for one that only the log keeps (the
+ * backlog: memory was full, or older items are still waiting in the log).
+ * One way out: `nextFrame` reads the backlog back, oldest first, starting
+ * with what the log held at start (recovery). A reader position marks what
+ * was read back; the delivered watermark follows the oldest batch not
+ * settled, never passing the reader.
  */
 export class WalStage {
   readonly #wal: WriteAheadLog
-  readonly #always: boolean
+  readonly #reader: WalReader
+  readonly #syncMode: 'always' | 'periodic' | 'none'
+  readonly #syncIntervalMs: number
+  readonly #maxBytes: number
   readonly #metrics: MetricsWriter
-  readonly #recovered: Iterator<WalFrame>
-  #nextRecovered: WalFrame | undefined
+  readonly #onEvent: (e: WalStageEvent) => void
+  /** Items below this were in the log when it was opened. */
+  readonly #startSeq: number
+  readonly #openedAt = performance.now()
+  #recovering: boolean
   #lastAckAt = 0
+  #lastSyncAt = performance.now()
   #dirty = false
+  /** A frame whose key is missing: reading stops here (nothing is skipped) until a restart with the key. */
+  #stalled = false
+  #skippedCorrupt = 0
 
-  constructor(config: NonNullable<PipelineConfig['wal']>, metrics: MetricsWriter) {
+  constructor(
+    config: NonNullable<PipelineConfig['wal']>,
+    metrics: MetricsWriter,
+    onEvent: (e: WalStageEvent) => void,
+  ) {
     this.#wal = WriteAheadLog.open(config.dir, {
       segmentBytes: config.segmentBytes,
       compression: config.compression,
       encryption: config.encryption,
     })
-    this.#always = (config.syncMode ?? 'always') === 'always'
+    this.#syncMode = config.syncMode
+    this.#syncIntervalMs = config.syncIntervalMs
+    this.#maxBytes = config.maxBytes
     this.#metrics = metrics
-    const r = this.#wal.recovery
-    metrics.set(MetricSlot.WAL_CORRUPT, r.corruptRegions)
-    this.#recovered = this.#wal.frames()
-    this.#nextRecovered = this.#pull()
+    this.#onEvent = onEvent
+    this.#reader = this.#wal.reader()
+    this.#startSeq = this.#wal.nextSeq
+    this.#recovering = this.#reader.behind
+    metrics.set(MetricSlot.RECOVERING, this.#recovering ? 1 : 0)
     this.#gauges()
   }
 
-  #pull(): WalFrame | undefined {
-    const next = this.#recovered.next()
-    return next.done ? undefined : next.value
+  /** Sequence number the next appended item gets. */
+  get nextSeq(): number {
+    return this.#wal.nextSeq
   }
 
-  /** The next frame to re-deliver (from before a restart), without taking it. */
-  peekRecovered(): WalFrame | undefined {
-    return this.#nextRecovered
+  /** Items in the log not acknowledged yet. */
+  get pendingItems(): number {
+    return this.#wal.pendingItems
   }
 
-  /** Takes the frame `peekRecovered` returned. */
-  takeRecovered(): WalFrame {
-    const frame = this.#nextRecovered!
-    this.#nextRecovered = this.#pull()
-    this.#metrics.add(MetricSlot.RECOVERED, frame.count)
-    return frame
+  /** Everything below this is delivered or dead-lettered (what the watermark may move to). */
+  settledSeq(lowestUnsettled: number | undefined): number {
+    return this.#ackable(lowestUnsettled)
   }
 
-  /** Appends one batch; returns its first sequence number. Durable after `commit`. */
-  append(bytes: Uint8Array, count: number): number {
+  /** Frames written and not read back yet (the backlog, recovery included). */
+  get behind(): boolean {
+    return this.#reader.behind
+  }
+
+  /** Whether `bytes` more would take the log past `maxBytes`. */
+  wouldOverflow(bytes: number): boolean {
+    return this.#wal.sizeBytes + bytes + 64 > this.#maxBytes
+  }
+
+  /**
+   * WAL-first: appends a batch that stays in memory and is sent from there.
+   * Only when nothing is behind (the reader then skips it). Durable after `commit`.
+   */
+  appendSent(bytes: Uint8Array, count: number): number {
+    const seq = this.#append(bytes, count)
+    this.#reader.catchUp()
+    return seq
+  }
+
+  /** Appends a batch only the log keeps; `nextFrame` reads it back later. */
+  spill(bytes: Uint8Array, count: number): void {
+    this.#append(bytes, count)
+    this.#metrics.add(MetricSlot.SPILLED, count)
+  }
+
+  #append(bytes: Uint8Array, count: number): number {
     this.#dirty = true
     return this.#wal.append(bytes, count)
   }
 
-  /** Group commit: one fdatasync for everything appended since the last one (syncMode 'always'). */
-  commit(): void {
-    if (!this.#dirty) return
-    this.#dirty = false
-    if (this.#always) {
-      this.#wal.sync()
-      this.#metrics.add(MetricSlot.FSYNCS, 1)
+  /**
+   * The next backlog frame to send (durable first under syncMode 'always'),
+   * or undefined. A frame that fails decryption with the key it names is
+   * tampered or damaged: skipped and counted. A frame whose key was not
+   * supplied stops the reading (an 'error' event says why) rather than
+   * losing it.
+   */
+  nextFrame(): WalFrame | undefined {
+    if (this.#stalled) return undefined
+    const limit = this.#syncMode === 'always' ? this.#wal.syncedSeq : this.#wal.nextSeq
+    for (;;) {
+      try {
+        const frame = this.#reader.next(limit)
+        if (frame && frame.firstSeq < this.#startSeq) this.#metrics.add(MetricSlot.RECOVERED, frame.count)
+        this.#checkRecovered()
+        return frame
+      } catch (err) {
+        if (err instanceof WalError && err.code === WalErrorCodes.DECRYPT) {
+          this.#reader.skip(limit)
+          this.#skippedCorrupt++
+          this.#gauges()
+          this.#onEvent({ event: 'error', error: info(err) })
+          continue
+        }
+        if (err instanceof WalError && err.code === WalErrorCodes.KEY_MISSING) {
+          this.#stalled = true
+          this.#onEvent({ event: 'error', error: info(err) })
+          return undefined
+        }
+        throw err
+      }
     }
-    this.#gauges()
+  }
+
+  #checkRecovered(): void {
+    if (!this.#recovering || this.#reader.position < this.#startSeq) return
+    this.#recovering = false
+    this.#metrics.set(MetricSlot.RECOVERING, 0)
+    this.#onEvent({
+      event: 'recovered',
+      items: Number(this.#metrics.get(MetricSlot.RECOVERED)),
+      ms: performance.now() - this.#openedAt,
+    })
   }
 
   /**
-   * Every item below `lowestUnsettled` (or everything appended, when nothing
-   * is unsettled) was delivered or dead-lettered: moves the watermark, at
-   * most every ACK_INTERVAL_MS unless `force`.
+   * wal.fullPolicy 'dropOldest': gives up the oldest segment. Returns where
+   * it ends (every sequence number below is no longer kept: the caller stops
+   * holding the watermark for batches there) and the unread items dropped;
+   * undefined when there is nothing to drop.
+   */
+  dropOldestSegment(): { end: number; dropped: number } | undefined {
+    let end = this.#wal.oldestSegmentEnd
+    if (end === undefined || end <= this.#wal.ackedSeq) return undefined
+    if (end === this.#wal.nextSeq) {
+      // Everything is in the segment being written: close it so it can go.
+      this.commit(true)
+      this.#wal.seal()
+      end = this.#wal.nextSeq
+    }
+    const dropped = this.#reader.skipTo(end)
+    this.#metrics.add(MetricSlot.WAL_DROPPED, dropped)
+    this.#checkRecovered()
+    return { end, dropped }
+  }
+
+  /**
+   * Makes appended frames durable: syncMode 'always', one fdatasync for
+   * everything appended since the last (group commit); 'periodic', when the
+   * interval has passed (or `force`); 'none', never.
+   */
+  commit(force = false): void {
+    if (!this.#dirty) return
+    if (this.#syncMode === 'none') {
+      this.#dirty = false
+      return this.#gauges()
+    }
+    const now = performance.now()
+    if (this.#syncMode === 'periodic' && !force && now - this.#lastSyncAt < this.#syncIntervalMs) return
+    this.#dirty = false
+    this.#wal.sync()
+    const after = performance.now()
+    this.#lastSyncAt = after
+    this.#metrics.recordFsync(after - now)
+    this.#gauges()
+  }
+
+  /** Milliseconds until a periodic sync is due (Infinity when none is owed). */
+  syncDueInMs(): number {
+    if (!this.#dirty || this.#syncMode !== 'periodic') return Number.POSITIVE_INFINITY
+    return Math.max(0, this.#lastSyncAt + this.#syncIntervalMs - performance.now())
+  }
+
+  /**
+   * Every item below `lowestUnsettled` (or below the reader, when nothing
+   * read is unsettled) was delivered or dead-lettered: moves the watermark,
+   * at most every ACK_INTERVAL_MS unless `force`.
    */
   settle(lowestUnsettled: number | undefined, force = false): void {
     const now = performance.now()
     if (!force && now - this.#lastAckAt < ACK_INTERVAL_MS) return
-    this.#lastAckAt = now
-    let seq = lowestUnsettled ?? this.#wal.nextSeq
-    if (this.#nextRecovered) seq = Math.min(seq, this.#nextRecovered.firstSeq)
+    const seq = this.#ackable(lowestUnsettled)
     if (seq > this.#wal.ackedSeq) {
+      this.#lastAckAt = now
       this.#wal.ack(seq)
       this.#gauges()
     }
+  }
+
+  #ackable(lowestUnsettled: number | undefined): number {
+    return Math.min(lowestUnsettled ?? Number.POSITIVE_INFINITY, this.#reader.position)
   }
 
   /**
@@ -95,19 +229,23 @@ export class WalStage {
    * has nothing to move): the pipeline must not sleep past an ack it owes.
    */
   ackDueInMs(lowestUnsettled: number | undefined): number {
-    let seq = lowestUnsettled ?? this.#wal.nextSeq
-    if (this.#nextRecovered) seq = Math.min(seq, this.#nextRecovered.firstSeq)
-    if (seq <= this.#wal.ackedSeq) return Number.POSITIVE_INFINITY
+    if (this.#ackable(lowestUnsettled) <= this.#wal.ackedSeq) return Number.POSITIVE_INFINITY
     return Math.max(0, this.#lastAckAt + ACK_INTERVAL_MS - performance.now())
   }
 
   #gauges(): void {
     this.#metrics.set(MetricSlot.WAL_SIZE, this.#wal.sizeBytes)
-    this.#metrics.set(MetricSlot.WAL_PENDING, this.#wal.nextSeq - this.#wal.ackedSeq)
+    this.#metrics.set(MetricSlot.WAL_PENDING, this.#wal.pendingItems)
+    this.#metrics.set(MetricSlot.WAL_CORRUPT, this.#wal.corruptRegions + this.#skippedCorrupt)
   }
 
   /** Syncs and closes the log (what is in it is re-delivered at the next start). */
   close(): void {
+    this.#reader.close()
     this.#wal.close()
   }
+}
+
+function info(err: WalError): ErrorInfo {
+  return { name: err.name, message: err.message, code: err.code }
 }

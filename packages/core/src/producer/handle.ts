@@ -18,7 +18,8 @@ export interface ProducerLimits {
   readonly maxItemBytes: number
   readonly softLimit: number
   readonly hardLimit: number
-  readonly fullPolicy: FullPolicy
+  /** ('spill' is applied by the pipeline; at the ring it acts as 'block'.) */
+  readonly fullPolicy: Exclude<FullPolicy, 'spill'>
   readonly maxBlockMs: number
   readonly maxBackoffMs: number
   /** enqueueBatch packs at most this many items per group record (the batch size limit). */

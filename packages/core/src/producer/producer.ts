@@ -1,5 +1,6 @@
 import {
   BackpressureError,
+  CircuitOpenError,
   EncodeError,
   ItemTooLargeError,
   PipelineDownError,
@@ -8,7 +9,7 @@ import {
 } from '../errors.ts'
 import type { EnqueueAsyncOptions } from '../queue/types.ts'
 import { LaneWriter } from '../ring/lane-writer.ts'
-import { ControlSlot, LANE_HEADER_BYTES, QueueState, recordSize } from '../ring/layout.ts'
+import { ControlSlot, LANE_HEADER_BYTES, QueueState, RejectReason, recordSize } from '../ring/layout.ts'
 import { type ProducerHandle, type ProducerLimits, softLimitDelay } from './handle.ts'
 import { RingPacker } from './ring-packer.ts'
 
@@ -37,7 +38,11 @@ export class Producer {
 
   #checkOpen(): void {
     const state = Atomics.load(this.#control, ControlSlot.STATE)
-    if (state <= QueueState.RUNNING && !this.#closed) return
+    if (state <= QueueState.RUNNING && !this.#closed) {
+      const reject = Atomics.load(this.#control, ControlSlot.REJECT)
+      if (reject !== 0) this.#reject(reject)
+      return
+    }
     if (state === QueueState.DOWN) {
       throw new QueueClosedError('The queue is down: its pipeline thread died', {
         reason: 'down',
@@ -47,6 +52,18 @@ export class Producer {
     throw new QueueClosedError(this.#closed ? 'This producer is closed' : 'The queue is stopped', {
       reason: 'stopped',
     })
+  }
+
+  /** The pipeline asked producers to refuse items (circuit open or WAL full, policy 'reject'). */
+  #reject(reasons: number): never {
+    this.#lane.rejected++
+    this.#lane.countersChanged()
+    if (reasons & RejectReason.CIRCUIT_OPEN) {
+      throw new CircuitOpenError(
+        "The sender's circuit breaker is open (circuitBreaker.whileOpen 'reject'): the target is failing",
+      )
+    }
+    throw new QueueFullError("The write-ahead log is at wal.maxBytes (wal.fullPolicy 'reject')")
   }
 
   #encode(item: unknown, index?: number): Uint8Array {

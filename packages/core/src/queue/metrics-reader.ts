@@ -1,4 +1,10 @@
-import { bucketUpperUs, HISTOGRAM_BUCKETS, HISTOGRAM_OFFSET, MetricSlot } from '../metrics/layout.ts'
+import {
+  bucketUpperUs,
+  FSYNC_HISTOGRAM_OFFSET,
+  HISTOGRAM_BUCKETS,
+  HISTOGRAM_OFFSET,
+  MetricSlot,
+} from '../metrics/layout.ts'
 import { softLimitDelay } from '../producer/handle.ts'
 import { ControlSlot, LaneCounter, LaneSlot, laneCapacity } from '../ring/layout.ts'
 import type { CircuitState, Metrics, ResolvedOptions } from './types.ts'
@@ -67,9 +73,14 @@ export function readMetrics(
     maxFill = Math.max(maxFill, used / laneCapacity(lane))
   }
   const latencyCount = slot(MetricSlot.LATENCY_COUNT)
-  const hist: number[] = []
-  for (let b = 0; b < HISTOGRAM_BUCKETS; b++) hist.push(Number(Atomics.load(g, HISTOGRAM_OFFSET + b)))
-  const pct = (p: number): number => {
+  const histogram = (offset: number): number[] => {
+    const h: number[] = []
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) h.push(Number(Atomics.load(g, offset + b)))
+    return h
+  }
+  const sendHist = histogram(HISTOGRAM_OFFSET)
+  const fsyncHist = histogram(FSYNC_HISTOGRAM_OFFSET)
+  const pct = (p: number, hist: number[] = sendHist): number => {
     const total = hist.reduce((s, n) => s + n, 0)
     if (total === 0) return 0
     const rank = Math.ceil(total * p)
@@ -85,8 +96,12 @@ export function readMetrics(
     enqueuedTotal: enqueued,
     sentTotal: slot(MetricSlot.SENT),
     errorsTotal: slot(MetricSlot.ERRORS),
-    droppedTotal: droppedNewest + droppedOldest,
-    droppedByReason: { dropNewest: droppedNewest, dropOldest: droppedOldest },
+    droppedTotal: droppedNewest + droppedOldest + slot(MetricSlot.WAL_DROPPED),
+    droppedByReason: {
+      dropNewest: droppedNewest,
+      dropOldest: droppedOldest,
+      wal: slot(MetricSlot.WAL_DROPPED),
+    },
     rejectedTotal: rejected,
     deadLetteredTotal: slot(MetricSlot.DEAD_LETTERED),
     batchesSentTotal: slot(MetricSlot.BATCHES_SENT),
@@ -102,6 +117,16 @@ export function readMetrics(
     recoveredTotal: slot(MetricSlot.RECOVERED),
     fsyncsTotal: slot(MetricSlot.FSYNCS),
     walCorruptRegions: slot(MetricSlot.WAL_CORRUPT),
+    walSpilledTotal: slot(MetricSlot.SPILLED),
+    walDroppedTotal: slot(MetricSlot.WAL_DROPPED),
+    walFull: slot(MetricSlot.WAL_FULL) === 1,
+    recovering: slot(MetricSlot.RECOVERING) === 1,
+    walSyncLatencyP50: pct(0.5, fsyncHist),
+    walSyncLatencyP99: pct(0.99, fsyncHist),
+    walSyncLatencyP999: pct(0.999, fsyncHist),
+    circuitOpensTotal: slot(MetricSlot.CIRCUIT_OPENS),
+    circuitTransitionsTotal: slot(MetricSlot.CIRCUIT_TRANSITIONS),
+    circuitProbesTotal: slot(MetricSlot.CIRCUIT_PROBES),
     avgSendLatency: latencyCount === 0 ? 0 : slot(MetricSlot.LATENCY_SUM_US) / latencyCount / 1000,
     sendLatencyP50: pct(0.5),
     sendLatencyP90: pct(0.9),

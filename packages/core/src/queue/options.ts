@@ -1,13 +1,31 @@
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { InvalidConfigError } from '../errors.ts'
 import { MAX_LANE_CAPACITY, recordSize } from '../ring/layout.ts'
 import { presets } from './presets.ts'
-import type { AdaptiveBatchingOptions, FullPolicy, QueueOptions, ResolvedOptions } from './types.ts'
+import type {
+  AdaptiveBatchingOptions,
+  CircuitBreakerOptions,
+  FullPolicy,
+  QueueOptions,
+  ResolvedOptions,
+} from './types.ts'
 
-const FULL_POLICIES: readonly FullPolicy[] = ['block', 'reject', 'dropNewest', 'dropOldest']
+const FULL_POLICIES: readonly FullPolicy[] = ['block', 'reject', 'dropNewest', 'dropOldest', 'spill']
+const WAL_FULL_POLICIES: readonly string[] = ['block', 'reject', 'dropNewest', 'dropOldest']
+const WAL_KEYS: ReadonlySet<string> = new Set([
+  'dir',
+  'mode',
+  'syncMode',
+  'syncIntervalMs',
+  'maxBytes',
+  'fullPolicy',
+  'segmentBytes',
+  'compression',
+  'encryption',
+])
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'preset',
@@ -33,31 +51,45 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'retryMaxDelayMs',
   'onDeadLetter',
   'wal',
+  'maxRetryAgeMs',
+  'circuitBreaker',
+  'deadLetterFile',
 ])
 
+const CIRCUIT_DEFAULTS: Required<CircuitBreakerOptions> = Object.freeze({
+  failureRateThreshold: 0.5,
+  minimumRequests: 10,
+  windowMs: 10_000,
+  resetTimeoutMs: 5000,
+  halfOpenProbes: 1,
+  whileOpen: 'accept',
+})
+
 /** Library defaults, before a preset (the `default` preset fills the batching fields). */
-export const kDefaultOptions: Readonly<Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter' | 'wal'>> =
-  Object.freeze({
-    preset: 'default',
-    maxBatchSize: 1000,
-    maxBatchBytes: 1024 * 1024,
-    flushIntervalMs: 5000,
-    adaptiveBatching: false,
-    ringBytes: 8 * 1024 * 1024,
-    maxItemBytes: 1024 * 1024,
-    softLimit: 0.8,
-    hardLimit: 0.95,
-    fullPolicy: 'block',
-    maxBlockMs: 60_000,
-    maxBackoffMs: 50,
-    senderThreads: Math.max(1, availableParallelism() - 1),
-    senderConcurrency: 4,
-    maxInFlightBatches: 0, // derived below
-    sendTimeoutMs: 30_000,
-    maxAttempts: Number.POSITIVE_INFINITY,
-    retryInitialDelayMs: 100,
-    retryMaxDelayMs: 30_000,
-  })
+export const kDefaultOptions: Readonly<
+  Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter' | 'wal' | 'circuitBreaker' | 'deadLetterFile'>
+> = Object.freeze({
+  preset: 'default',
+  maxBatchSize: 1000,
+  maxBatchBytes: 1024 * 1024,
+  flushIntervalMs: 5000,
+  adaptiveBatching: false,
+  ringBytes: 8 * 1024 * 1024,
+  maxItemBytes: 1024 * 1024,
+  softLimit: 0.8,
+  hardLimit: 0.95,
+  fullPolicy: 'block',
+  maxBlockMs: 60_000,
+  maxBackoffMs: 50,
+  senderThreads: Math.max(1, availableParallelism() - 1),
+  senderConcurrency: 4,
+  maxInFlightBatches: 0, // derived below
+  sendTimeoutMs: 30_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+  retryInitialDelayMs: 100,
+  retryMaxDelayMs: 30_000,
+  maxRetryAgeMs: Number.POSITIVE_INFINITY,
+})
 
 const ADAPTIVE_DEFAULTS: Required<AdaptiveBatchingOptions> = Object.freeze({
   minBatchSize: 100,
@@ -122,6 +154,7 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   if (o.maxAttempts !== Number.POSITIVE_INFINITY) int('maxAttempts', 1)
   int('retryInitialDelayMs', 0, 3600 * 1000)
   int('retryMaxDelayMs', 0, 24 * 3600 * 1000)
+  if (o.maxRetryAgeMs !== Number.POSITIVE_INFINITY) int('maxRetryAgeMs', 1)
   if (o.maxInFlightBatches !== 0 || input.maxInFlightBatches !== undefined)
     int('maxInFlightBatches', 1, 65_536)
 
@@ -132,22 +165,84 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   if (limitsValid && o.softLimit > o.hardLimit) {
     issues.push(`softLimit: must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
   }
+  let wal: ResolvedOptions['wal']
   if (o.wal !== undefined) {
     const w = o.wal
     if (!w || typeof w !== 'object') issues.push(`wal: must be an object (got ${describe(w)})`)
     else {
+      for (const key of Object.keys(w)) if (!WAL_KEYS.has(key)) issues.push(`wal.${key}: unknown option`)
       if (typeof w.dir !== 'string' || w.dir.length === 0)
         issues.push(`wal.dir: must be a directory path (got ${describe(w.dir)})`)
-      if (w.syncMode !== undefined && w.syncMode !== 'always' && w.syncMode !== 'none') {
-        issues.push(`wal.syncMode: must be 'always' or 'none' (got ${describe(w.syncMode)})`)
+      if (w.mode !== undefined && w.mode !== 'first' && w.mode !== 'spill') {
+        issues.push(`wal.mode: must be 'first' or 'spill' (got ${describe(w.mode)})`)
       }
-      if (w.segmentBytes !== undefined && (!Number.isInteger(w.segmentBytes) || w.segmentBytes < 4096)) {
-        issues.push(`wal.segmentBytes: must be an integer ≥ 4096 (got ${describe(w.segmentBytes)})`)
+      if (w.syncMode !== undefined && !['always', 'periodic', 'none'].includes(w.syncMode)) {
+        issues.push(`wal.syncMode: must be 'always', 'periodic' or 'none' (got ${describe(w.syncMode)})`)
+      }
+      const walInt = (key: string, min: number): void => {
+        const v = w[key]
+        if (v !== undefined && (!Number.isInteger(v) || v < min))
+          issues.push(`wal.${key}: must be an integer ≥ ${min} (got ${describe(v)})`)
+      }
+      walInt('syncIntervalMs', 1)
+      walInt('segmentBytes', 4096)
+      walInt('maxBytes', 4096)
+      if (w.fullPolicy !== undefined && !WAL_FULL_POLICIES.includes(w.fullPolicy)) {
+        issues.push(
+          `wal.fullPolicy: must be one of ${WAL_FULL_POLICIES.join(', ')} (got ${describe(w.fullPolicy)})`,
+        )
       }
       if (w.compression !== undefined && typeof w.compression !== 'boolean') {
         issues.push(`wal.compression: must be a boolean (got ${describe(w.compression)})`)
       }
+      if (o.fullPolicy === 'spill' && w.mode === 'first') {
+        issues.push(`fullPolicy: 'spill' contradicts wal.mode 'first'`)
+      }
+      const segmentBytes = w.segmentBytes ?? 64 * 1024 * 1024
+      const maxBytes = w.maxBytes ?? 1024 * 1024 * 1024
+      if (Number.isInteger(maxBytes) && Number.isInteger(segmentBytes) && maxBytes < 2 * segmentBytes) {
+        issues.push(
+          `wal.maxBytes: must be at least two segments (2 × wal.segmentBytes = ${2 * segmentBytes}; got ${maxBytes})`,
+        )
+      }
+      wal = {
+        ...w,
+        mode: w.mode ?? (o.fullPolicy === 'spill' ? 'spill' : 'first'),
+        syncMode: w.syncMode ?? 'always',
+        syncIntervalMs: w.syncIntervalMs ?? 1000,
+        maxBytes,
+        fullPolicy: w.fullPolicy ?? 'block',
+        segmentBytes,
+      }
     }
+  } else if (o.fullPolicy === 'spill') {
+    issues.push(`fullPolicy: 'spill' needs the wal option (the log it spills to)`)
+  }
+  let circuitBreaker: ResolvedOptions['circuitBreaker'] = CIRCUIT_DEFAULTS
+  if (o.circuitBreaker === false) circuitBreaker = false
+  else if (o.circuitBreaker && typeof o.circuitBreaker === 'object') {
+    const c = merge<Required<CircuitBreakerOptions>>(CIRCUIT_DEFAULTS, o.circuitBreaker)
+    circuitBreaker = c
+    for (const key of Object.keys(o.circuitBreaker)) {
+      if (!(key in CIRCUIT_DEFAULTS)) issues.push(`circuitBreaker.${key}: unknown option`)
+    }
+    const r = c.failureRateThreshold
+    if (typeof r !== 'number' || !(r > 0 && r <= 1))
+      issues.push(`circuitBreaker.failureRateThreshold: must be a number in (0, 1] (got ${describe(r)})`)
+    for (const key of ['minimumRequests', 'windowMs', 'resetTimeoutMs', 'halfOpenProbes'] as const) {
+      if (!Number.isInteger(c[key]) || c[key] < 1)
+        issues.push(`circuitBreaker.${key}: must be a positive integer (got ${describe(c[key])})`)
+    }
+    if (c.whileOpen !== 'accept' && c.whileOpen !== 'reject')
+      issues.push(`circuitBreaker.whileOpen: must be 'accept' or 'reject' (got ${describe(c.whileOpen)})`)
+  } else if (o.circuitBreaker !== undefined && o.circuitBreaker !== true) {
+    issues.push(`circuitBreaker: must be a boolean or an object (got ${describe(o.circuitBreaker)})`)
+  }
+  if (
+    o.deadLetterFile !== undefined &&
+    (typeof o.deadLetterFile !== 'string' || o.deadLetterFile.length === 0)
+  ) {
+    issues.push(`deadLetterFile: must be a file path (got ${describe(o.deadLetterFile)})`)
   }
   if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') {
     issues.push(`onDeadLetter: must be a function (got ${describe(o.onDeadLetter)})`)
@@ -224,6 +319,9 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     sender,
     adaptiveBatching: adaptive,
     maxInFlightBatches,
+    wal,
+    circuitBreaker,
+    deadLetterFile: o.deadLetterFile === undefined ? undefined : resolvePath(o.deadLetterFile),
   }) as ResolvedOptions
 }
 

@@ -5,6 +5,7 @@ import { channels } from '../diagnostics.ts'
 import { PipelineDownError, QueueClosedError } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
 import {
+  type ErrorInfo,
   PIPELINE_CONFIG_KEYS,
   type PipelineConfig,
   type PipelineToHost,
@@ -120,7 +121,7 @@ export class Queue extends EventEmitter<QueueEvents> {
           return
         }
         if (msg.type === 'fatal') {
-          fatal = Object.assign(new Error(msg.error.message), { name: msg.error.name, code: msg.error.code })
+          fatal = errorFromInfo(msg.error)
           return
         }
         this.#onMessage(msg)
@@ -186,6 +187,24 @@ export class Queue extends EventEmitter<QueueEvents> {
           channels.backpressure.publish({ queue: this, active: msg.active })
         this.emit('backpressure', msg.active)
         this.#statusMaybeChanged()
+        break
+      case 'circuit':
+        if (channels.circuit.hasSubscribers) channels.circuit.publish({ queue: this, state: msg.state })
+        this.emit('circuit', msg.state)
+        this.#statusMaybeChanged()
+        break
+      case 'wal':
+        if (msg.event === 'recovered') {
+          this.emit('recovered', { items: msg.items ?? 0, ms: msg.ms ?? 0 })
+        } else if (msg.event === 'error') {
+          this.#emitError(errorFromInfo(msg.error!))
+        } else {
+          this.emit('walFull', msg.event === 'full')
+          this.#statusMaybeChanged()
+        }
+        break
+      case 'senderCloseError':
+        this.#emitError(errorFromInfo(msg.error))
         break
       case 'newSlab':
         this.#slabs.set(msg.uid, msg.slab)
@@ -296,7 +315,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         maxItemBytes: o.maxItemBytes,
         softLimit: o.softLimit,
         hardLimit: o.hardLimit,
-        fullPolicy: o.fullPolicy,
+        fullPolicy: o.fullPolicy === 'spill' ? 'block' : o.fullPolicy,
         maxBlockMs: o.maxBlockMs,
         maxBackoffMs: o.maxBackoffMs,
         maxGroupItems: o.maxBatchSize,
@@ -357,6 +376,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       let leftovers: Uint8Array = new Uint8Array(0)
       let count = 0
       let timedOut = false
+      let walPendingItems = 0
       if (prior === 'starting') await this.#startPromise?.catch(() => undefined)
       if (this.#worker && this.#lifecycle === 'stopping') {
         const stopped = await new Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined>(
@@ -370,6 +390,7 @@ export class Queue extends EventEmitter<QueueEvents> {
           leftovers = stopped.leftovers
           count = stopped.count
           timedOut = stopped.timedOut
+          walPendingItems = stopped.walPendingItems
         }
         if (this.#lifecycle === 'stopping') this.#lifecycle = 'stopped'
         await this.#worker.terminate()
@@ -385,7 +406,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       if (this.#lifecycle !== 'down') this.#lifecycle = 'stopped'
       for (const req of this.#requests.values()) req.reject(this.#closedError())
       this.#requests.clear()
-      const report = makeStopReport(this.metrics().sentTotal, leftovers, count, timedOut)
+      const report = makeStopReport(this.metrics().sentTotal, leftovers, count, timedOut, walPendingItems)
       if (channels.stop.hasSubscribers) channels.stop.publish({ queue: this, report })
       this.#statusMaybeChanged()
       return report
@@ -427,6 +448,8 @@ export class Queue extends EventEmitter<QueueEvents> {
       reasons.push(`backpressure: producers slowed by ${m.backoffMs} ms`)
     if (m.circuitState !== 'closed') reasons.push(`circuit ${m.circuitState}`)
     if (m.retryingBatches > 0) reasons.push(`${m.retryingBatches} batch(es) failing and being retried`)
+    if (m.walFull) reasons.push('write-ahead log at wal.maxBytes')
+    if (m.recovering) reasons.push('re-delivering what the write-ahead log held at start')
     return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 
@@ -434,6 +457,14 @@ export class Queue extends EventEmitter<QueueEvents> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop()
   }
+}
+
+/** An Error rebuilt from another thread's summary. */
+function errorFromInfo(info: ErrorInfo): Error {
+  return Object.assign(new Error(info.message), {
+    name: info.name,
+    ...(info.code === undefined ? {} : { code: info.code }),
+  })
 }
 
 /** Validates `options` (one InvalidConfigError listing every bad field) and builds a queue. */

@@ -36,12 +36,14 @@ export function makeStopReport(
   leftovers: Uint8Array,
   count: number,
   timedOut: boolean,
+  walPendingItems: number,
 ): StopReport {
   let items: unknown[] | undefined
   return Object.freeze({
     delivered,
     undeliveredCount: count,
     timedOut,
+    walPendingItems,
     undeliveredBatch: leftovers,
     undelivered(): unknown[] {
       items ??= new Batch(leftovers, count).items()

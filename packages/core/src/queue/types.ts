@@ -1,8 +1,12 @@
 import type { Batch } from '../batch/batch-format.ts'
 import type { SendContext, SendResult } from '../sender/types.ts'
 
-/** What happens when a lane reaches its hard limit. */
-export type FullPolicy = 'block' | 'reject' | 'dropNewest' | 'dropOldest'
+/**
+ * What happens when a lane reaches its hard limit. `'spill'` needs `wal`
+ * (it is `wal.mode: 'spill'`); producers then wait as with `'block'` only if
+ * the log cannot take batches either.
+ */
+export type FullPolicy = 'block' | 'reject' | 'dropNewest' | 'dropOldest' | 'spill'
 
 /** Named option sets; the seed's DefaultConfig() is `default`, V4Config() is `highThroughput`. */
 export type PresetName = 'default' | 'highThroughput' | 'lowLatency'
@@ -26,6 +30,25 @@ export interface AdaptiveBatchingOptions {
   readonly maxBatchSize?: number
   /** Send latency (median of recent batches) it steers towards. Default 50 ms. */
   readonly targetLatencyMs?: number
+}
+
+export interface CircuitBreakerOptions {
+  /** Failure ratio (0–1] over the window that opens the circuit. Default 0.5. */
+  readonly failureRateThreshold?: number
+  /** Outcomes the window must hold before the ratio counts. Default 10. */
+  readonly minimumRequests?: number
+  /** Rolling window (ms). Default 10000. */
+  readonly windowMs?: number
+  /** How long the circuit stays open before probing (ms). Default 5000. */
+  readonly resetTimeoutMs?: number
+  /** Batches sent as probes while half-open; all must succeed to close. Default 1. */
+  readonly halfOpenProbes?: number
+  /**
+   * What enqueue does while the circuit is open: `'accept'` (default; items
+   * wait in memory / the WAL for the target to recover) or `'reject'` (throw
+   * CircuitOpenError, as the seed does).
+   */
+  readonly whileOpen?: 'accept' | 'reject'
 }
 
 export interface DeadLetter {
@@ -80,27 +103,69 @@ export interface QueueOptions {
   readonly retryInitialDelayMs?: number
   /** Retry delay cap. Default 30000 ms. */
   readonly retryMaxDelayMs?: number
+  /** A batch whose first attempt was longer ago than this is dead-lettered instead of retried (ms). Default Infinity. */
+  readonly maxRetryAgeMs?: number
+  /**
+   * Circuit breaker on the sender (on by default; `false` turns it off).
+   * While open, nothing reaches the target but half-open probes; batches
+   * wait in memory (and spill to the WAL, if there is one).
+   */
+  readonly circuitBreaker?: boolean | CircuitBreakerOptions
+  /**
+   * Appends every dead letter as one NDJSON line
+   * (`{"at","reason","attempts","item"}`; raw items as `{"raw":"<base64>"}`)
+   * to this file, written (and, with a WAL in syncMode 'always', fdatasync'ed)
+   * by the pipeline thread. Mode 0600. Default: none (onDeadLetter/events only).
+   */
+  readonly deadLetterFile?: string
   /** Called with items a sender rejected permanently or that ran out of attempts. */
   readonly onDeadLetter?: (deadLetter: DeadLetter) => void
   /** Write-ahead log (WAL-first): every batch is made durable before it is sent. Default off. */
   readonly wal?: WalQueueOptions
 }
 
-/**
- * The queue's write-ahead log. PARTIAL (issue 3): WAL-first with
- * `syncMode: 'always'` or `'none'`; spill mode, `'periodic'` and `walMaxBytes`
- * are not there yet.
- */
+/** What happens when the write-ahead log reaches `wal.maxBytes`. */
+export type WalFullPolicy = 'block' | 'reject' | 'dropNewest' | 'dropOldest'
+
+/** The queue's write-ahead log (packages/core/README.md, "Durability"). */
 export interface WalQueueOptions {
   /** Directory of the log (created 0700). Only one queue may use it at a time. */
   readonly dir: string
   /**
-   * `'always'` (default): a batch is fdatasync'ed (group commit: one fsync
-   * per pipeline pass covers every batch cut in it) before it is sent, and
-   * flush() resolves after that fsync. `'none'`: written, never fsync'ed by
-   * the queue (survives a process crash, not a power cut).
+   * `'first'` (default): every batch is written to the log (and, with
+   * syncMode 'always', fdatasync'ed) before it is sent, like Vector's disk
+   * buffer: a crash loses nothing flush() confirmed. `'spill'`: memory first,
+   * as the seed does (内存队列满时自动溢出到WAL): batches go to the log only
+   * when memory cannot take them (every send slot busy and the ring filling,
+   * or a flush/stop waiting); a crash loses what was only in memory.
+   * `fullPolicy: 'spill'` is the same as `mode: 'spill'`.
    */
-  readonly syncMode?: 'always' | 'none'
+  readonly mode?: 'first' | 'spill'
+  /**
+   * `'always'` (default): group commit, one fdatasync per pipeline pass
+   * covering every frame written in it; batches are sent, and flush()
+   * resolves, only after it. `'periodic'`: fdatasync every `syncIntervalMs`;
+   * batches are sent and flush() resolves once written (a power cut loses
+   * at most the last interval). `'none'`: never fdatasync'ed by the queue
+   * (survives a process crash, not a power cut).
+   */
+  readonly syncMode?: 'always' | 'periodic' | 'none'
+  /** syncMode 'periodic': interval between fdatasyncs (ms). Default 1000. */
+  readonly syncIntervalMs?: number
+  /**
+   * Largest size of the log's files (bytes). When a batch would not fit,
+   * `fullPolicy` applies. Default 1 GiB.
+   */
+  readonly maxBytes?: number
+  /**
+   * At `maxBytes`: `'block'` (default) stops taking batches from the ring,
+   * whose own `fullPolicy` then applies to producers; `'reject'` makes every
+   * enqueue throw QueueFullError (enqueueAsync rejects) until there is room;
+   * `'dropNewest'` drops the batches that do not fit; `'dropOldest'` drops the
+   * oldest segment of undelivered items. Every drop is counted
+   * (`droppedByReason.wal`).
+   */
+  readonly fullPolicy?: WalFullPolicy
   /** Segment file size. Default 64 MiB. */
   readonly segmentBytes?: number
   /** snappy per frame when it shrinks it. Default false. */
@@ -133,8 +198,17 @@ export interface ResolvedOptions {
   readonly retryInitialDelayMs: number
   readonly retryMaxDelayMs: number
   readonly onDeadLetter: QueueOptions['onDeadLetter']
-  readonly wal: WalQueueOptions | undefined
+  readonly wal: ResolvedWalOptions | undefined
+  readonly maxRetryAgeMs: number
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
+  readonly deadLetterFile: string | undefined
 }
+
+/** `wal` with its defaults filled in. */
+export type ResolvedWalOptions = WalQueueOptions &
+  Required<
+    Pick<WalQueueOptions, 'mode' | 'syncMode' | 'syncIntervalMs' | 'maxBytes' | 'fullPolicy' | 'segmentBytes'>
+  >
 
 export interface EnqueueAsyncOptions {
   /** Overrides the queue's `maxBlockMs` for this call. */
@@ -151,7 +225,8 @@ export interface Metrics {
   sentTotal: number
   errorsTotal: number
   droppedTotal: number
-  droppedByReason: { dropNewest: number; dropOldest: number }
+  /** Drops by policy: the ring's `dropNewest`/`dropOldest`, and `wal` at `wal.maxBytes`. */
+  droppedByReason: { dropNewest: number; dropOldest: number; wal: number }
   rejectedTotal: number
   deadLetteredTotal: number
   batchesSentTotal: number
@@ -173,8 +248,24 @@ export interface Metrics {
   recoveredTotal: number
   /** WAL: group-commit fsyncs. */
   fsyncsTotal: number
-  /** WAL: damaged regions skipped when it was opened (their items are lost, never garbled). */
+  /** WAL: damaged regions (and frames that failed decryption) skipped; their items are lost, never garbled. */
   walCorruptRegions: number
+  /** WAL: items written to the log's backlog because memory could not take them. */
+  walSpilledTotal: number
+  /** WAL: items dropped at `wal.maxBytes` (wal.fullPolicy dropOldest / dropNewest). */
+  walDroppedTotal: number
+  /** WAL: the log is at `wal.maxBytes`. */
+  walFull: boolean
+  /** WAL: items from before this start are still being re-delivered. */
+  recovering: boolean
+  /** WAL: fdatasync latency percentiles (ms). */
+  walSyncLatencyP50: number
+  walSyncLatencyP99: number
+  walSyncLatencyP999: number
+  /** Circuit breaker: times it opened, all its state changes, probe batches sent while half-open. */
+  circuitOpensTotal: number
+  circuitTransitionsTotal: number
+  circuitProbesTotal: number
   /** Mean send latency (ms). */
   avgSendLatency: number
   sendLatencyP50: number
@@ -208,6 +299,12 @@ export interface StopReport {
   undelivered(): unknown[]
   /** The undelivered items as one framed batch (batch-format.ts), e.g. to persist. */
   readonly undeliveredBatch: Uint8Array
+  /**
+   * With a WAL: items it holds for the next start (re-delivered then). They
+   * include the undelivered items above, and the backlog spilled to disk
+   * that `undelivered()` does not load into memory.
+   */
+  readonly walPendingItems: number
 }
 
 export interface QueueEvents {
@@ -215,4 +312,10 @@ export interface QueueEvents {
   backpressure: [active: boolean]
   deadLetter: [deadLetter: DeadLetter]
   stateChange: [status: HealthStatus]
+  /** The circuit breaker changed state. */
+  circuit: [state: CircuitState]
+  /** WAL: everything it held at start was re-delivered (sent, or waiting for its send to settle). */
+  recovered: [info: { items: number; ms: number }]
+  /** WAL: it reached (true) or left (false) `wal.maxBytes`. */
+  walFull: [full: boolean]
 }

@@ -133,9 +133,9 @@ export function laneCapacity(sab: SharedArrayBuffer): number {
 /**
  * Control block shared by every thread of one queue (Int32 slots, 64 bytes apart).
  *
- *   +-----------+-----------+-----------+
- *   | DOORBELL  | STATE     | CIRCUIT   |
- *   +-----------+-----------+-----------+
+ *   +-----------+-----------+-----------+-----------+
+ *   | DOORBELL  | STATE     | CIRCUIT   | REJECT    |
+ *   +-----------+-----------+-----------+-----------+
  */
 export const ControlSlot = {
   /**
@@ -148,6 +148,19 @@ export const ControlSlot = {
   STATE: 16,
   /** Circuit state written by the sender side (0 closed, 1 open, 2 half-open). */
   CIRCUIT: 32,
+  /**
+   * RejectReason bits, written by the pipeline thread: while any is set,
+   * every enqueue throws (one Atomics.load on the enqueue path).
+   */
+  REJECT: 48,
+} as const
+
+/** Bits of ControlSlot.REJECT. */
+export const RejectReason = {
+  /** The circuit is open and `circuitBreaker.whileOpen` is 'reject'. */
+  CIRCUIT_OPEN: 1,
+  /** The WAL is at `wal.maxBytes` and `wal.fullPolicy` is 'reject'. */
+  WAL_FULL: 2,
 } as const
 
 export const CONTROL_BYTES = 256

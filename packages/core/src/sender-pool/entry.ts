@@ -3,11 +3,19 @@
  * then turns each task into `sender.send(batch)`. Wiring only; the contract
  * is in sender/types.ts.
  */
+import { BroadcastChannel } from 'node:worker_threads'
 import { workerData } from 'piscina'
 import { Batch } from '../batch/batch-format.ts'
 import { errorInfo } from '../pipeline/protocol.ts'
 import type { Sender } from '../sender/types.ts'
-import type { SenderPoolWorkerData, SenderTask, SenderTaskResult } from './protocol.ts'
+import type {
+  SenderCloseReply,
+  SenderCloseRequest,
+  SenderOpened,
+  SenderPoolWorkerData,
+  SenderTask,
+  SenderTaskResult,
+} from './protocol.ts'
 
 async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
   const data = workerData as SenderPoolWorkerData
@@ -24,6 +32,11 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
       `Sender module ${data.module}: its factory must return an object with a send(batch) method`,
     )
   }
+
+  if (typeof sender.close !== 'undefined' && typeof sender.close !== 'function') {
+    throw new TypeError(`Sender module ${data.module}: close must be a function when present`)
+  }
+  listenForClose(data.closeChannel, sender)
 
   return async function run(task: SenderTask): Promise<SenderTaskResult> {
     switch (task.type) {
@@ -50,6 +63,28 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
       }
     }
   }
+}
+
+/** Runs the sender's close() once when the pipeline asks (queue stop), and replies. */
+function listenForClose(name: string, sender: Sender): void {
+  const channel = new BroadcastChannel(name)
+  // The pool's own lifetime keeps this thread alive; the channel must not.
+  channel.unref()
+  let closing = false
+  channel.onmessage = async (event: MessageEvent) => {
+    const msg = event.data as SenderCloseRequest
+    if (msg?.__vq !== 1 || msg.type !== 'close' || closing) return
+    closing = true
+    let reply: SenderCloseReply = { __vq: 1, type: 'closed' }
+    try {
+      await sender.close?.()
+    } catch (err) {
+      reply = { __vq: 1, type: 'closed', error: errorInfo(err) }
+    }
+    channel.postMessage(reply)
+    channel.close()
+  }
+  channel.postMessage({ __vq: 1, type: 'opened' } satisfies SenderOpened)
 }
 
 const handler: Promise<(task: SenderTask) => Promise<SenderTaskResult>> = load()

@@ -11,6 +11,30 @@ export interface SenderPoolWorkerData {
   readonly options: unknown
   /** The sender's own deadline; the pipeline terminates the thread a little later. */
   readonly sendTimeoutMs: number
+  /**
+   * BroadcastChannel name on which the pipeline asks every sender thread to
+   * close its sender (piscina has no per-thread shutdown hook).
+   */
+  readonly closeChannel: string
+}
+
+/** On the close channel: a sender thread → pipeline, once it built its sender (threads load the module on their first task). */
+export interface SenderOpened {
+  readonly __vq: 1
+  readonly type: 'opened'
+}
+
+/** On the close channel: pipeline → every sender thread. */
+export interface SenderCloseRequest {
+  readonly __vq: 1
+  readonly type: 'close'
+}
+
+/** On the close channel: each sender thread → pipeline, once its sender's close() settled. */
+export interface SenderCloseReply {
+  readonly __vq: 1
+  readonly type: 'closed'
+  readonly error?: ErrorInfo
 }
 
 export type SenderTask =

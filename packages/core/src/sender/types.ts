@@ -22,6 +22,8 @@ export interface ItemFailure {
   readonly reason?: string
   /** Target status (HTTP status, Kafka error code), when there is one. */
   readonly status?: number
+  /** Least delay before this item is retried (ms), e.g. from HTTP `Retry-After`. */
+  readonly retryAfterMs?: number
 }
 
 /**
@@ -35,6 +37,13 @@ export type SendResult = void | undefined | { readonly failed?: readonly ItemFai
 /** Delivers batches to a target. */
 export interface Sender {
   send(batch: Batch, context: SendContext): SendResult | Promise<SendResult>
+  /**
+   * Called once per sender thread when the queue stops, after that thread's
+   * last send settled (or timed out): flush and close connections and files.
+   * Bounded by what is left of stop()'s timeout; a close that throws is
+   * reported as a `senderCloseError` event and does not fail stop().
+   */
+  close?(): void | Promise<void>
 }
 
 /**

@@ -55,6 +55,7 @@ describe('WAL-first queue', () => {
     await waitFor(() => down.metrics().retryingBatches > 0)
     const report = await down.stop({ timeoutMs: 100 })
     expect(report.undeliveredCount).toBe(120)
+    expect(report.walPendingItems).toBe(120)
 
     const sink = new SinkDouble()
     const up = createQueue({ send: sink.send, wal: { dir }, flushIntervalMs: 5 })
