@@ -13,6 +13,7 @@ import { runPeers } from './peers.ts'
 import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
 import { runWal } from './wal.ts'
+import { runWalLog } from './wal-log.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
 
@@ -50,6 +51,11 @@ const STEPS: readonly Step[] = [
     run: (pool) => runWal(pool),
   },
   {
+    name: 'wal_log',
+    what: '@vinequeue/wal alone: sync() latency after a batch append, recovery (open + frames) throughput',
+    run: (pool) => runWalLog(pool),
+  },
+  {
     name: 'pool_topology',
     what: 'one pool doing decode+encode+I/O vs a processor pool feeding a sender pool',
     run: (pool) => runPoolTopology(pool),
@@ -66,6 +72,13 @@ async function main(): Promise<void> {
   // `node dist/run.js [step ...]` runs only the named steps (for development);
   // JSON is written only by a full run.
   const only = process.argv.slice(2)
+  if (only.includes('--help') || only.includes('-h')) {
+    process.stdout.write(
+      `usage: node dist/run.js [step ...]   (no step: all of them, and results/latest.json written)\n` +
+        STEPS.map((s) => `  ${s.name.padEnd(18)} ${s.what}\n`).join(''),
+    )
+    return
+  }
   const unknown = only.filter((n) => !STEPS.some((s) => s.name === n))
   if (unknown.length > 0) {
     throw new Error(`unknown step(s) ${unknown.join(', ')}; steps: ${STEPS.map((s) => s.name).join(', ')}`)

@@ -1,0 +1,2 @@
+export { default } from './file-sender.ts'
+export type { FileSenderOptions } from './options.ts'

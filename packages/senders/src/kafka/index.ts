@@ -1,0 +1,3 @@
+export { default } from './kafka-sender.ts'
+export type { KafkaCompression, KafkaSaslOptions, KafkaSenderOptions } from './options.ts'
+export { supportedCompressions } from './options.ts'

@@ -1,0 +1,263 @@
+import * as zlib from 'node:zlib'
+
+/**
+ * Options of the Kafka sender. They cross a thread boundary (the queue
+ * structured-clones them into every sender thread), so they are plain data:
+ * no functions, no sockets; Buffers arrive as Uint8Array.
+ */
+export interface KafkaSenderOptions {
+  /** Bootstrap brokers, `'host:port'` (port defaults to 9092). Required, at least one. */
+  readonly brokers: readonly string[]
+  /** Topic every item is produced to. Required. */
+  readonly topic: string
+  /** `client.id` sent with every request (broker logs, quotas). Default `'vinequeue'`. */
+  readonly clientId?: string
+  /**
+   * Name of an item field whose value becomes the message key: a string or a
+   * number (sent as its UTF-8 text) or bytes (Uint8Array, sent as they are).
+   * Items with the same key land on the same partition, in order. Items
+   * without the field (or with null) have no key. Default: no keys.
+   */
+  readonly key?: string
+  /** Headers added to every message, name → value (string as UTF-8, or bytes). Default none. */
+  readonly headers?: Readonly<Record<string, string | Uint8Array>>
+  /**
+   * Acknowledgements the partition leader waits for before answering:
+   * `-1` every in-sync replica, `1` the leader only, `0` no answer at all
+   * (fire and forget: broker errors are never seen). Default `-1`.
+   */
+  readonly acks?: -1 | 0 | 1
+  /**
+   * Record batch compression. `'gzip'` (node:zlib), `'snappy'` and `'lz4'`
+   * (WebAssembly, no native module) work on every supported Node;
+   * `'zstd'` needs `zlib.zstdCompressSync` (Node ≥ 22.15 / 23.8). Default `'none'`.
+   */
+  readonly compression?: KafkaCompression
+  /**
+   * Idempotent producer (KIP-98): the broker drops the duplicates of the
+   * client's own retries of a request. Forces `acks: -1` and one request in
+   * flight per connection; this sender then sends one batch at a time per
+   * thread. Default false.
+   */
+  readonly idempotent?: boolean
+  /**
+   * Message value: `'json'` (each item as JSON text) or `'msgpack'` (each
+   * item's msgpack bytes exactly as the queue holds them, not re-encoded).
+   * Items given to `enqueueRaw` are sent as their bytes either way. Default `'json'`.
+   */
+  readonly value?: 'json' | 'msgpack'
+  /** Longest wait for a TCP (and TLS) connection to a broker. Default 5000 ms. */
+  readonly connectTimeoutMs?: number
+  /**
+   * Longest wait for a broker's answer to one request; then the send fails
+   * (retryably). Keep it below the queue's `sendTimeoutMs`. Default 30000 ms.
+   */
+  readonly requestTimeoutMs?: number
+  /** How long the broker may wait for the `acks` replicas (Produce `timeout_ms`). Default 5000 ms. */
+  readonly ackTimeoutMs?: number
+  /**
+   * Retries inside the Kafka client, `retryDelayMs` apart, before a send
+   * fails and the queue's own backoff takes over. Default 0; 3 when
+   * `idempotent` (which needs at least 2: the client turns 0 and 1 into
+   * unlimited retries).
+   */
+  readonly retries?: number
+  /** Delay between the client's own retries. Default 250 ms. */
+  readonly retryDelayMs?: number
+  /** Cluster metadata (partitions, leaders) is refreshed when older than this. Default 5000 ms. */
+  readonly metadataMaxAgeMs?: number
+  /**
+   * TLS: `true`, or node:tls connect options (`ca`, `cert`, `key`,
+   * `servername`, `rejectUnauthorized`, …) passed to the client as they are.
+   * Default: plain TCP.
+   */
+  readonly tls?: true | Readonly<Record<string, unknown>>
+  /** SASL authentication, passed to the client. Default none. */
+  readonly sasl?: KafkaSaslOptions
+}
+
+export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+
+/** SASL mechanisms that need no callback (options must be cloneable). */
+export interface KafkaSaslOptions {
+  readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'
+  /** PLAIN and SCRAM. */
+  readonly username?: string
+  /** PLAIN and SCRAM. */
+  readonly password?: string
+  /** OAUTHBEARER: the bearer token. */
+  readonly token?: string
+}
+
+export interface ResolvedKafkaSenderOptions {
+  readonly brokers: readonly string[]
+  readonly topic: string
+  readonly clientId: string
+  readonly key: string | undefined
+  readonly headers: Readonly<Record<string, string | Uint8Array>>
+  readonly acks: -1 | 0 | 1
+  readonly compression: KafkaCompression
+  readonly idempotent: boolean
+  readonly value: 'json' | 'msgpack'
+  readonly connectTimeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly ackTimeoutMs: number
+  readonly retries: number
+  readonly retryDelayMs: number
+  readonly metadataMaxAgeMs: number
+  readonly tls: true | Readonly<Record<string, unknown>> | undefined
+  readonly sasl: KafkaSaslOptions | undefined
+}
+
+const kDefaults: Readonly<Omit<ResolvedKafkaSenderOptions, 'brokers' | 'topic' | 'retries'>> = Object.freeze({
+  clientId: 'vinequeue',
+  key: undefined,
+  headers: Object.freeze({}),
+  acks: -1,
+  compression: 'none',
+  idempotent: false,
+  value: 'json',
+  connectTimeoutMs: 5000,
+  requestTimeoutMs: 30_000,
+  ackTimeoutMs: 5000,
+  retryDelayMs: 250,
+  metadataMaxAgeMs: 5000,
+  tls: undefined,
+  sasl: undefined,
+})
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set([...Object.keys(kDefaults), 'brokers', 'topic', 'retries'])
+
+/** Codecs this Node can write; zstd only where node:zlib has it. */
+export const supportedCompressions: readonly KafkaCompression[] = Object.freeze([
+  'none',
+  'gzip',
+  'snappy',
+  'lz4',
+  ...(typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function'
+    ? ['zstd' as const]
+    : []),
+])
+
+const SASL_MECHANISMS: readonly string[] = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']
+// Kafka's own rule for topic names (kafka.common.internals.Topic).
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+const INT32_MAX = 2 ** 31 - 1
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (Array.isArray(v)) return 'an array'
+  if (v instanceof Uint8Array) return 'bytes'
+  if (v === null) return 'null'
+  if (typeof v === 'object') return 'an object'
+  return String(v)
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+/**
+ * Merges `options` over the defaults and validates them, reporting every bad
+ * field at once. Runs in the sender thread when the queue starts, so a bad
+ * option makes `queue.start()` reject instead of failing every send later.
+ */
+export function resolveOptions(options: KafkaSenderOptions | undefined): ResolvedKafkaSenderOptions {
+  if (!isPlainObject(options)) {
+    throw new TypeError(
+      `Invalid kafka sender options: expected an object with brokers and topic (got ${describe(options)})`,
+    )
+  }
+  const o: Record<string, any> = { ...kDefaults }
+  const issues: string[] = []
+  for (const [key, value] of Object.entries(options)) {
+    if (!KNOWN_KEYS.has(key)) issues.push(`${key}: unknown option`)
+    else if (value !== undefined) o[key] = value
+  }
+
+  if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
+    issues.push(`brokers: must be a non-empty array of 'host:port' strings (got ${describe(o.brokers)})`)
+  } else {
+    for (const b of o.brokers as unknown[]) {
+      const m = typeof b === 'string' ? /^[^\s:]+(?::(\d{1,5}))?$/.exec(b) : null
+      if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) {
+        issues.push(`brokers: ${describe(b)} is not 'host' or 'host:port' (port 1 to 65535)`)
+      }
+    }
+  }
+  if (typeof o.topic !== 'string' || !TOPIC_NAME.test(o.topic)) {
+    issues.push(`topic: must be 1 to 249 characters of [a-zA-Z0-9._-] (got ${describe(o.topic)})`)
+  }
+  if (typeof o.clientId !== 'string' || !/^\S+$/.test(o.clientId)) {
+    issues.push(`clientId: must be a non-empty string without whitespace (got ${describe(o.clientId)})`)
+  }
+  if (o.key !== undefined && (typeof o.key !== 'string' || o.key === '')) {
+    issues.push(`key: must be the name of an item field, a non-empty string (got ${describe(o.key)})`)
+  }
+  if (!isPlainObject(o.headers)) {
+    issues.push(`headers: must be an object of header name → string or bytes (got ${describe(o.headers)})`)
+  } else {
+    for (const [name, value] of Object.entries(o.headers)) {
+      if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+        issues.push(`headers.${name}: must be a string or bytes (got ${describe(value)})`)
+      }
+    }
+  }
+  if (o.acks !== -1 && o.acks !== 0 && o.acks !== 1) {
+    issues.push(`acks: must be -1 (all in-sync replicas), 1 (leader) or 0 (none) (got ${describe(o.acks)})`)
+  }
+  if (!supportedCompressions.includes(o.compression)) {
+    const why =
+      o.compression === 'zstd'
+        ? ': zstd needs zlib.zstdCompressSync (Node ≥ 22.15 or ≥ 23.8)'
+        : ` (got ${describe(o.compression)})`
+    issues.push(`compression: must be one of ${supportedCompressions.join(', ')}${why}`)
+  }
+  if (typeof o.idempotent !== 'boolean') {
+    issues.push(`idempotent: must be a boolean (got ${describe(o.idempotent)})`)
+  }
+  if (o.value !== 'json' && o.value !== 'msgpack') {
+    issues.push(`value: must be 'json' or 'msgpack' (got ${describe(o.value)})`)
+  }
+  const int = (key: string, min: number, max = INT32_MAX): void => {
+    const v = o[key]
+    if (!Number.isInteger(v) || v < min || v > max) {
+      issues.push(`${key}: must be an integer from ${min} to ${max} (got ${describe(v)})`)
+    }
+  }
+  o.retries ??= o.idempotent === true ? 3 : 0
+  int('connectTimeoutMs', 1)
+  int('requestTimeoutMs', 1)
+  int('ackTimeoutMs', 0)
+  int('retries', 0, 1000)
+  int('retryDelayMs', 0)
+  int('metadataMaxAgeMs', 0)
+  if (o.idempotent === true) {
+    if (o.acks !== -1) issues.push(`acks: an idempotent producer needs acks -1 (got ${describe(o.acks)})`)
+    if (Number.isInteger(o.retries) && o.retries < 2) {
+      issues.push(
+        `retries: an idempotent producer needs at least 2 (the client turns 0 and 1 into unlimited retries) (got ${o.retries})`,
+      )
+    }
+  }
+  if (o.tls !== undefined && o.tls !== true && !isPlainObject(o.tls)) {
+    issues.push(`tls: must be true or an object of node:tls connect options (got ${describe(o.tls)})`)
+  }
+  if (o.sasl !== undefined) {
+    const s = o.sasl
+    if (!isPlainObject(s) || !SASL_MECHANISMS.includes(s.mechanism as string)) {
+      issues.push(
+        `sasl.mechanism: must be one of ${SASL_MECHANISMS.join(', ')} (got ${describe(isPlainObject(s) ? s.mechanism : s)})`,
+      )
+    } else if (s.mechanism === 'OAUTHBEARER') {
+      if (typeof s.token !== 'string' || s.token === '')
+        issues.push('sasl.token: OAUTHBEARER needs a token string')
+    } else {
+      for (const field of ['username', 'password'] as const) {
+        if (typeof s[field] !== 'string') issues.push(`sasl.${field}: ${s.mechanism} needs a ${field} string`)
+      }
+    }
+  }
+  if (issues.length > 0) throw new TypeError(`Invalid kafka sender options:\n  ${issues.join('\n  ')}`)
+  return o as ResolvedKafkaSenderOptions
+}
