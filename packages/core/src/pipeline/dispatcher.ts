@@ -50,7 +50,8 @@ export class Dispatcher {
   readonly #closeChannel = `vinequeue-sender-close-${process.pid}-${Math.random().toString(36).slice(2)}`
   /** Listens on #closeChannel from the start: counts sender threads that built a sender. */
   #closeListener: BroadcastChannel | undefined
-  #openedSenders = 0
+  /** Sender threads (by threadId) that built a sender. */
+  readonly #openedSenders = new Set<number>()
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
@@ -91,7 +92,7 @@ export class Dispatcher {
         const msg = event.data as SenderOpened | SenderCloseReply
         if (msg?.__vq !== 1) return
         if (msg.type === 'opened') {
-          this.#openedSenders++
+          this.#openedSenders.add(msg.threadId)
           // A thread that built its sender after the close request went out: ask again.
           if (this.#onCloseReply)
             this.#closeListener!.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
@@ -374,20 +375,23 @@ export class Dispatcher {
   async #closeSenders(timeoutMs: number): Promise<ErrorInfo[]> {
     const channel = this.#closeListener!
     const errors: ErrorInfo[] = []
+    // Threads that exited (a crash, or terminated after a hung send) have nothing left to close.
+    const alive = new Set(this.#pool!.threads.map((t) => t.threadId))
+    for (const id of this.#openedSenders) if (!alive.has(id)) this.#openedSenders.delete(id)
     try {
-      if (this.#openedSenders === 0) return errors
+      if (this.#openedSenders.size === 0) return errors
       await new Promise<void>((resolve) => {
         let replies = 0
         const timer = setTimeout(() => {
           errors.push({
             name: 'SenderCloseTimeoutError',
-            message: `${this.#openedSenders - replies} of ${this.#openedSenders} sender threads did not close their sender within ${timeoutMs} ms`,
+            message: `${this.#openedSenders.size - replies} of ${this.#openedSenders.size} sender threads did not close their sender within ${timeoutMs} ms`,
           })
           resolve()
         }, timeoutMs)
         this.#onCloseReply = (reply) => {
           if (reply.error) errors.push(reply.error)
-          if (++replies >= this.#openedSenders) {
+          if (++replies >= this.#openedSenders.size) {
             clearTimeout(timer)
             resolve()
           }

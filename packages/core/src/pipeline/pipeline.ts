@@ -148,8 +148,12 @@ export class Pipeline {
     // they are re-delivered (recovery runs in this loop, start() does not
     // wait for it). A failure to open fails start().
     if (this.#walConfig) {
-      this.#wal = new WalStage(this.#walConfig, this.#metrics, (e) =>
-        this.#post({ __vq: 1, type: 'wal', ...e }),
+      const fs = this.#walConfig.fs ? (await import(String(this.#walConfig.fs))).default : undefined
+      this.#wal = new WalStage(
+        this.#walConfig,
+        this.#metrics,
+        (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
+        fs,
       )
     }
     await this.#dispatcher.ready()
@@ -304,7 +308,7 @@ export class Pipeline {
   /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
   #commit(): void {
     if (!this.#wal) return
-    this.#wal.commit()
+    if (!this.#wal.commit()) return // fdatasync failed: nothing it was to cover goes out yet
     if (this.#unsynced.length === 0) return
     for (const cut of this.#unsynced) if (cut instanceof Slab) this.#waiting.push(cut)
     this.#unsynced = []
@@ -403,8 +407,12 @@ export class Pipeline {
     const wal = this.#wal
     if (wal && (slab.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
-      if (this.#walHasRoom(slab.bytes)) wal.spill(slab.view(), slab.count)
-      else if (this.#walConfig!.fullPolicy === 'dropNewest') {
+      if (this.#walHasRoom(slab.bytes)) {
+        if (!wal.spill(slab.view(), slab.count)) {
+          this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
+          return false
+        }
+      } else if (this.#walConfig!.fullPolicy === 'dropNewest') {
         this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
       } else {
         this.#cutRefused = true // block / reject (or nothing old left to drop): wait for room
@@ -417,12 +425,21 @@ export class Pipeline {
       else this.#slabs.release(slab)
       return true
     }
+    let walSeq = -1
+    if (wal && this.#walConfig!.mode === 'first') {
+      walSeq = wal.appendSent(slab.view(), slab.count)
+      if (walSeq < 0) {
+        this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
+        return false
+      }
+    }
+    this.#cutRefused = false
     this.#current = undefined
     slab.id = this.#nextId++
     slab.setState(SlabState.IN_FLIGHT)
     this.#unsettled.set(slab.id, slab)
-    if (wal && this.#walConfig!.mode === 'first') {
-      slab.walSeq = wal.appendSent(slab.view(), slab.count)
+    if (walSeq >= 0) {
+      slab.walSeq = walSeq
       this.#unsynced.push(slab)
       return true
     }
@@ -503,7 +520,7 @@ export class Pipeline {
     for (let i = 0; i < this.#waiting.length; i++) {
       const slab = this.#waiting[i]!
       if (slab.id > id || slab.walSeq >= 0) continue
-      wal.spill(slab.view(), slab.count)
+      if (!wal.spill(slab.view(), slab.count)) return
       this.#unsynced.push({ id: slab.id })
       this.#waiting.splice(i--, 1)
       this.#unsettled.delete(slab.id)
@@ -623,8 +640,8 @@ export class Pipeline {
       let low = this.#lowestUnsettledWalSeq()
       for (const f of [...notLogged, ...fresh]) {
         const seq = this.#wal.nextSeq
-        this.#wal.spill(f.bytes, f.count)
-        low = Math.min(low ?? seq, seq)
+        // (If the log cannot take them, they are still in the StopReport.)
+        if (this.#wal.spill(f.bytes, f.count)) low = Math.min(low ?? seq, seq)
       }
       this.#wal.commit(true)
       this.#wal.settle(low, true)

@@ -1,10 +1,20 @@
-import { WalError, WalErrorCodes, type WalFrame, type WalReader, WriteAheadLog } from '@vinequeue/wal'
+import {
+  WalError,
+  WalErrorCodes,
+  type WalFrame,
+  type WalFs,
+  type WalReader,
+  WriteAheadLog,
+} from '@vinequeue/wal'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ErrorInfo, PipelineConfig } from './protocol.ts'
 
 /** Acknowledgements (a small fsync'ed file write) at most this often (ms). */
 const ACK_INTERVAL_MS = 100
+
+/** After a failed write or fsync (ENOSPC, EIO), the log is tried again this much later (ms). */
+const RETRY_IO_MS = 100
 
 export type WalStageEvent =
   | { readonly event: 'recovered'; readonly items: number; readonly ms: number }
@@ -42,16 +52,21 @@ export class WalStage {
   /** A frame whose key is missing: reading stops here (nothing is skipped) until a restart with the key. */
   #stalled = false
   #skippedCorrupt = 0
+  /** A write or fsync failed: no new attempt before this time (performance.now()). */
+  #ioRetryAt = 0
+  #ioFailing = false
 
   constructor(
     config: NonNullable<PipelineConfig['wal']>,
     metrics: MetricsWriter,
     onEvent: (e: WalStageEvent) => void,
+    fs?: WalFs,
   ) {
     this.#wal = WriteAheadLog.open(config.dir, {
       segmentBytes: config.segmentBytes,
       compression: config.compression,
       encryption: config.encryption,
+      ...(fs ? { fs } : {}),
     })
     this.#syncMode = config.syncMode
     this.#syncIntervalMs = config.syncIntervalMs
@@ -91,24 +106,51 @@ export class WalStage {
   }
 
   /**
-   * WAL-first: appends a batch that stays in memory and is sent from there.
-   * Only when nothing is behind (the reader then skips it). Durable after `commit`.
+   * WAL-first: appends a batch that stays in memory and is sent from there
+   * (only when nothing is behind: the reader then skips it). Returns its
+   * first sequence number, or -1 when the log cannot be written now (ENOSPC,
+   * EIO: reported once, tried again later). Durable after `commit`.
    */
   appendSent(bytes: Uint8Array, count: number): number {
-    const seq = this.#append(bytes, count)
+    const seq = this.#io(() => this.#wal.append(bytes, count))
+    if (seq === undefined) return -1
+    this.#dirty = true
     this.#reader.catchUp()
     return seq
   }
 
-  /** Appends a batch only the log keeps; `nextFrame` reads it back later. */
-  spill(bytes: Uint8Array, count: number): void {
-    this.#append(bytes, count)
+  /** Appends a batch only the log keeps (`nextFrame` reads it back later). false: the log cannot be written now. */
+  spill(bytes: Uint8Array, count: number): boolean {
+    if (this.#io(() => this.#wal.append(bytes, count)) === undefined) return false
+    this.#dirty = true
     this.#metrics.add(MetricSlot.SPILLED, count)
+    return true
   }
 
-  #append(bytes: Uint8Array, count: number): number {
-    this.#dirty = true
-    return this.#wal.append(bytes, count)
+  /**
+   * Runs a write; a WalError IO (ENOSPC, EIO: the log is as it was) becomes
+   * undefined, reported once per failing streak, with no new attempt for
+   * RETRY_IO_MS. The queue keeps running: what could not be written stays in
+   * memory and is written when the file system lets it.
+   */
+  #io<T>(write: () => T): T | undefined {
+    if (this.#ioFailing && performance.now() < this.#ioRetryAt) return undefined
+    try {
+      const result = write()
+      this.#ioFailing = false
+      return result
+    } catch (err) {
+      if (!(err instanceof WalError) || err.code !== WalErrorCodes.IO) throw err
+      if (!this.#ioFailing) this.#onEvent({ event: 'error', error: info(err) })
+      this.#ioFailing = true
+      this.#ioRetryAt = performance.now() + RETRY_IO_MS
+      return undefined
+    }
+  }
+
+  /** A write or fsync failed and is not due for another try yet. */
+  get ioBlocked(): boolean {
+    return this.#ioFailing && performance.now() < this.#ioRetryAt
   }
 
   /**
@@ -180,22 +222,26 @@ export class WalStage {
   /**
    * Makes appended frames durable: syncMode 'always', one fdatasync for
    * everything appended since the last (group commit); 'periodic', when the
-   * interval has passed (or `force`); 'none', never.
+   * interval has passed (or `force`); 'none', never. Returns false when the
+   * fdatasync failed (reported; tried again later): what it was to cover is
+   * not durable and must not be sent or confirmed yet.
    */
-  commit(force = false): void {
-    if (!this.#dirty) return
+  commit(force = false): boolean {
+    if (!this.#dirty) return true
     if (this.#syncMode === 'none') {
       this.#dirty = false
-      return this.#gauges()
+      this.#gauges()
+      return true
     }
     const now = performance.now()
-    if (this.#syncMode === 'periodic' && !force && now - this.#lastSyncAt < this.#syncIntervalMs) return
+    if (this.#syncMode === 'periodic' && !force && now - this.#lastSyncAt < this.#syncIntervalMs) return true
+    if (this.#io(() => this.#wal.sync()) === undefined) return false
     this.#dirty = false
-    this.#wal.sync()
     const after = performance.now()
     this.#lastSyncAt = after
     this.#metrics.recordFsync(after - now)
     this.#gauges()
+    return true
   }
 
   /** Milliseconds until a periodic sync is due (Infinity when none is owed). */
@@ -215,8 +261,12 @@ export class WalStage {
     const seq = this.#ackable(lowestUnsettled)
     if (seq > this.#wal.ackedSeq) {
       this.#lastAckAt = now
-      this.#wal.ack(seq)
-      this.#gauges()
+      // (A failed watermark write only delays the deletion of delivered segments.)
+      const acked = this.#io(() => {
+        this.#wal.ack(seq)
+        return true
+      })
+      if (acked) this.#gauges()
     }
   }
 
@@ -242,7 +292,8 @@ export class WalStage {
   /** Syncs and closes the log (what is in it is re-delivered at the next start). */
   close(): void {
     this.#reader.close()
-    this.#wal.close()
+    this.#ioFailing = false
+    this.#io(() => this.#wal.close())
   }
 }
 

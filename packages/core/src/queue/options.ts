@@ -25,6 +25,7 @@ const WAL_KEYS: ReadonlySet<string> = new Set([
   'segmentBytes',
   'compression',
   'encryption',
+  'fs',
 ])
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
@@ -205,8 +206,14 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
           `wal.maxBytes: must be at least two segments (2 × wal.segmentBytes = ${2 * segmentBytes}; got ${maxBytes})`,
         )
       }
+      let fs: string | undefined
+      if (w.fs instanceof URL) fs = w.fs.href
+      else if (typeof w.fs === 'string' && w.fs.length > 0)
+        fs = isAbsolute(w.fs) ? pathToFileURL(w.fs).href : w.fs
+      else if (w.fs !== undefined) issues.push(`wal.fs: must be a module URL or path (got ${describe(w.fs)})`)
       wal = {
         ...w,
+        fs,
         mode: w.mode ?? (o.fullPolicy === 'spill' ? 'spill' : 'first'),
         syncMode: w.syncMode ?? 'always',
         syncIntervalMs: w.syncIntervalMs ?? 1000,

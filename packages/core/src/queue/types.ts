@@ -172,6 +172,12 @@ export interface WalQueueOptions {
   readonly compression?: boolean
   /** AES-256-GCM: `{ keyId, keys: { [id]: 32-byte key } }`. */
   readonly encryption?: { readonly keyId: number; readonly keys: Readonly<Record<number, Uint8Array>> }
+  /**
+   * File-system layer for fault injection (tests): a module URL or path whose
+   * default export implements @vinequeue/wal's `WalFs`, loaded by the
+   * pipeline thread. Default: node:fs.
+   */
+  readonly fs?: string | URL
 }
 
 /** Options after presets and defaults: every field set. */

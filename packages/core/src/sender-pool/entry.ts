@@ -3,7 +3,7 @@
  * then turns each task into `sender.send(batch)`. Wiring only; the contract
  * is in sender/types.ts.
  */
-import { BroadcastChannel } from 'node:worker_threads'
+import { BroadcastChannel, threadId } from 'node:worker_threads'
 import { workerData } from 'piscina'
 import { Batch } from '../batch/batch-format.ts'
 import { errorInfo } from '../pipeline/protocol.ts'
@@ -84,7 +84,7 @@ function listenForClose(name: string, sender: Sender): void {
     channel.postMessage(reply)
     channel.close()
   }
-  channel.postMessage({ __vq: 1, type: 'opened' } satisfies SenderOpened)
+  channel.postMessage({ __vq: 1, type: 'opened', threadId } satisfies SenderOpened)
 }
 
 const handler: Promise<(task: SenderTask) => Promise<SenderTaskResult>> = load()

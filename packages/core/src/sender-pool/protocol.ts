@@ -22,6 +22,7 @@ export interface SenderPoolWorkerData {
 export interface SenderOpened {
   readonly __vq: 1
   readonly type: 'opened'
+  readonly threadId: number
 }
 
 /** On the close channel: pipeline → every sender thread. */
