@@ -12,12 +12,13 @@ import type {
   SenderTask,
   SenderTaskResult,
 } from '../sender-pool/protocol.ts'
+import { createWatchdogBuffer, Watchdog } from '../sender-pool/watchdog.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
 import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { SLAB_HEADER_BYTES, type Slab, SlabState } from './slab-pool.ts'
 
-/** Grace after `sendTimeoutMs` before a sender thread that ignored its signal is terminated. */
+/** Grace after `sendTimeoutMs` before a sender thread whose event loop is stuck is terminated. */
 const TERMINATE_GRACE_MS = 1000
 
 export interface DispatchOutcome {
@@ -54,6 +55,10 @@ export class Dispatcher {
   readonly #openedSenders = new Set<number>()
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
+  readonly #watchdog: Watchdog | undefined
+  #watchdogTimer: NodeJS.Timeout | undefined
+  /** Sends on threads the watchdog terminated, whose rejections are still to come (counted as timeouts). */
+  #killedSends = 0
 
   constructor(
     config: PipelineConfig,
@@ -80,11 +85,14 @@ export class Dispatcher {
     this.#onLatency = onLatency
     this.#onRetry = onRetry
     if (config.sender) {
+      const watchdog = createWatchdogBuffer()
+      this.#watchdog = new Watchdog(watchdog)
       const workerData: SenderPoolWorkerData = {
         module: config.sender.module,
         options: config.sender.options,
         sendTimeoutMs: config.sendTimeoutMs,
         closeChannel: this.#closeChannel,
+        watchdog,
       }
       this.#closeListener = new BroadcastChannel(this.#closeChannel)
       this.#closeListener.unref()
@@ -110,6 +118,9 @@ export class Dispatcher {
         // would stall its own in-flight requests, so tasks come by message.
         atomics: 'disabled',
       })
+      this.#pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog?.release(worker.id))
+      this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), 250)
+      this.#watchdogTimer.unref()
     }
   }
 
@@ -199,32 +210,51 @@ export class Dispatcher {
       batchId: slab.id,
       attempt: slab.attempt,
     }
-    const signal = AbortSignal.timeout(this.#config.sendTimeoutMs + TERMINATE_GRACE_MS)
-    this.#pool.run(task, { signal }).then(
+    // No abort signal for piscina: it gives an abortable task only to an idle
+    // thread, which would allow one send per thread. The sender thread settles
+    // the task itself at sendTimeoutMs; a thread too stuck to do so is found by
+    // the watchdog and terminated.
+    this.#pool.run(task).then(
       (res: SenderTaskResult) => {
         if (res.type === 'sent') this.#outcome(slab, startedAt, res.failed, undefined)
-        else if (res.type === 'failed') this.#outcome(slab, startedAt, undefined, res.error)
-        else
+        else if (res.type === 'failed') {
+          if (res.error.code === 'VQ_SEND_TIMEOUT') this.#metrics.add(MetricSlot.TIMEOUTS, 1)
+          this.#outcome(slab, startedAt, undefined, { ...res.error, retryable: res.error.retryable ?? true })
+        } else
           this.#outcome(slab, startedAt, undefined, {
             name: 'Error',
             message: `unexpected reply ${res.type}`,
           })
       },
       (err: Error) => {
-        // The task never answered: the thread threw outside send, exited,
-        // or hung and was terminated by the abort above.
-        const aborted = err?.name === 'AbortError' || signal.aborted
-        this.#metrics.add(aborted ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
+        // The task never answered: the thread threw outside send, exited, or
+        // was terminated by the watchdog (its event loop was stuck).
+        const stuck = this.#killedSends > 0
+        if (stuck) this.#killedSends--
+        this.#metrics.add(stuck ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
         this.#outcome(slab, startedAt, undefined, {
-          name: aborted ? 'SendTimeoutError' : 'SenderThreadError',
-          message: aborted
-            ? `send did not settle within ${this.#config.sendTimeoutMs} ms; its thread was terminated`
+          name: stuck ? 'SendTimeoutError' : 'SenderThreadError',
+          message: stuck
+            ? `send did not settle within ${this.#config.sendTimeoutMs} ms and its thread stopped responding: the thread was terminated`
             : `sender thread failed: ${err?.message ?? String(err)}`,
-          code: aborted ? 'VQ_SEND_TIMEOUT' : 'VQ_SEND_FAILED',
+          code: stuck ? 'VQ_SEND_TIMEOUT' : 'VQ_SEND_FAILED',
           retryable: true,
         })
       },
     )
+  }
+
+  /** Terminates sender threads whose event loop has not turned for sendTimeoutMs + grace while sending. */
+  #checkWatchdog(): void {
+    if (!this.#pool || !this.#watchdog) return
+    for (const { threadId, running } of this.#watchdog.stuck(
+      this.#config.sendTimeoutMs + TERMINATE_GRACE_MS,
+    )) {
+      const worker = this.#pool.threads.find((t) => t.threadId === threadId)
+      if (!worker) continue
+      this.#killedSends += running
+      void worker.terminate()
+    }
   }
 
   /** The host's answer for an in-thread send. */
@@ -359,6 +389,7 @@ export class Dispatcher {
     for (const t of this.#retryTimers) clearTimeout(t)
     this.#retryTimers.clear()
     clearTimeout(this.#unparkTimer)
+    clearInterval(this.#watchdogTimer)
     this.#parked.length = 0
     this.#hostPending.clear()
     if (!this.#pool) return []

@@ -35,9 +35,10 @@ interface FlushRequest {
   walTarget?: number
 }
 
-/** A batch cut for the WAL's backlog: durable after the pass's commit (flush waits for that). */
+/** A batch cut for the WAL's backlog: durable once the log's durableSeq reaches `end` (flush waits for that). */
 interface SpillMark {
   readonly id: number
+  readonly end: number
 }
 
 /**
@@ -56,6 +57,8 @@ export class Pipeline {
   readonly #dispatcher: Dispatcher
   readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
   readonly #softLimit: number
+  /** Lane fill (ratio) where batches start to spill to the WAL when no slab is free. */
+  readonly #spillFill: number
   /** Batches sent and not settled (in flight or waiting to retry), by id. */
   readonly #unsettled = new Map<number, Slab>()
   readonly #requests: FlushRequest[] = []
@@ -95,6 +98,7 @@ export class Pipeline {
     this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
+    this.#spillFill = (config.softLimit + config.hardLimit) / 2
     this.#maxInFlight = config.maxInFlightBatches
     this.#walConfig = config.wal
     if (config.adaptiveBatching) {
@@ -153,6 +157,7 @@ export class Pipeline {
         this.#walConfig,
         this.#metrics,
         (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
+        () => this.kick(),
         fs,
       )
     }
@@ -163,6 +168,7 @@ export class Pipeline {
       const loaded = this.#loadBacklog()
       const progressed = this.#drain() || loaded
       this.#lingerCheck()
+      this.#commit() // (batches now durable may go, and flushes waiting for them resolve)
       this.#serviceRequests()
       this.#commit()
       this.#wal?.settle(this.#lowestUnsettledWalSeq())
@@ -307,11 +313,21 @@ export class Pipeline {
 
   /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
   #commit(): void {
-    if (!this.#wal) return
-    if (!this.#wal.commit()) return // fdatasync failed: nothing it was to cover goes out yet
+    const wal = this.#wal
+    if (!wal) return
+    wal.commit()
     if (this.#unsynced.length === 0) return
-    for (const cut of this.#unsynced) if (cut instanceof Slab) this.#waiting.push(cut)
-    this.#unsynced = []
+    // Batches the log has made durable may go (in order); the rest wait for the next fdatasync.
+    const durable = wal.durableSeq
+    let n = 0
+    for (const cut of this.#unsynced) {
+      const end = cut instanceof Slab ? cut.walSeq + cut.count : cut.end
+      if (end > durable) break
+      if (cut instanceof Slab) this.#waiting.push(cut)
+      n++
+    }
+    if (n === 0) return
+    this.#unsynced.splice(0, n)
     this.#dispatchWaiting()
   }
 
@@ -341,8 +357,11 @@ export class Pipeline {
     }
     const pressed =
       wal.behind ||
-      // Below the soft limit the ring simply holds the records (no disk round trip for a short stall).
-      lane.usedBytes() >= lane.capacity * this.#softLimit ||
+      // Memory is full: the lane is past halfway from the soft to the hard limit (async
+      // producers are being slowed down, sync ones are about to meet fullPolicy). Below
+      // that the ring holds the records: a target that is only slower than the producers
+      // is met with backpressure, not a disk round trip per batch.
+      lane.usedBytes() >= lane.capacity * this.#spillFill ||
       lane.hasWaiter() ||
       // A flush waits and the target is not taking batches: make them durable instead.
       (this.#requests.some((r) => !r.drain) && this.#targetStalled())
@@ -407,8 +426,10 @@ export class Pipeline {
     const wal = this.#wal
     if (wal && (slab.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
+      let end = -1
       if (this.#walHasRoom(slab.bytes)) {
-        if (!wal.spill(slab.view(), slab.count)) {
+        end = wal.spill(slab.view(), slab.count)
+        if (end < 0) {
           this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
           return false
         }
@@ -420,7 +441,7 @@ export class Pipeline {
       }
       this.#cutRefused = false
       this.#current = undefined
-      this.#unsynced.push({ id: this.#nextId++ })
+      this.#unsynced.push({ id: this.#nextId++, end })
       if (slab.spill) this.#spillSlabs!.release(slab)
       else this.#slabs.release(slab)
       return true
@@ -520,8 +541,15 @@ export class Pipeline {
     for (let i = 0; i < this.#waiting.length; i++) {
       const slab = this.#waiting[i]!
       if (slab.id > id || slab.walSeq >= 0) continue
-      if (!wal.spill(slab.view(), slab.count)) return
-      this.#unsynced.push({ id: slab.id })
+      let end = -1
+      if (!this.#walHasRoom(slab.bytes)) {
+        if (this.#walConfig!.fullPolicy !== 'dropNewest') return // block / reject: the flush waits
+        this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
+      } else {
+        end = wal.spill(slab.view(), slab.count)
+        if (end < 0) return
+      }
+      this.#unsynced.push({ id: slab.id, end })
       this.#waiting.splice(i--, 1)
       this.#unsettled.delete(slab.id)
       this.#slabs.release(slab)
@@ -641,9 +669,9 @@ export class Pipeline {
       for (const f of [...notLogged, ...fresh]) {
         const seq = this.#wal.nextSeq
         // (If the log cannot take them, they are still in the StopReport.)
-        if (this.#wal.spill(f.bytes, f.count)) low = Math.min(low ?? seq, seq)
+        if (this.#wal.spill(f.bytes, f.count) >= 0) low = Math.min(low ?? seq, seq)
       }
-      this.#wal.commit(true)
+      this.#wal.syncNow()
       this.#wal.settle(low, true)
       walPendingItems = this.#wal.pendingItems
       this.#wal.close()

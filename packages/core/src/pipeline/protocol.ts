@@ -17,6 +17,7 @@ export type PipelineConfig = Pick<
   | 'flushIntervalMs'
   | 'adaptiveBatching'
   | 'softLimit'
+  | 'hardLimit'
   | 'senderThreads'
   | 'senderConcurrency'
   | 'maxInFlightBatches'
@@ -39,6 +40,7 @@ export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> 
   flushIntervalMs: true,
   adaptiveBatching: true,
   softLimit: true,
+  hardLimit: true,
   senderThreads: true,
   senderConcurrency: true,
   maxInFlightBatches: true,

@@ -55,13 +55,18 @@ export class WalStage {
   /** A write or fsync failed: no new attempt before this time (performance.now()). */
   #ioRetryAt = 0
   #ioFailing = false
+  /** A background fdatasync is running (commit). */
+  #syncing = false
+  readonly #onSynced: () => void
 
   constructor(
     config: NonNullable<PipelineConfig['wal']>,
     metrics: MetricsWriter,
     onEvent: (e: WalStageEvent) => void,
+    onSynced: () => void,
     fs?: WalFs,
   ) {
+    this.#onSynced = onSynced
     this.#wal = WriteAheadLog.open(config.dir, {
       segmentBytes: config.segmentBytes,
       compression: config.compression,
@@ -119,12 +124,17 @@ export class WalStage {
     return seq
   }
 
-  /** Appends a batch only the log keeps (`nextFrame` reads it back later). false: the log cannot be written now. */
-  spill(bytes: Uint8Array, count: number): boolean {
-    if (this.#io(() => this.#wal.append(bytes, count)) === undefined) return false
+  /**
+   * Appends a batch only the log keeps (`nextFrame` reads it back later).
+   * Returns the sequence number after it (durable once `durableSeq` reaches
+   * it), or -1 when the log cannot be written now.
+   */
+  spill(bytes: Uint8Array, count: number): number {
+    const seq = this.#io(() => this.#wal.append(bytes, count))
+    if (seq === undefined) return -1
     this.#dirty = true
     this.#metrics.add(MetricSlot.SPILLED, count)
-    return true
+    return seq + count
   }
 
   /**
@@ -162,7 +172,7 @@ export class WalStage {
    */
   nextFrame(): WalFrame | undefined {
     if (this.#stalled) return undefined
-    const limit = this.#syncMode === 'always' ? this.#wal.syncedSeq : this.#wal.nextSeq
+    const limit = this.durableSeq
     for (;;) {
       try {
         const frame = this.#reader.next(limit)
@@ -208,8 +218,7 @@ export class WalStage {
     let end = this.#wal.oldestSegmentEnd
     if (end === undefined || end <= this.#wal.ackedSeq) return undefined
     if (end === this.#wal.nextSeq) {
-      // Everything is in the segment being written: close it so it can go.
-      this.commit(true)
+      // Everything is in the segment being written: close it (synced) so it can go.
       this.#wal.seal()
       end = this.#wal.nextSeq
     }
@@ -220,34 +229,71 @@ export class WalStage {
   }
 
   /**
-   * Makes appended frames durable: syncMode 'always', one fdatasync for
-   * everything appended since the last (group commit); 'periodic', when the
-   * interval has passed (or `force`); 'none', never. Returns false when the
-   * fdatasync failed (reported; tried again later): what it was to cover is
-   * not durable and must not be sent or confirmed yet.
+   * Makes appended frames durable, off this thread: syncMode 'always' starts
+   * a background fdatasync covering everything appended so far (group
+   * commit: what is appended while it runs waits for the next one);
+   * 'periodic' does so once the interval has passed; 'none' never. A failed
+   * fdatasync is reported (an 'error' event per failing streak) and tried
+   * again RETRY_IO_MS later; what it was to cover is not durable meanwhile.
    */
-  commit(force = false): boolean {
-    if (!this.#dirty) return true
+  commit(): void {
+    if (!this.#dirty || this.#syncing || this.ioBlocked) return
     if (this.#syncMode === 'none') {
       this.#dirty = false
       this.#gauges()
-      return true
+      return
     }
-    const now = performance.now()
-    if (this.#syncMode === 'periodic' && !force && now - this.#lastSyncAt < this.#syncIntervalMs) return true
-    if (this.#io(() => this.#wal.sync()) === undefined) return false
+    const started = performance.now()
+    if (this.#syncMode === 'periodic' && started - this.#lastSyncAt < this.#syncIntervalMs) return
     this.#dirty = false
-    const after = performance.now()
-    this.#lastSyncAt = after
-    this.#metrics.recordFsync(after - now)
-    this.#gauges()
-    return true
+    this.#syncing = true
+    this.#wal.syncAsync().then(
+      () => {
+        this.#syncing = false
+        this.#ioFailing = false
+        this.#lastSyncAt = performance.now()
+        this.#metrics.recordFsync(this.#lastSyncAt - started)
+        this.#gauges()
+        this.#onSynced()
+      },
+      (err: unknown) => {
+        this.#syncing = false
+        this.#dirty = true
+        if (err instanceof WalError && err.code === WalErrorCodes.USAGE) return // closed meanwhile
+        if (!this.#ioFailing) {
+          this.#onEvent({ event: 'error', error: info(err as WalError) })
+        }
+        this.#ioFailing = true
+        this.#ioRetryAt = performance.now() + RETRY_IO_MS
+        this.#onSynced()
+      },
+    )
   }
 
-  /** Milliseconds until a periodic sync is due (Infinity when none is owed). */
+  /**
+   * Every item below this is as durable as syncMode makes it: fdatasync'ed
+   * under 'always', written under 'periodic' and 'none'.
+   */
+  get durableSeq(): number {
+    return this.#syncMode === 'always' ? this.#wal.syncedSeq : this.#wal.nextSeq
+  }
+
+  /** A synchronous fdatasync of everything appended (at stop). false: it failed (reported). */
+  syncNow(): boolean {
+    if (this.#syncMode === 'none') return true
+    this.#ioFailing = false
+    const ok = this.#io(() => this.#wal.sync()) !== undefined
+    if (ok) this.#dirty = false
+    return ok
+  }
+
+  /** Milliseconds until commit() owes another fdatasync attempt (Infinity when none is owed). */
   syncDueInMs(): number {
-    if (!this.#dirty || this.#syncMode !== 'periodic') return Number.POSITIVE_INFINITY
-    return Math.max(0, this.#lastSyncAt + this.#syncIntervalMs - performance.now())
+    if (!this.#dirty || this.#syncing || this.#syncMode === 'none') return Number.POSITIVE_INFINITY
+    const now = performance.now()
+    if (this.ioBlocked) return Math.max(0, this.#ioRetryAt - now)
+    if (this.#syncMode === 'periodic') return Math.max(0, this.#lastSyncAt + this.#syncIntervalMs - now)
+    return 0
   }
 
   /**

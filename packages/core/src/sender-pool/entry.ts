@@ -6,6 +6,7 @@
 import { BroadcastChannel, threadId } from 'node:worker_threads'
 import { workerData } from 'piscina'
 import { Batch } from '../batch/batch-format.ts'
+import { SendTimeoutError } from '../errors.ts'
 import { errorInfo } from '../pipeline/protocol.ts'
 import type { Sender } from '../sender/types.ts'
 import type {
@@ -16,6 +17,7 @@ import type {
   SenderTask,
   SenderTaskResult,
 } from './protocol.ts'
+import { joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
 async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
   const data = workerData as SenderPoolWorkerData
@@ -37,6 +39,8 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
     throw new TypeError(`Sender module ${data.module}: close must be a function when present`)
   }
   listenForClose(data.closeChannel, sender)
+  const watchdog = new Int32Array(data.watchdog)
+  const row = joinWatchdog(data.watchdog, threadId)
 
   return async function run(task: SenderTask): Promise<SenderTaskResult> {
     switch (task.type) {
@@ -45,16 +49,33 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
       case 'send': {
         const bytes = new Uint8Array(task.slab, task.byteOffset, task.byteLength)
         const batch = new Batch(bytes, task.count, task.batchId)
+        if (row >= 0) Atomics.add(watchdog, row + WatchdogSlot.RUNNING, 1)
+        const controller = new AbortController()
+        let timer: NodeJS.Timeout | undefined
+        // The deadline settles the task even if the send never does (it ignored
+        // its signal): the slot is free for the next batch, the batch is retried.
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const err = new SendTimeoutError(`send did not settle within ${data.sendTimeoutMs} ms`, {
+              timeoutMs: data.sendTimeoutMs,
+            })
+            controller.abort(err)
+            reject(err)
+          }, data.sendTimeoutMs)
+        })
         try {
-          const result = await sender.send(batch, {
-            signal: AbortSignal.timeout(data.sendTimeoutMs),
-            attempt: task.attempt,
-          })
+          const result = await Promise.race([
+            sender.send(batch, { signal: controller.signal, attempt: task.attempt }),
+            deadline,
+          ])
           return result?.failed?.length
             ? { __vq: 1, type: 'sent', failed: result.failed.map((f) => ({ ...f })) }
             : { __vq: 1, type: 'sent' }
         } catch (err) {
           return { __vq: 1, type: 'failed', error: errorInfo(err) }
+        } finally {
+          clearTimeout(timer)
+          if (row >= 0) Atomics.sub(watchdog, row + WatchdogSlot.RUNNING, 1)
         }
       }
       default: {

@@ -16,6 +16,8 @@ export interface SenderPoolWorkerData {
    * close its sender (piscina has no per-thread shutdown hook).
    */
   readonly closeChannel: string
+  /** Heartbeat table (watchdog.ts): how the pipeline finds a thread whose event loop is stuck. */
+  readonly watchdog: SharedArrayBuffer
 }
 
 /** On the close channel: a sender thread → pipeline, once it built its sender (threads load the module on their first task). */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createQueue, type DeadLetter, type Queue } from '@vinequeue/core'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -65,7 +66,7 @@ describe('sender module failures lose no batch', () => {
     expect(m.sentTotal).toBe(100)
   })
 
-  it('a sender that hangs past sendTimeoutMs: its thread is terminated and the batch retried', async () => {
+  it('a send that never settles: it times out at sendTimeoutMs and the batch is retried', async () => {
     const { q, file } = poolQueue('hang', { sendTimeoutMs: 200, senderConcurrency: 1 })
     await q.start()
     for (let i = 0; i < 100; i++) q.enqueue({ i })
@@ -73,7 +74,41 @@ describe('sender module failures lose no batch', () => {
     expectAllOnce(file, 100)
     const m = q.metrics()
     expect(m.timeoutsTotal).toBeGreaterThanOrEqual(2)
+    expect(m.senderFailuresTotal).toBe(0) // the thread kept running: nothing terminated
     expect(m.sentTotal).toBe(100)
+  })
+
+  it('a send that blocks its thread: the watchdog terminates the thread and the batch is retried on a new one', async () => {
+    const { q, file } = poolQueue('block', { sendTimeoutMs: 200, senderConcurrency: 2 })
+    await q.start()
+    for (let i = 0; i < 100; i++) q.enqueue({ i })
+    await q.drain()
+    expectAllOnce(file, 100)
+    const m = q.metrics()
+    // Per terminated thread: its stuck send is a timeout; a send queued behind it there, a thread failure.
+    expect(m.timeoutsTotal).toBeGreaterThanOrEqual(1)
+    expect(m.timeoutsTotal + m.senderFailuresTotal).toBeGreaterThanOrEqual(2)
+    expect(m.sentTotal).toBe(100)
+  })
+
+  it('senderConcurrency sends run at once on one sender thread (regression: an abortable piscina task only goes to an idle thread)', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const file = join(dir, 'most')
+    const q = createQueue({
+      sender: { module: new URL('../fixtures/concurrency-sender.mjs', import.meta.url), options: { file } },
+      senderThreads: 1,
+      senderConcurrency: 4,
+      maxBatchSize: 10,
+      flushIntervalMs: 5,
+    })
+    queues.push(q)
+    await q.start()
+    for (let i = 0; i < 400; i++) q.enqueue({ i })
+    await q.drain()
+    expect(q.metrics().sentTotal).toBe(400)
+    const most = Math.max(...readFileSync(file, 'utf8').trim().split('\n').map(Number))
+    expect(most).toBe(4)
   })
 
   it('a permanent failure dead-letters the batch, counted, with the items', async () => {

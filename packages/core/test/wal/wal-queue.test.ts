@@ -80,4 +80,56 @@ describe('WAL-first queue', () => {
     const q = createQueue({ send: async () => undefined, wal: { dir: join(file, 'wal') } })
     await expect(q.start()).rejects.toThrow(/WAL mkdir .* failed: ENOTDIR/)
   })
+
+  it('encrypted log: a key missing at restart stops re-delivery (an error names the key id) instead of losing it; with the key, everything arrives', async () => {
+    const dir = walDir()
+    const k1 = new Uint8Array(32).fill(1)
+    const k2 = new Uint8Array(32).fill(2)
+    const down = createQueue({
+      send: async () => {
+        throw new Error('target down')
+      },
+      wal: { dir, encryption: { keyId: 1, keys: { 1: k1 } } },
+      maxBatchSize: 10,
+      flushIntervalMs: 5,
+      circuitBreaker: false,
+    })
+    await down.start()
+    for (let i = 0; i < 50; i++) down.enqueue({ i })
+    await down.flush()
+    await down.stop({ timeoutMs: 50 })
+
+    // Rotated to key 2, key 1 forgotten: the old frames cannot be read.
+    const sink = new SinkDouble()
+    const noKey = createQueue({
+      send: sink.send,
+      wal: { dir, encryption: { keyId: 2, keys: { 2: k2 } } },
+      flushIntervalMs: 5,
+    })
+    const errors: Error[] = []
+    noKey.on('error', (e) => errors.push(e))
+    await noKey.start()
+    noKey.enqueue({ i: 50 })
+    await waitFor(() => errors.length > 0)
+    expect((errors[0] as { code?: string }).code).toBe('VQ_WAL_KEY_MISSING')
+    expect(errors[0]!.message).toMatch(/key id 1|keyId 1|key 1/)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(sink.items).toEqual([]) // nothing garbled, nothing skipped
+    expect(noKey.metrics().recovering).toBe(true)
+    await noKey.stop({ timeoutMs: 50 })
+
+    // With both keys: all 51 arrive.
+    const withKeys = createQueue({
+      send: sink.send,
+      wal: { dir, encryption: { keyId: 2, keys: { 1: k1, 2: k2 } } },
+      flushIntervalMs: 5,
+    })
+    queues.push(withKeys)
+    await withKeys.start()
+    await waitFor(() => sink.items.length >= 51)
+    await withKeys.drain()
+    const ids = (sink.items as Array<{ i: number }>).map((x) => x.i).sort((a, b) => a - b)
+    expect(ids).toEqual([...Array(51).keys()])
+    expect(withKeys.metrics().walCorruptRegions).toBe(0)
+  })
 })

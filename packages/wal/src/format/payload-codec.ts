@@ -1,7 +1,17 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { compressSync, uncompressSync } from 'snappy'
+import { createRequire } from 'node:module'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import { FrameFlag, type FrameHeader } from './frame.ts'
+
+/**
+ * snappy's native module (with node-gyp-build and detect-libc) costs ~40 ms
+ * to load: loaded on first use, so a log without compression never pays it.
+ */
+let snappy: typeof import('snappy') | undefined
+function codec(): typeof import('snappy') {
+  snappy ??= createRequire(import.meta.url)('snappy') as typeof import('snappy')
+  return snappy
+}
 
 /**
  * What a frame's payload is on disk: the caller's bytes, optionally snappy
@@ -68,7 +78,7 @@ export function encodePayload(
   let payload = plain
   let flags = 0
   if (options.compression && plain.byteLength > 0) {
-    const compressed = compressSync(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength), {
+    const compressed = codec().compressSync(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength), {
       copyOutputData: true,
     })
     if (compressed.byteLength < plain.byteLength) {
@@ -124,7 +134,7 @@ export function decodePayload(
     }
   }
   if (header.flags & FrameFlag.COMPRESSED) {
-    return uncompressSync(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+    return codec().uncompressSync(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
       asBuffer: true,
       copyOutputData: true,
     }) as Buffer

@@ -13,6 +13,11 @@ export interface WalFs {
   writeSync(fd: number, buffer: Uint8Array, offset: number, length: number, position?: number | null): number
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number
   fdatasyncSync(fd: number): void
+  /**
+   * The callback form, run in libuv's thread pool (`syncAsync`). Optional: a
+   * layer without it gets its fdatasyncSync called on the owner thread.
+   */
+  fdatasync?(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void
   fsyncSync(fd: number): void
   ftruncateSync(fd: number, length: number): void
   fstatSizeSync(fd: number): number
@@ -29,6 +34,7 @@ export const nodeFs: WalFs = {
   writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  fdatasync: (fd, callback) => fs.fdatasync(fd, callback),
   fsyncSync: (fd) => fs.fsyncSync(fd),
   ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
   fstatSizeSync: (fd) => fs.fstatSync(fd).size,

@@ -93,6 +93,10 @@ export class WriteAheadLog {
   #ackedSeq = 0
   #closed = false
   #corruptRegions = 0
+  /** The background fdatasync running, if any (syncAsync). */
+  #syncing: Promise<number> | undefined
+  /** Descriptors of closed segments, closed once the background fdatasync returns. */
+  readonly #deferredClose: number[] = []
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -324,7 +328,17 @@ export class WriteAheadLog {
     this.#checkOpen()
     if (this.#fd < 0) return
     this.sync()
-    this.#fs.closeSync(this.#fd)
+    this.#closeFd()
+  }
+
+  /**
+   * Closes the segment being written. While a background fdatasync runs on
+   * it the descriptor stays open (closing it could let the number be reused
+   * under that sync) and is closed when the sync returns.
+   */
+  #closeFd(): void {
+    if (this.#syncing) this.#deferredClose.push(this.#fd)
+    else this.#fs.closeSync(this.#fd)
     this.#fd = -1
   }
 
@@ -332,8 +346,7 @@ export class WriteAheadLog {
   #rotate(firstSeq: number): Segment {
     if (this.#fd >= 0) {
       this.sync()
-      this.#fs.closeSync(this.#fd)
-      this.#fd = -1
+      this.#closeFd()
     }
     const name = segmentName(firstSeq)
     const path = join(this.dir, name)
@@ -367,6 +380,49 @@ export class WriteAheadLog {
     }
     this.#syncedSeq = this.#nextSeq
     return this.#syncedSeq
+  }
+
+  /**
+   * Group commit off the calling thread: an fdatasync in the background
+   * (libuv's thread pool) covering every frame appended before the call, so
+   * the owner thread goes on appending meanwhile. Resolves with the synced
+   * watermark; rejects with WalError IO. One runs at a time: a call while one
+   * runs waits for it, then syncs what it did not cover.
+   */
+  syncAsync(): Promise<number> {
+    this.#checkOpen()
+    if (this.#syncing) return this.#syncing.then(() => this.syncAsync())
+    const target = this.#nextSeq
+    if (this.#syncedSeq >= target || this.#fd < 0) {
+      this.#syncedSeq = Math.max(this.#syncedSeq, target)
+      return Promise.resolve(this.#syncedSeq)
+    }
+    const fd = this.#fd
+    const syncing = new Promise<number>((resolve, reject) => {
+      const done = (err: unknown): void => {
+        this.#syncing = undefined
+        for (const stale of this.#deferredClose.splice(0)) {
+          try {
+            this.#fs.closeSync(stale)
+          } catch {}
+        }
+        if (err) return reject(ioError('fdatasync', err))
+        // (Frames before `target` in earlier segments were synced when those were closed.)
+        this.#syncedSeq = Math.max(this.#syncedSeq, target)
+        resolve(this.#syncedSeq)
+      }
+      if (!this.#fs.fdatasync) {
+        // A file-system layer without the callback form: synchronous, on this thread.
+        try {
+          this.#fs.fdatasyncSync(fd)
+          queueMicrotask(() => done(null))
+        } catch (err) {
+          queueMicrotask(() => done(err))
+        }
+      } else this.#fs.fdatasync!(fd, done)
+    })
+    this.#syncing = syncing
+    return syncing
   }
 
   /**
@@ -462,8 +518,7 @@ export class WriteAheadLog {
     if (this.#closed) return
     if (this.#fd >= 0) {
       this.sync()
-      this.#fs.closeSync(this.#fd)
-      this.#fd = -1
+      this.#closeFd()
     }
     this.#closed = true
   }

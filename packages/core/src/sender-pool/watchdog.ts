@@ -1,0 +1,87 @@
+/**
+ * Finds sender threads whose event loop is stuck (a send that blocks the
+ * thread, e.g. a synchronous loop), so they can be terminated: piscina's
+ * own per-task abort would do it, but it only gives an abortable task to an
+ * idle thread, i.e. one send per thread at a time (senderConcurrency lost).
+ *
+ * Watchdog SharedArrayBuffer, Int32 slots; one row per live sender thread:
+ *
+ *   +-----------+-----------+-----------+
+ *   | THREAD_ID | RUNNING   | BEAT      |   row r at (1 + r × 3)
+ *   +-----------+-----------+-----------+
+ *
+ * A thread claims a free row (THREAD_ID 0 → its threadId, CAS), counts the
+ * sends it runs (RUNNING) and bumps BEAT every BEAT_MS while its event loop
+ * turns. The pipeline thread terminates a thread whose BEAT stood still for
+ * longer than the send deadline plus a grace while it had sends running,
+ * and frees its row.
+ */
+export const WatchdogSlot = { THREAD_ID: 0, RUNNING: 1, BEAT: 2 } as const
+const ROW = 3
+export const WATCHDOG_ROWS = 256
+export const BEAT_MS = 100
+
+export function createWatchdogBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer((1 + WATCHDOG_ROWS * ROW) * 4)
+}
+
+export function rowOffset(row: number): number {
+  return 1 + row * ROW
+}
+
+/** Sender-thread side: claims a row and starts the heartbeat. Returns the row's offset (-1: table full, no watchdog). */
+export function joinWatchdog(sab: SharedArrayBuffer, threadId: number): number {
+  const table = new Int32Array(sab)
+  for (let row = 0; row < WATCHDOG_ROWS; row++) {
+    const at = rowOffset(row)
+    if (Atomics.compareExchange(table, at + WatchdogSlot.THREAD_ID, 0, threadId) === 0) {
+      Atomics.store(table, at + WatchdogSlot.RUNNING, 0)
+      setInterval(() => Atomics.add(table, at + WatchdogSlot.BEAT, 1), BEAT_MS).unref()
+      return at
+    }
+  }
+  return -1
+}
+
+/** Pipeline side: remembers when each row's beat last moved. */
+export class Watchdog {
+  readonly #table: Int32Array
+  readonly #seen = new Map<number, { beat: number; at: number }>()
+
+  constructor(sab: SharedArrayBuffer) {
+    this.#table = new Int32Array(sab)
+  }
+
+  /** Threads (threadId, sends running) whose loop has not turned for `stuckMs` while running sends; their rows are freed. */
+  stuck(stuckMs: number, now: number = performance.now()): Array<{ threadId: number; running: number }> {
+    const out: Array<{ threadId: number; running: number }> = []
+    for (let row = 0; row < WATCHDOG_ROWS; row++) {
+      const at = rowOffset(row)
+      const threadId = Atomics.load(this.#table, at + WatchdogSlot.THREAD_ID)
+      if (threadId === 0) continue
+      const beat = Atomics.load(this.#table, at + WatchdogSlot.BEAT)
+      const running = Atomics.load(this.#table, at + WatchdogSlot.RUNNING)
+      const seen = this.#seen.get(at)
+      if (!seen || seen.beat !== beat || running === 0) {
+        this.#seen.set(at, { beat, at: now })
+        continue
+      }
+      if (now - seen.at < stuckMs) continue
+      out.push({ threadId, running })
+      this.#seen.delete(at)
+      Atomics.store(this.#table, at + WatchdogSlot.THREAD_ID, 0)
+    }
+    return out
+  }
+
+  /** Frees the row of a thread that exited (so a new thread can take it). */
+  release(threadId: number): void {
+    for (let row = 0; row < WATCHDOG_ROWS; row++) {
+      const at = rowOffset(row)
+      if (Atomics.load(this.#table, at + WatchdogSlot.THREAD_ID) === threadId) {
+        this.#seen.delete(at)
+        Atomics.store(this.#table, at + WatchdogSlot.THREAD_ID, 0)
+      }
+    }
+  }
+}
