@@ -13,14 +13,12 @@ export function compact(n: number): string {
   return integer.format(n)
 }
 
-/** Milliseconds with one decimal: "12.3 ms". */
-export function ms(n: number): string {
-  return `${decimal.format(n)} ms`
+/** Bytes in MiB with one decimal: "12.3 MiB". */
+export function mib(bytes: number): string {
+  return `${decimal.format(bytes / 2 ** 20)} MiB`
 }
 
-/** Two aligned columns. */
-export function table(rows: ReadonlyArray<readonly [string, string]>): string {
-  const left = Math.max(...rows.map(([k]) => k.length))
-  const right = Math.max(...rows.map(([, v]) => v.length))
-  return rows.map(([k, v]) => `  ${k.padEnd(left)}  ${v.padStart(right)}`).join('\n')
+/** Milliseconds as seconds with one decimal: "12.3 s". */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
 }

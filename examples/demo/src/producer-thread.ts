@@ -4,17 +4,17 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { connectProducer, type ProducerHandle } from '@vinequeue/core'
-import { produce } from './events.ts'
+import type { Share } from './events.ts'
+import { produce } from './produce.ts'
 
 export interface ProducerThreadData {
   readonly handle: ProducerHandle
-  readonly ref: string
-  readonly count: number
+  readonly share: Share
 }
 
-const { handle, ref, count } = workerData as ProducerThreadData
+const { handle, share } = workerData as ProducerThreadData
 const producer = connectProducer(handle)
-await produce(producer, ref, count)
+await produce(producer, share)
 // Publishes what is left and lets the pipeline retire this lane once drained.
 producer.close()
-parentPort!.postMessage({ type: 'done', ref, count })
+parentPort!.postMessage({ type: 'done', ref: share.ref })

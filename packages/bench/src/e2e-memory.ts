@@ -24,14 +24,12 @@ export const E2E_ITEMS = 1_000_000
 export const CHUNK = 1000
 
 /**
- * One timed end-to-end round: items/s from the first enqueue to the drain.
- * Should the lane ever fill, the item is given to `enqueueAsync` (which waits
- * for room) instead: no item is lost and none counted twice.
+ * The producer of every end-to-end round: `n` calls to `q.enqueue`, CHUNK
+ * per turn of the event loop. Returns how many items found the lane full and
+ * were given to `enqueueAsync` instead (no item is lost or counted twice).
  */
-export async function e2eRound(q: Queue, pool: readonly BenchEvent[], n: number): Promise<number> {
-  const sentBefore = q.metrics().sentTotal
+export async function enqueueAll(q: Queue, pool: readonly BenchEvent[], n: number): Promise<number> {
   let waited = 0
-  const t0 = performance.now()
   let i = 0
   while (i < n) {
     const end = Math.min(n, i + CHUNK)
@@ -47,6 +45,18 @@ export async function e2eRound(q: Queue, pool: readonly BenchEvent[], n: number)
     }
     await yieldToLoop()
   }
+  return waited
+}
+
+/**
+ * One timed end-to-end round: items/s from the first enqueue to the drain.
+ * Should the lane ever fill, the item is given to `enqueueAsync` (which waits
+ * for room) instead: no item is lost and none counted twice.
+ */
+export async function e2eRound(q: Queue, pool: readonly BenchEvent[], n: number): Promise<number> {
+  const sentBefore = q.metrics().sentTotal
+  const t0 = performance.now()
+  const waited = await enqueueAll(q, pool, n)
   await q.drain()
   const seconds = (performance.now() - t0) / 1000
   const sent = q.metrics().sentTotal - sentBefore

@@ -4,6 +4,8 @@
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { runE2eHttp } from './e2e-http.ts'
+import { runE2eHttpLatency } from './e2e-http-latency.ts'
 import { runE2eMemory } from './e2e-memory.ts'
 import { runEnqueue } from './enqueue.ts'
 import { makeEvents } from './event.ts'
@@ -12,6 +14,7 @@ import { runLatency } from './latency.ts'
 import { runPeers } from './peers.ts'
 import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
+import { runStartBacklog } from './start-backlog.ts'
 import { runWal } from './wal.ts'
 import { runWalLog } from './wal-log.ts'
 
@@ -54,6 +57,21 @@ const STEPS: readonly Step[] = [
     name: 'wal_log',
     what: '@vinequeue/wal alone: sync() latency after a batch append, recovery (open + frames) throughput',
     run: (pool) => runWalLog(pool),
+  },
+  {
+    name: 'e2e_http',
+    what: 'enqueue → WAL (always) → HTTP sender → sink process, beside the no-op WAL queue and direct undici POSTs',
+    run: (pool) => runE2eHttp(pool),
+  },
+  {
+    name: 'e2e_http_latency',
+    what: 'per-item latency enqueue → sink, lowLatency preset, at half the e2e_http rate, beside paced direct undici POSTs',
+    run: (pool, figures) => runE2eHttpLatency(pool, figures),
+  },
+  {
+    name: 'start_with_backlog',
+    what: 'queue.start() on a WAL holding ~1 GiB of pending items, and its re-delivery to the no-op sender',
+    run: (pool) => runStartBacklog(pool),
   },
   {
     name: 'pool_topology',

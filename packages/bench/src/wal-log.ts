@@ -54,7 +54,7 @@ const FILE_BYTES = 64 * 1024 * 1024
  * `count` events as core frames a batch of `enqueue` calls: one record each,
  * `u32 length | msgpack | padding to 4 bytes` (core's ring/layout.ts).
  */
-function encodeBatch(pool: readonly BenchEvent[], first: number, count: number): Uint8Array {
+export function encodeBatch(pool: readonly BenchEvent[], first: number, count: number): Uint8Array {
   const packr = queuePackr()
   const records = Array.from({ length: count }, (_, i) => {
     const item = packr.pack(pool[(first + i) & POOL_MASK])

@@ -1,0 +1,300 @@
+/**
+ * Question: how long does an item take from `enqueue` to a real HTTP target
+ * at a steady load the queue can carry? The path of e2e-http.ts (WAL
+ * `syncMode: 'always'`, `@vinequeue/senders/http` with msgpack bodies, the
+ * sink process) with `preset: 'lowLatency'` (batches of ≤ 100 items, cut
+ * within 5 ms). The load is half of `e2e_http.items_per_s` from the same run
+ * (measured here first when the step runs alone), offered by a paced
+ * producer: every ~1 ms tick (a `setTimeout(1)`) enqueues the items that are
+ * due by then, so the offered rate holds on average however late a tick is.
+ *
+ * Each item carries its enqueue time in `ts`; the sink decodes every body and
+ * records `arrival - ts` per item. Both processes stamp with
+ * `performance.timeOrigin + performance.now()` (sink/protocol.ts): sub-ms
+ * resolution, the wall clock at process start plus a monotonic clock.
+ * `Date.now()` would be the same clock with 1 ms steps, too coarse for
+ * latencies of a few ms. The offset between the two processes' clocks is
+ * measured (IPC ping of least round trip) and subtracted.
+ *
+ * Baseline, same rounds and load: `peer.direct_undici` paced — no queue, no
+ * WAL: each tick's items are `JSON.stringify`ed in POSTs of ≤ 100 (the
+ * preset's batch size) and sent at once with undici, not awaited (a Pool
+ * with up to 16 sockets).
+ *
+ * Half of the default preset's maximum can be more than the lowLatency
+ * preset carries at all (100-item batches: several times more requests and
+ * pipeline passes per item). Then the latency measured is queueing delay
+ * that grows with the round's length, and the progress lines say so (the
+ * delivered rate falls short of the offered one, and
+ * `e2e_http.latency_delivered_items_per_s` records it). So the step first
+ * measures both presets' maxima (3 interleaved rounds of e2e-http.ts:
+ * `e2e_http_low_latency.items_per_s` beside `e2e_http_same_run`), and the
+ * same pair of latencies is also measured at half of the lowLatency preset's
+ * own maximum: `e2e_http.latency_p50_ms_at_half_low_latency_max`, `…_p99_…`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Queue, QueueFullError } from '@vinequeue/core'
+import { DirectPoster, InFlight } from './direct-undici.ts'
+import { HTTP_ITEMS, httpRound, startHttpQueue } from './e2e-http.ts'
+import { type BenchEvent, makeEvents, POOL_MASK } from './event.ts'
+import { type Figure, progress } from './report.ts'
+import type { SinkLatency } from './sink/protocol.ts'
+import { wallClockMs } from './sink/protocol.ts'
+import { SinkProcess } from './sink/sink-process.ts'
+import { interleave, median } from './stats.ts'
+
+/** Seconds of paced load per round and subject. */
+const SECONDS = 2
+const LATENCY_ROUNDS = 5
+/** Items per POST of the paced naive peer: the lowLatency preset's maxBatchSize. */
+const POST_ITEMS = 100
+/** Requests the paced naive peer may have in flight (its pool's sockets). */
+const POST_IN_FLIGHT = 16
+
+/**
+ * Offers `n` items at `rate` items/s: every tick, `emit(from, to)` gets the
+ * items due by now. Returns the rate actually offered (items / time from the
+ * first tick to the last emit).
+ */
+async function pace(
+  rate: number,
+  n: number,
+  emit: (from: number, to: number) => void,
+  t0: number = performance.now(),
+): Promise<number> {
+  let sent = 0
+  let last = t0
+  while (sent < n) {
+    last = performance.now()
+    const due = Math.min(n, Math.floor(((last - t0) * rate) / 1000))
+    if (due > sent) {
+      emit(sent, due)
+      sent = due
+    }
+    if (sent < n) await sleep(1)
+  }
+  return n / ((last - t0) / 1000)
+}
+
+interface LatencyRound {
+  readonly latency: SinkLatency
+  /** Items/s offered by the paced producer. */
+  readonly offered: number
+  /** Items/s the sink received: n / (time from the first tick to the last item's arrival). */
+  readonly delivered: number
+}
+
+async function queueLatencyRound(
+  q: Queue,
+  sink: SinkProcess,
+  events: BenchEvent[],
+  rate: number,
+  n: number,
+): Promise<LatencyRound> {
+  const { reached } = await sink.arm(n, 'latency')
+  let full = 0
+  const waiting: Array<Promise<unknown>> = []
+  const t0 = performance.now()
+  const offered = await pace(
+    rate,
+    n,
+    (from, to) => {
+      for (let i = from; i < to; i++) {
+        const e = events[i & POOL_MASK]!
+        e.ts = wallClockMs()
+        try {
+          q.enqueue(e)
+        } catch (err) {
+          if (!(err instanceof QueueFullError)) throw err
+          // Waits for room, not awaited (the pacing goes on); a copy, as the pool's object is
+          // stamped again when the pool comes round. The progress line says how many waited.
+          full++
+          waiting.push(q.enqueueAsync({ ...e }))
+        }
+      }
+    },
+    t0,
+  )
+  await Promise.all(waiting)
+  if (full > 0)
+    progress(`  e2e_http latency: the lane was full for ${full} items at ${Math.round(rate)} items/s`)
+  const { at, result } = await reached
+  await q.drain() // (the lowLatency batches are already out: this only settles the WAL)
+  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000) }
+}
+
+async function directLatencyRound(
+  poster: DirectPoster,
+  sink: SinkProcess,
+  events: BenchEvent[],
+  rate: number,
+  n: number,
+): Promise<LatencyRound> {
+  const { reached } = await sink.arm(n, 'latency')
+  const flight = new InFlight(Number.POSITIVE_INFINITY) // never waits: the pool queues beyond its sockets
+  const t0 = performance.now()
+  const offered = await pace(
+    rate,
+    n,
+    (from, to) => {
+      for (let at = from; at < to; at += POST_ITEMS) {
+        const batch: BenchEvent[] = []
+        for (let i = at; i < Math.min(to, at + POST_ITEMS); i++) {
+          const e = events[i & POOL_MASK]!
+          e.ts = wallClockMs()
+          batch.push(e)
+        }
+        void flight.add(poster.post(JSON.stringify(batch)))
+      }
+    },
+    t0,
+  )
+  await flight.settled()
+  const { at, result } = await reached
+  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000) }
+}
+
+/**
+ * Maximum items/s of the HTTP path with the default and the lowLatency
+ * preset, 3 interleaved rounds of e2e-http.ts each, medians.
+ */
+async function e2eHttpMaxima(
+  pool: readonly BenchEvent[],
+  sink: SinkProcess,
+  root: string,
+): Promise<{ defaults: number; lowLatency: number }> {
+  const defaults: number[] = []
+  const lowLatency: number[] = []
+  const qd = await startHttpQueue(join(root, 'max-default'), sink.url)
+  const ql = await startHttpQueue(join(root, 'max-low-latency'), sink.url, { preset: 'lowLatency' })
+  try {
+    await httpRound(qd, sink, pool, HTTP_ITEMS / 10)
+    await httpRound(ql, sink, pool, HTTP_ITEMS / 10)
+    await interleave(3, [
+      async () => void defaults.push((await httpRound(qd, sink, pool, HTTP_ITEMS)).itemsPerS),
+      async () => void lowLatency.push((await httpRound(ql, sink, pool, HTTP_ITEMS)).itemsPerS),
+    ])
+  } finally {
+    await qd.stop()
+    await ql.stop()
+  }
+  return { defaults: median(defaults), lowLatency: median(lowLatency) }
+}
+
+/** The rounds of one load level: the queue and the paced naive peer. */
+interface Level {
+  readonly label: string
+  readonly rate: number
+  readonly queue: LatencyRound[]
+  readonly direct: LatencyRound[]
+}
+
+function show(r: LatencyRound | undefined, offset: number): string {
+  if (!r) return '-'
+  const behind = r.delivered < 0.9 * r.offered ? ' OVERLOADED' : ''
+  return (
+    `p50 ${(r.latency.p50 - offset).toFixed(2)} p99 ${(r.latency.p99 - offset).toFixed(2)} ms, ` +
+    `delivered ${Math.round(r.delivered)}/s of ${Math.round(r.offered)}/s${behind}`
+  )
+}
+
+export async function runE2eHttpLatency(
+  pool: readonly BenchEvent[],
+  figures: readonly Figure[],
+): Promise<Figure[]> {
+  const root = mkdtempSync(join(tmpdir(), 'vq-bench-http-latency-'))
+  const sink = await SinkProcess.start()
+  const poster = new DirectPoster(sink.url, POST_IN_FLIGHT)
+  let q: Queue | undefined
+  const measured = figures.find((f) => f.name === 'e2e_http.items_per_s')?.value
+  let maxima = { defaults: Number.NaN, lowLatency: Number.NaN }
+  let offset = 0
+  const levels: Level[] = []
+  try {
+    maxima = await e2eHttpMaxima(pool, sink, root)
+    // The load of the named figures: half of the e2e_http step's figure (this step's own measurement when run alone).
+    const max = measured ?? maxima.defaults
+    const lowLatencyMax = maxima.lowLatency
+    levels.push(
+      { label: 'half e2e_http', rate: max / 2, queue: [], direct: [] },
+      { label: 'half lowLatency max', rate: lowLatencyMax / 2, queue: [], direct: [] },
+    )
+    // This step stamps `ts`: its own events, so the shared pool stays as generated.
+    const events = makeEvents()
+    const clock = await sink.clockOffset()
+    offset = clock.offsetMs
+    progress(
+      `  loads: ${levels.map((l) => `${l.label} ${Math.round(l.rate)} items/s`).join(', ')} ` +
+        `(maxima: e2e_http ${Math.round(max)}${measured === undefined ? ' (this step)' : ' (e2e_http step)'}, ` +
+        `this step: default preset ${Math.round(maxima.defaults)}, lowLatency preset ${Math.round(lowLatencyMax)} items/s); ` +
+        `${SECONDS} s per round; sink clock offset ${(offset * 1000).toFixed(0)} µs ` +
+        `(IPC round trip ${(clock.rttMs * 1000).toFixed(0)} µs), subtracted`,
+    )
+    q = await startHttpQueue(join(root, 'low-latency'), sink.url, { preset: 'lowLatency' })
+    const queue = q
+    // Warm-up of both subjects (a quarter round at the lower load), not recorded.
+    const warm = Math.min(...levels.map((l) => l.rate))
+    await queueLatencyRound(queue, sink, events, warm, Math.round((warm * SECONDS) / 4))
+    await directLatencyRound(poster, sink, events, warm, Math.round((warm * SECONDS) / 4))
+    await interleave(
+      LATENCY_ROUNDS,
+      levels.flatMap((level) => {
+        const n = Math.round(level.rate * SECONDS)
+        return [
+          async () => void level.queue.push(await queueLatencyRound(queue, sink, events, level.rate, n)),
+          async () => void level.direct.push(await directLatencyRound(poster, sink, events, level.rate, n)),
+        ]
+      }),
+      (r) => {
+        for (const l of levels) {
+          progress(
+            `e2e_http latency round ${r}/${LATENCY_ROUNDS}, ${l.label}: queue ${show(l.queue.at(-1), offset)}; ` +
+              `direct undici ${show(l.direct.at(-1), offset)}`,
+          )
+        }
+      },
+    )
+    const m = queue.metrics()
+    progress(
+      `  lowLatency queue: ${m.batchesSentTotal} batches (${(m.sentTotal / Math.max(1, m.batchesSentTotal)).toFixed(0)} items each), ` +
+        `${m.fsyncsTotal} fsyncs (p50 ${m.walSyncLatencyP50} ms), send p50 ${m.sendLatencyP50} p99 ${m.sendLatencyP99} ms`,
+    )
+  } finally {
+    await q?.stop()
+    await poster.close()
+    await sink.close()
+    rmSync(root, { recursive: true, force: true })
+  }
+  const pick = (rounds: LatencyRound[], key: 'p50' | 'p99'): number =>
+    median(rounds.map((r) => r.latency[key] - offset))
+  const [half, halfLow] = levels as [Level, Level]
+  const latencyFigures = (level: Level, suffix: string): Figure[] =>
+    (['p50', 'p99'] as const).map((p) => ({
+      name: `e2e_http.latency_${p}_ms${suffix}`,
+      value: pick(level.queue, p),
+      unit: 'ms',
+      baseline: { name: `peer.direct_undici.latency_${p}_ms${suffix}`, value: pick(level.direct, p) },
+    }))
+  return [
+    ...latencyFigures(half, ''),
+    {
+      name: 'e2e_http.latency_delivered_items_per_s',
+      value: median(half.queue.map((r) => r.delivered)),
+      unit: 'items/s',
+      baseline: {
+        name: 'e2e_http.latency_offered_items_per_s',
+        value: median(half.queue.map((r) => r.offered)),
+      },
+    },
+    {
+      name: 'e2e_http_low_latency.items_per_s',
+      value: maxima.lowLatency,
+      unit: 'items/s',
+      baseline: { name: 'e2e_http_same_run.items_per_s', value: maxima.defaults },
+    },
+    ...latencyFigures(halfLow, '_at_half_low_latency_max'),
+  ]
+}
