@@ -22,6 +22,7 @@ export { presets } from './queue/presets.ts'
 export { createQueue, Queue } from './queue/queue.ts'
 export type {
   AdaptiveBatchingOptions,
+  CircuitBreakerOptions,
   CircuitState,
   DeadLetter,
   EnqueueAsyncOptions,
@@ -33,8 +34,11 @@ export type {
   QueueEvents,
   QueueOptions,
   ResolvedOptions,
+  ResolvedWalOptions,
   SenderModuleSpec,
   StopReport,
+  WalFullPolicy,
+  WalQueueOptions,
 } from './queue/types.ts'
 export type { ItemFailure, SendContext, Sender, SenderFactory, SendResult } from './sender/types.ts'
 export { defineSender } from './sender/types.ts'

@@ -272,12 +272,12 @@ describe('@vinequeue/senders/http: retryable failures', () => {
 
     expectEachOnce(t.delivered, 100)
     expect(t.requests.map((r) => r.status)).toEqual([undefined, 200])
-    // The sender settled on its own when the signal fired: the pool did not
-    // have to terminate its thread (that would count a timeout).
+    // The send was aborted at sendTimeoutMs (one timeout, retried); its thread
+    // kept running: nothing was terminated (that would count a sender failure).
     expect(q.metrics()).toMatchObject({
       sentTotal: 100,
       retriesTotal: 1,
-      timeoutsTotal: 0,
+      timeoutsTotal: 1,
       senderFailuresTotal: 0,
     })
   })

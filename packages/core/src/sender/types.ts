@@ -3,9 +3,10 @@ import type { Batch } from '../batch/batch-format.ts'
 /** Passed to every `send` call. */
 export interface SendContext {
   /**
-   * Aborted when the send exceeds `sendTimeoutMs`. (A pool thread whose send
-   * ignores it is terminated a second later; so is every pool thread when
-   * stop() runs out of time.)
+   * Aborted when the send exceeds `sendTimeoutMs`; the send then counts as
+   * failed (a timeout, retried) whether or not it settles. (A pool thread
+   * whose event loop is stuck is terminated by the watchdog a second later;
+   * every pool thread is when stop() runs out of time.)
    */
   readonly signal: AbortSignal
   /** 1 for the first try of this batch, then 2, 3, … */

@@ -5,12 +5,15 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createQueue } from '@vinequeue/core'
 import { describe, expect, it } from 'vitest'
+import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
 
 // kill -9 at random moments: every item whose flush() resolved (syncMode
 // 'always') was either delivered before the crash or comes back from the WAL
 // at the next start, intact.
 const child = fileURLToPath(new URL('../fixtures/wal-crash-child.mjs', import.meta.url))
-const ITERATIONS = 25
+// VINEQUEUE_CRASH_RUNS=500 for a long run, VINEQUEUE_CRASH_SEED to replay one (crash-knobs.ts).
+const ITERATIONS = crashRuns(25)
+const SEED = crashSeed()
 
 interface Item {
   n: number
@@ -51,12 +54,14 @@ async function crashOnce(dir: string, killAfterMs: number): Promise<number> {
 
 describe('WAL-first queue under kill -9', () => {
   it(`re-delivers every flushed item after SIGKILL at a random moment (${ITERATIONS} runs)`, {
-    timeout: 120_000,
+    timeout: 60_000 + ITERATIONS * 4000,
   }, async () => {
+    const rand = prng(SEED)
     for (let run = 0; run < ITERATIONS; run++) {
       const dir = mkdtempSync(join(tmpdir(), 'vq-crash-'))
       try {
-        const flushed = await crashOnce(dir, 50 + Math.floor(Math.random() * 400))
+        const killAfterMs = rand.int(50, 449)
+        const flushed = await crashOnce(dir, killAfterMs)
         const before = readItems(join(dir, 'delivered.ndjson'))
         // A fresh queue on the same WAL re-delivers what was not acknowledged.
         const after: Item[] = []
@@ -86,7 +91,13 @@ describe('WAL-first queue under kill -9', () => {
         }
         const missing: number[] = []
         for (let n = 0; n < flushed; n++) if (!seen.has(n)) missing.push(n)
-        expect({ run, flushed, missing: missing.slice(0, 10) }).toEqual({ run, flushed, missing: [] })
+        expect({ seed: SEED, run, killAfterMs, flushed, missing: missing.slice(0, 10) }).toEqual({
+          seed: SEED,
+          run,
+          killAfterMs,
+          flushed,
+          missing: [],
+        })
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
