@@ -69,6 +69,12 @@ export class CircuitBreaker {
     return Math.max(0, this.#openedAt + this.#config.resetTimeoutMs - this.#now())
   }
 
+  /** Half-open with every probe out: only a probe's outcome changes anything now. */
+  get awaitingProbes(): boolean {
+    this.#tick()
+    return this.#state === 'half-open' && this.#probesSent >= this.#config.halfOpenProbes
+  }
+
   /**
    * Whether a batch may be sent now. Returns 'probe' for a half-open probe
    * (its outcome decides the state), true for an ordinary send, false when

@@ -157,15 +157,24 @@ export class Dispatcher {
     this.#scheduleUnpark()
   }
 
-  /** Wakes when an open circuit half-opens, to send probes. */
+  /**
+   * Makes sure parked batches go out when the circuit lets them: a timer for
+   * when an open circuit half-opens; at once if it already has (a state read
+   * can move it to half-open: nothing else would then send the probe);
+   * nothing while the probes are out (their outcome unparks).
+   */
   #scheduleUnpark(): void {
-    if (this.#unparkTimer || this.#parked.length === 0 || !this.#breaker) return
-    const ms = this.#breaker.msUntilHalfOpen()
-    if (ms <= 0 && this.#breaker.state !== 'open') return
-    this.#unparkTimer = setTimeout(() => {
-      this.#unparkTimer = undefined
-      this.#unpark()
-    }, ms + 1)
+    const breaker = this.#breaker
+    if (this.#unparkTimer || this.#parked.length === 0 || !breaker) return
+    const ms = breaker.msUntilHalfOpen()
+    if (ms <= 0 && breaker.awaitingProbes) return
+    this.#unparkTimer = setTimeout(
+      () => {
+        this.#unparkTimer = undefined
+        this.#unpark()
+      },
+      ms > 0 ? ms + 1 : 0,
+    )
   }
 
   /** Sends parked batches as far as the circuit allows. */

@@ -40,8 +40,13 @@ describe('CircuitBreaker', () => {
     advance(499)
     expect(b.acquire()).toBe(false)
     advance(1)
+    // Regression: reading the state half-opens the circuit too; whoever then
+    // parks a batch must still see that probes are due (awaitingProbes false).
+    expect(b.state).toBe('half-open')
+    expect(b.awaitingProbes).toBe(false)
     expect(b.acquire()).toBe('probe')
     expect(b.acquire()).toBe('probe')
+    expect(b.awaitingProbes).toBe(true)
     expect(b.acquire()).toBe(false) // only halfOpenProbes at once
     expect(changes).toEqual(['open', 'half-open'])
   })
