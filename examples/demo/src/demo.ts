@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { type CircuitState, createQueue } from '@vinequeue/core'
+import { type CircuitState, createQueue, type Queue } from '@vinequeue/core'
 import type { HttpSenderOptions } from '@vinequeue/senders/http'
 import { shares } from './events.ts'
 import { parseFlags } from './flags.ts'
@@ -43,9 +43,11 @@ const plan = shares(flags.events, refs)
 // WAL directory removed even after an uncaught error or process.exit().
 const walDir = mkdtempSync(join(tmpdir(), 'vinequeue-demo-wal-'))
 let sinkToKill: Sink | undefined
+let queueToStop: Queue | undefined
 const cleanup = (): void => {
   sinkToKill?.kill()
-  rmSync(walDir, { recursive: true, force: true })
+  // (Retries: a pipeline thread still writing could add a file while the folder is emptied.)
+  rmSync(walDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 })
 }
 process.once('exit', cleanup)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
@@ -116,6 +118,7 @@ try {
   })
 
   const run = async () => {
+    queueToStop = queue
     await queue.start()
     if (flags.outageMs > 0) {
       const half = Math.floor(flags.outageMs / 2)
@@ -156,6 +159,8 @@ try {
   process.exitCode = ok ? 0 : 1
 } catch (err) {
   console.error('\ndemo failed:', err)
+  // Stop the queue's threads writing to the WAL folder before it is removed.
+  await queueToStop?.stop({ timeoutMs: 200 }).catch(() => undefined)
   // Producer threads or a queue still retrying would keep the process up: leave now (cleanup runs on exit).
   process.exit(1)
 }
