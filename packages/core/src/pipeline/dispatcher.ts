@@ -318,11 +318,18 @@ export class Dispatcher {
       ;(f.retryable === false ? permanent : retry).push(index)
     }
     this.#metrics.add(MetricSlot.SENT, slab.count - byIndex.size)
-    if (permanent.length > 0) {
-      const reason = byIndex.get(permanent[0]!)?.reason ?? 'rejected by the sender'
+    // One dead letter per distinct reason, so each item keeps the reason the target gave it.
+    const byReason = new Map<string, number[]>()
+    for (const index of permanent) {
+      const reason = byIndex.get(index)?.reason ?? 'rejected by the sender'
+      const group = byReason.get(reason)
+      if (group) group.push(index)
+      else byReason.set(reason, [index])
+    }
+    for (const [reason, indexes] of byReason) {
       this.#deadLetter(
-        extractRecords(slab.view(), permanent),
-        permanent.length,
+        extractRecords(slab.view(), indexes),
+        indexes.length,
         `permanent failure: ${reason}`,
         slab.attempt,
       )

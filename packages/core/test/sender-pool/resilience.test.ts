@@ -157,6 +157,35 @@ describe('dead letters', () => {
     expect(q.metrics().deadLetteredTotal).toBe(2)
   })
 
+  it('items of one batch rejected for different reasons: one dead letter per reason, each item with its own', async () => {
+    const dead: Array<{ items: unknown[]; reason: string }> = []
+    const q = createQueue({
+      send: async (batch) => ({
+        failed: (batch.items() as Array<{ why?: string }>).flatMap((item, index) =>
+          item.why ? [{ index, retryable: false, reason: item.why }] : [],
+        ),
+      }),
+      flushIntervalMs: 5,
+      onDeadLetter: (d) => dead.push(d),
+    })
+    queues.push(q)
+    await q.start()
+    q.enqueue({ i: 1, why: 'too big' })
+    q.enqueue({ i: 2 })
+    q.enqueue({ i: 3, why: 'bad schema' })
+    q.enqueue({ i: 4, why: 'too big' })
+    await q.drain()
+    const byReason = Object.fromEntries(
+      dead.map((d) => [d.reason, (d.items as Array<{ i: number }>).map((x) => x.i)]),
+    )
+    expect(byReason).toEqual({
+      'permanent failure: too big': [1, 4],
+      'permanent failure: bad schema': [3],
+    })
+    expect(q.metrics().deadLetteredTotal).toBe(3)
+    expect(q.metrics().sentTotal).toBe(1)
+  })
+
   it('maxRetryAgeMs: a batch still failing after that long is dead-lettered, not retried forever', async () => {
     const dead: unknown[] = []
     const q = createQueue({
