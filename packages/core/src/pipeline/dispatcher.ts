@@ -137,13 +137,9 @@ export class Dispatcher {
    */
   send(slab: Slab): void {
     if (this.#closed) return
-    if (this.#breaker) {
-      const permit = this.#breaker.acquire()
-      if (permit === false) return this.#park(slab)
-      slab.probe = permit === 'probe'
-      if (slab.probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
-    }
-    this.#attempt(slab)
+    const permit = this.#breaker?.acquire() ?? true
+    if (permit === false) return this.#park(slab)
+    this.#attempt(slab, permit === 'probe')
   }
 
   /** Batches parked by the circuit breaker. */
@@ -182,15 +178,15 @@ export class Dispatcher {
     while (this.#parked.length > 0 && !this.#closed) {
       const permit = this.#breaker!.acquire()
       if (permit === false) break
-      const slab = this.#parked.shift()!
-      slab.probe = permit === 'probe'
-      if (slab.probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
-      this.#attempt(slab)
+      this.#attempt(this.#parked.shift()!, permit === 'probe')
     }
     this.#scheduleUnpark()
   }
 
-  #attempt(slab: Slab): void {
+  /** One attempt; `probe`: the circuit's half-open probe (its outcome decides the state). */
+  #attempt(slab: Slab, probe: boolean): void {
+    slab.probe = probe
+    if (probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
     slab.attempt++
     if (slab.firstSentAt === 0) slab.firstSentAt = performance.now()
     const startedAt = performance.now()

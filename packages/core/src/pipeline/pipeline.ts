@@ -426,22 +426,14 @@ export class Pipeline {
     const wal = this.#wal
     if (wal && (slab.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
-      let end = -1
-      if (this.#walHasRoom(slab.bytes)) {
-        end = wal.spill(slab.view(), slab.count)
-        if (end < 0) {
-          this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
-          return false
-        }
-      } else if (this.#walConfig!.fullPolicy === 'dropNewest') {
-        this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
-      } else {
-        this.#cutRefused = true // block / reject (or nothing old left to drop): wait for room
+      const id = this.#nextId
+      if (!this.#toBacklog(slab, id)) {
+        this.#cutRefused = true // the log is full (block / reject) or cannot be written now (ENOSPC, EIO)
         return false
       }
+      this.#nextId++
       this.#cutRefused = false
       this.#current = undefined
-      this.#unsynced.push({ id: this.#nextId++, end })
       if (slab.spill) this.#spillSlabs!.release(slab)
       else this.#slabs.release(slab)
       return true
@@ -536,24 +528,33 @@ export class Pipeline {
    * dropOldest) move to the WAL.
    */
   #spillWaitingUpTo(id: number): void {
-    const wal = this.#wal
-    if (!wal) return
+    if (!this.#wal) return
     for (let i = 0; i < this.#waiting.length; i++) {
       const slab = this.#waiting[i]!
       if (slab.id > id || slab.walSeq >= 0) continue
-      let end = -1
-      if (!this.#walHasRoom(slab.bytes)) {
-        if (this.#walConfig!.fullPolicy !== 'dropNewest') return // block / reject: the flush waits
-        this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
-      } else {
-        end = wal.spill(slab.view(), slab.count)
-        if (end < 0) return
-      }
-      this.#unsynced.push({ id: slab.id, end })
+      if (!this.#toBacklog(slab, slab.id)) return // the flush waits
       this.#waiting.splice(i--, 1)
       this.#unsettled.delete(slab.id)
       this.#slabs.release(slab)
     }
+  }
+
+  /**
+   * Writes a batch that only the log will keep (cut id `id`) under
+   * wal.maxBytes: logged, or dropped and counted (dropNewest). A mark lets a
+   * flush wait for its fdatasync. false: it stays in memory (the log is full
+   * under block / reject, or cannot be written now).
+   */
+  #toBacklog(slab: Slab, id: number): boolean {
+    let end = -1
+    if (this.#walHasRoom(slab.bytes)) {
+      end = this.#wal!.spill(slab.view(), slab.count)
+      if (end < 0) return false
+    } else if (this.#walConfig!.fullPolicy === 'dropNewest') {
+      this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
+    } else return false
+    this.#unsynced.push({ id, end })
+    return true
   }
 
   #hasUnsettledUpTo(id: number): boolean {

@@ -1,46 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createQueue, type Queue, type QueueOptions } from '@vinequeue/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { createQueue, type QueueOptions } from '@vinequeue/core'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers.ts'
+import { payload, SMALL, scratch, Target } from './outage-kit.ts'
 
 // wal.fullPolicy through a real restart: the log reaches wal.maxBytes while
 // the target is down, the queue is stopped, and a new queue on the same
 // directory delivers the rest with the target up. What was dropped is
 // counted, everything else arrives, nothing twice:
 //   delivered (both runs) + droppedByReason.wal (first run) == enqueued.
-const dirs: string[] = []
-const queues: Queue[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 500 })))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
-/** A target that can go down (every send fails, retryably); counts what it received, by id. */
-class Target {
-  down = false
-  readonly seen = new Map<number, number>()
-  readonly send = async (batch: { items(): unknown[] }): Promise<undefined> => {
-    if (this.down) throw new Error('target down')
-    for (const item of batch.items() as Array<{ i: number }>)
-      this.seen.set(item.i, (this.seen.get(item.i) ?? 0) + 1)
-    return undefined
-  }
-}
-
-/** Small memory and a small log, so an outage fills both quickly. */
-const SMALL: QueueOptions = {
-  ringBytes: 64 * 1024,
-  maxItemBytes: 1024,
-  maxBatchSize: 100,
-  maxInFlightBatches: 2,
-  flushIntervalMs: 5,
-  retryInitialDelayMs: 20,
-  retryMaxDelayMs: 50,
-  circuitBreaker: false,
-}
-const payload = 'x'.repeat(80)
+const { root, keep } = scratch('vq-full-restart-')
 
 const cases: Array<{ mode: 'first' | 'spill'; fullPolicy: 'dropOldest' | 'dropNewest' }> = [
   { mode: 'first', fullPolicy: 'dropOldest' },
@@ -51,10 +20,8 @@ const cases: Array<{ mode: 'first' | 'spill'; fullPolicy: 'dropOldest' | 'dropNe
 describe('wal.fullPolicy through a restart', () => {
   for (const { mode, fullPolicy } of cases) {
     it(`'${fullPolicy}', mode '${mode}': at maxBytes with the target down, stop, restart with it up: delivered + dropped == enqueued, none twice`, async () => {
-      const root = mkdtempSync(join(tmpdir(), 'vq-full-restart-'))
-      dirs.push(root)
       const wal: NonNullable<QueueOptions['wal']> = {
-        dir: join(root, 'wal'),
+        dir: join(root(), 'wal'),
         mode,
         segmentBytes: 16 * 1024,
         maxBytes: 64 * 1024,
@@ -84,7 +51,7 @@ describe('wal.fullPolicy through a restart', () => {
 
       const up = new Target()
       const q2 = createQueue({ ...SMALL, send: up.send, wal })
-      queues.push(q2)
+      keep(q2)
       await q2.start()
       await q2.drain()
       const m2 = q2.metrics()

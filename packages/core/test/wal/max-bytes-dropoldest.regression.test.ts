@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createQueue, type Queue, type QueueOptions } from '@vinequeue/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { feed, SMALL, scratch, Target } from './outage-kit.ts'
 
 // Found by full-policy-restart.test.ts: with wal.fullPolicy 'dropOldest' and
 // the target down, the log stays within wal.maxBytes while items flow, but
@@ -16,43 +16,23 @@ import { afterEach, describe, expect, it } from 'vitest'
 //    retried, the open batch, the lanes) regardless of maxBytes, so that the
 //    next start has it (~93 KB here). Decided: nothing is lost at stop — the
 //    bound may be passed by what memory held (documented in the core README).
-const dirs: string[] = []
-const queues: Queue[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 500 })))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const { root, keep } = scratch('vq-maxbytes-')
 
 const MAX_BYTES = 64 * 1024
 
 async function outage(mode: 'first' | 'spill'): Promise<{ q: Queue; dir: string }> {
-  const root = mkdtempSync(join(tmpdir(), 'vq-maxbytes-'))
-  dirs.push(root)
   const wal: NonNullable<QueueOptions['wal']> = {
-    dir: join(root, 'wal'),
+    dir: join(root(), 'wal'),
     mode,
     segmentBytes: 16 * 1024,
     maxBytes: MAX_BYTES,
     fullPolicy: 'dropOldest',
   }
-  const q = createQueue({
-    send: async () => {
-      throw new Error('target down')
-    },
-    wal,
-    ringBytes: 64 * 1024,
-    maxItemBytes: 1024,
-    maxBatchSize: 100,
-    maxInFlightBatches: 2,
-    flushIntervalMs: 5,
-    retryInitialDelayMs: 20,
-    retryMaxDelayMs: 50,
-    circuitBreaker: false,
-  })
-  queues.push(q)
+  const down = new Target()
+  down.down = true
+  const q = keep(createQueue({ ...SMALL, send: down.send, wal }))
   await q.start()
-  const payload = 'x'.repeat(80)
-  for (let i = 0; i < 10_000; i++) await q.enqueueAsync({ i, payload }) // ~1 MB through a 64 KiB log
+  await feed(q, 0, 10_000) // ~1 MB through a 64 KiB log
   await new Promise((r) => setTimeout(r, 300))
   expect(q.metrics().droppedByReason.wal).toBeGreaterThan(0)
   expect(q.metrics().walSize).toBeLessThanOrEqual(MAX_BYTES) // within the bound so far

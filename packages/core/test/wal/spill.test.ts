@@ -1,60 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createQueue, type Queue, type QueueOptions } from '@vinequeue/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { createQueue } from '@vinequeue/core'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers.ts'
+import { feed, payload, SMALL, scratch, Target } from './outage-kit.ts'
 
-const dirs: string[] = []
-const queues: Queue[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 500 })))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function walDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-spill-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
-
-/** A target that can go down: while down every send fails (retryable). Counts what it received, by id. */
-class Target {
-  down = false
-  calls = 0
-  readonly seen = new Map<number, number>()
-  readonly send = async (batch: { items(): unknown[] }): Promise<undefined> => {
-    this.calls++
-    if (this.down) throw new Error('target down')
-    for (const item of batch.items() as Array<{ i: number }>)
-      this.seen.set(item.i, (this.seen.get(item.i) ?? 0) + 1)
-    return undefined
-  }
-  /** Every id in [0, n) exactly once. */
-  exactlyOnce(n: number): boolean {
-    if (this.seen.size !== n) return false
-    for (let i = 0; i < n; i++) if (this.seen.get(i) !== 1) return false
-    return true
-  }
-}
-
-/** Small memory, so an outage overflows it quickly. */
-const SMALL: QueueOptions = {
-  ringBytes: 64 * 1024,
-  maxItemBytes: 1024,
-  maxBatchSize: 100,
-  maxInFlightBatches: 2,
-  flushIntervalMs: 5,
-  retryInitialDelayMs: 20,
-  retryMaxDelayMs: 50,
-  circuitBreaker: false,
-}
-
-const payload = 'x'.repeat(80)
-
-/** enqueueAsync `n` items from `from`; returns when all are accepted. */
-async function feed(q: Queue, from: number, n: number): Promise<void> {
-  for (let i = from; i < from + n; i++) await q.enqueueAsync({ i, payload })
-}
+const { walDir, keep } = scratch('vq-spill-')
 
 describe('spilling to the WAL when memory is full', () => {
   for (const mode of ['first', 'spill'] as const) {
@@ -66,7 +15,7 @@ describe('spilling to the WAL when memory is full', () => {
         send: target.send,
         wal: { dir: walDir(), mode, segmentBytes: 64 * 1024 },
       })
-      queues.push(q)
+      keep(q)
       await q.start()
       const N = 20_000 // ~2 MB: 30 times the ring
       await feed(q, 0, N)
@@ -92,7 +41,7 @@ describe('spilling to the WAL when memory is full', () => {
       send: target.send,
       wal: { dir: walDir(), mode: 'spill' },
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     await feed(q, 0, 5000)
     await q.drain()
@@ -114,7 +63,7 @@ describe('spilling to the WAL when memory is full', () => {
 
     const up = new Target()
     const q2 = createQueue({ ...SMALL, send: up.send, wal: { dir, segmentBytes: 64 * 1024 } })
-    queues.push(q2)
+    keep(q2)
     const recovered = new Promise<{ items: number }>((resolve) => q2.once('recovered', resolve))
     await q2.start()
     // New items go in while the old ones are being re-delivered.
@@ -133,7 +82,7 @@ describe('spilling to the WAL when memory is full', () => {
       send: target.send,
       wal: { dir: walDir(), segmentBytes: 16 * 1024, maxBytes: 64 * 1024, fullPolicy: 'dropNewest' },
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     const N = 10_000
     await feed(q, 0, N)
@@ -157,7 +106,7 @@ describe('spilling to the WAL when memory is full', () => {
       send: target.send,
       wal: { dir: walDir(), segmentBytes: 16 * 1024, maxBytes: 64 * 1024, fullPolicy: 'dropOldest' },
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     const N = 10_000
     await feed(q, 0, N)
@@ -180,7 +129,7 @@ describe('spilling to the WAL when memory is full', () => {
       send: target.send,
       wal: { dir: walDir(), segmentBytes: 16 * 1024, maxBytes: 64 * 1024, fullPolicy: 'reject' },
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     let accepted = 0
     let rejected: unknown
@@ -209,7 +158,7 @@ describe('spilling to the WAL when memory is full', () => {
       send: target.send,
       wal: { dir: walDir(), syncMode: 'periodic', syncIntervalMs: 50 },
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     await feed(q, 0, 5000)
     await q.drain()

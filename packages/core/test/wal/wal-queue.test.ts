@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createQueue, InvalidConfigError, type Queue } from '@vinequeue/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { createQueue, InvalidConfigError } from '@vinequeue/core'
+import { describe, expect, it } from 'vitest'
 import { SinkDouble, waitFor } from '../helpers.ts'
+import { scratch } from './outage-kit.ts'
 
-const dirs: string[] = []
-const queues: Queue[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 500 })))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function walDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-walq-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const { walDir, keep } = scratch('vq-walq-')
 
 describe('WAL-first queue', () => {
   it('delivers through the WAL: fsyncs counted, watermark follows, segments reclaimed', async () => {
@@ -27,7 +17,7 @@ describe('WAL-first queue', () => {
       maxBatchSize: 100,
       flushIntervalMs: 5,
     })
-    queues.push(q)
+    keep(q)
     await q.start()
     for (let i = 0; i < 2000; i++) q.enqueue({ i })
     await q.drain()
@@ -59,7 +49,7 @@ describe('WAL-first queue', () => {
 
     const sink = new SinkDouble()
     const up = createQueue({ send: sink.send, wal: { dir }, flushIntervalMs: 5 })
-    queues.push(up)
+    keep(up)
     await up.start()
     await waitFor(() => up.metrics().recoveredTotal === 120 && up.metrics().sentTotal === 120)
     const ids = (sink.items as Array<{ i: number }>).map((x) => x.i).sort((a, b) => a - b)
@@ -124,7 +114,7 @@ describe('WAL-first queue', () => {
       wal: { dir, encryption: { keyId: 2, keys: { 1: k1, 2: k2 } } },
       flushIntervalMs: 5,
     })
-    queues.push(withKeys)
+    keep(withKeys)
     await withKeys.start()
     await waitFor(() => sink.items.length >= 51)
     await withKeys.drain()
