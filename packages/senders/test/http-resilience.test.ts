@@ -1,37 +1,23 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type CircuitState, createQueue, type Queue, type QueueOptions } from '@vinequeue/core'
-import type { HttpSenderOptions } from '@vinequeue/senders/http'
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Handler, sleep, startTarget, type Target, waitFor } from './fixtures-http/target.ts'
+import type { CircuitState, Queue, QueueOptions } from '@vinequeue/core'
+import { describe, expect, it } from 'vitest'
+import { expectEachOnce, httpHarness, ids } from './fixtures-http/harness.ts'
+import { sleep, type Target, waitFor } from './fixtures-http/target.ts'
 
 // Downstream outages against a real node:http server, through the HTTP sender
 // loaded by package name into the sender pool (from dist: build first): the
 // circuit breaker, the WAL carrying an outage longer than memory across a
 // graceful stop, and across a SIGKILL.
-const SENDER = '@vinequeue/senders/http'
 const child = fileURLToPath(new URL('./fixtures-http/wal-http-child.mjs', import.meta.url))
 
-const queues: Queue[] = []
-const targets: Target[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 2000 })))
-  for (const t of targets.splice(0)) {
-    await t.close()
-    expect(t.errors).toEqual([])
-  }
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+const { target, queue, tempDir } = httpHarness({
+  flushIntervalMs: 5,
+  retryInitialDelayMs: 5,
+  retryMaxDelayMs: 50,
 })
-
-async function target(handler?: Handler): Promise<Target> {
-  const t = await startTarget(handler)
-  targets.push(t)
-  return t
-}
 
 /** A target that answers 503 while `down` is set, else accepts (records) every item. */
 async function flakyTarget(): Promise<Target & { down: boolean }> {
@@ -40,37 +26,6 @@ async function flakyTarget(): Promise<Target & { down: boolean }> {
     { down: false },
   )
   return t
-}
-
-function queue(options: HttpSenderOptions, extra: Partial<QueueOptions> = {}): Queue {
-  const q = createQueue({
-    sender: { module: SENDER, options },
-    senderThreads: 1,
-    senderConcurrency: 2,
-    maxBatchSize: 100,
-    flushIntervalMs: 5,
-    retryInitialDelayMs: 5,
-    retryMaxDelayMs: 50,
-    ...extra,
-  })
-  queues.push(q)
-  return q
-}
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-http-res-'))
-  dirs.push(d)
-  return d
-}
-
-const ids = (items: unknown[]): number[] => items.map((item) => (item as { i: number }).i)
-
-/** Every id in [0, n) exactly once, and nothing else. */
-function expectEachOnce(items: unknown[], n: number): void {
-  const seen = ids(items)
-  const dupes = seen.length - new Set(seen).size
-  expect({ count: seen.length, dupes }).toEqual({ count: n, dupes: 0 })
-  expect(seen.every((id) => Number.isInteger(id) && id >= 0 && id < n)).toBe(true)
 }
 
 const pad = 'x'.repeat(80)

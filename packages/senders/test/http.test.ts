@@ -1,60 +1,16 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createQueue, type DeadLetter, type Queue, type QueueOptions, SendError } from '@vinequeue/core'
+import { createQueue, type DeadLetter, SendError } from '@vinequeue/core'
 import createHttpSender, { type HttpSenderOptions } from '@vinequeue/senders/http'
-import { afterEach, describe, expect, it } from 'vitest'
-import {
-  type Handler,
-  localhostCert,
-  msgpackr,
-  sleep,
-  startTarget,
-  type Target,
-  waitFor,
-} from './fixtures-http/target.ts'
+import { describe, expect, it } from 'vitest'
+import { expectEachOnce, httpHarness } from './fixtures-http/harness.ts'
+import { localhostCert, msgpackr, sleep, waitFor } from './fixtures-http/target.ts'
 
-// The sender is loaded BY PACKAGE NAME into the queue's sender pool, from
-// dist: build first (`npx tsc -p packages/senders/tsconfig.build.json`).
-const SENDER = '@vinequeue/senders/http'
-
-const queues: Queue[] = []
-const targets: Target[] = []
-afterEach(async () => {
-  await Promise.all(queues.splice(0).map((q) => q.stop({ timeoutMs: 2000 })))
-  for (const t of targets.splice(0)) {
-    await t.close()
-    expect(t.errors).toEqual([])
-  }
+const { target, queue, track } = httpHarness({
+  flushIntervalMs: 10,
+  retryInitialDelayMs: 5,
+  retryMaxDelayMs: 20,
 })
-
-async function target(handler?: Handler, options?: { https?: boolean }): Promise<Target> {
-  const t = await startTarget(handler, options)
-  targets.push(t)
-  return t
-}
-
-function queue(options: HttpSenderOptions, extra: Partial<QueueOptions> = {}): Queue {
-  const q = createQueue({
-    sender: { module: SENDER, options },
-    senderThreads: 1,
-    senderConcurrency: 2,
-    maxBatchSize: 100,
-    flushIntervalMs: 10,
-    retryInitialDelayMs: 5,
-    retryMaxDelayMs: 20,
-    ...extra,
-  })
-  queues.push(q)
-  return q
-}
-
-/** Every `{ i }` from 0 to n-1 is in `items` exactly once, and nothing else. */
-function expectEachOnce(items: unknown[], n: number): void {
-  const ids = items.map((item) => (item as { i: number }).i)
-  expect(ids).toHaveLength(n)
-  expect(new Set(ids).size).toBe(n)
-  expect(ids.every((id) => Number.isInteger(id) && id >= 0 && id < n)).toBe(true)
-}
 
 describe('@vinequeue/senders/http: delivery', () => {
   it('sends each batch as one request to the URL, with the headers, every item exactly once', async () => {
@@ -223,7 +179,7 @@ describe('@vinequeue/senders/http: retryable failures', () => {
       retryInitialDelayMs: 5,
       retryMaxDelayMs: 20, // caps Retry-After too: the test stays fast
     })
-    queues.push(q)
+    track(q)
     await q.start()
     for (let i = 0; i < 10; i++) q.enqueue({ i })
     await q.drain()
@@ -472,7 +428,7 @@ describe('@vinequeue/senders/http: bounds and lifecycle', () => {
       retryInitialDelayMs: 1,
       onDeadLetter: (d) => letters.push(d),
     })
-    queues.push(q)
+    track(q)
     await q.start()
     for (let i = 0; i < 50; i++) q.enqueue({ i })
     await q.drain()
