@@ -1,5 +1,5 @@
 import { BroadcastChannel, type TransferListItem } from 'node:worker_threads'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import { compactRecords, extractRecords } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
@@ -38,7 +38,9 @@ export class Dispatcher {
   readonly #onSettled: (slab: Slab) => void
   readonly #onLatency: (ms: number) => void
   readonly #onRetry: () => void
-  readonly #pool: Piscina | undefined
+  /** The sender pool (module senders), created by ready(). */
+  #pool: Piscina | undefined
+  #workerData: SenderPoolWorkerData | undefined
   /** In-thread sends awaiting the host's answer, by batch id. */
   readonly #hostPending = new Map<number, { slab: Slab; startedAt: number; attempt: number }>()
   readonly #retryTimers = new Set<NodeJS.Timeout>()
@@ -106,27 +108,33 @@ export class Dispatcher {
             this.#closeListener!.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
         } else if (msg.type === 'closed') this.#onCloseReply?.(msg)
       }
-      this.#pool = new Piscina({
-        filename: new URL('../sender-pool/entry.js', import.meta.url).href,
-        workerData,
-        minThreads: config.senderThreads,
-        maxThreads: config.senderThreads,
-        concurrentTasksPerWorker: config.senderConcurrency,
-        idleTimeout: Number.POSITIVE_INFINITY,
-        execArgv: workerExecArgv(),
-        // Sends are async I/O: a worker parked in Atomics.wait between tasks
-        // would stall its own in-flight requests, so tasks come by message.
-        atomics: 'disabled',
-      })
-      this.#pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog?.release(worker.id))
-      this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), 250)
-      this.#watchdogTimer.unref()
+      this.#workerData = workerData
     }
   }
 
-  /** Loads the sender module in a pool thread; rejects with its error. */
+  /**
+   * Starts the sender pool (piscina is loaded only for module senders) and
+   * loads the sender module in a pool thread; rejects with its error.
+   */
   async ready(): Promise<void> {
-    if (!this.#pool) return
+    const config = this.#config
+    if (!config.sender) return
+    const { Piscina } = await import('piscina')
+    this.#pool = new Piscina({
+      filename: new URL('../sender-pool/entry.js', import.meta.url).href,
+      workerData: this.#workerData,
+      minThreads: config.senderThreads,
+      maxThreads: config.senderThreads,
+      concurrentTasksPerWorker: config.senderConcurrency,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      execArgv: workerExecArgv(),
+      // Sends are async I/O: a worker parked in Atomics.wait between tasks
+      // would stall its own in-flight requests, so tasks come by message.
+      atomics: 'disabled',
+    })
+    this.#pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog?.release(worker.id))
+    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), 250)
+    this.#watchdogTimer.unref()
     const res = (await this.#pool.run({ __vq: 1, type: 'ping' } satisfies SenderTask)) as SenderTaskResult
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
   }

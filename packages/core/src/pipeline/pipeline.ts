@@ -12,7 +12,7 @@ import { DeadLetterFile } from './dead-letter-file.ts'
 import { Dispatcher } from './dispatcher.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { Slab, SlabPool, SlabState } from './slab-pool.ts'
-import { WalStage } from './wal-stage.ts'
+import type { WalStage } from './wal-stage.ts'
 
 /** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
 const ASLEEP_WAKE_ME = 1
@@ -148,10 +148,15 @@ export class Pipeline {
 
   /** Loads the sender, announces readiness, then runs until stopped. */
   async run(): Promise<void> {
+    // The sender pool starts (and loads the sender module) while the WAL opens.
+    const ready = this.#dispatcher.ready()
+    ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
     // Opening the WAL scans only its last segment; older ones are read as
     // they are re-delivered (recovery runs in this loop, start() does not
-    // wait for it). A failure to open fails start().
+    // wait for it). A failure to open fails start(). The WAL code (and its
+    // native CRC module) is loaded only when there is a WAL.
     if (this.#walConfig) {
+      const { WalStage } = await import('./wal-stage.ts')
       const fs = this.#walConfig.fs ? (await import(String(this.#walConfig.fs))).default : undefined
       this.#wal = new WalStage(
         this.#walConfig,
@@ -161,7 +166,7 @@ export class Pipeline {
         fs,
       )
     }
-    await this.#dispatcher.ready()
+    await ready
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
