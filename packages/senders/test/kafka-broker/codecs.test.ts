@@ -27,11 +27,18 @@ describe('broker stand-in codecs', () => {
   })
 
   it('decode what the client compresses (snappy, lz4)', () => {
+    // Non-empty input only: @platformatic/wasm-utils 0.2.1 (the client's
+    // codecs) keeps a view of its WebAssembly memory that detaches when the
+    // memory grows, and only an empty input after a growth reuses it (a
+    // TypeError). The client compresses a record set, which is never empty.
     fc.assert(
-      fc.property(bytes, (input) => {
-        expect(snappyDecompress(compressionsAlgorithms.snappy.compressSync(input) as Buffer)).toEqual(input)
-        expect(lz4Decompress(compressionsAlgorithms.lz4.compressSync(input) as Buffer)).toEqual(input)
-      }),
+      fc.property(
+        bytes.filter((input) => input.length > 0),
+        (input) => {
+          expect(snappyDecompress(compressionsAlgorithms.snappy.compressSync(input) as Buffer)).toEqual(input)
+          expect(lz4Decompress(compressionsAlgorithms.lz4.compressSync(input) as Buffer)).toEqual(input)
+        },
+      ),
       { numRuns: 200 },
     )
   })
