@@ -3,7 +3,7 @@
  * every batch without reading it, so end-to-end figures measure the queue
  * (encode, ring, pipeline, pool hand-off) and nothing else.
  */
-import { defineSender, type SenderFactory } from '@vinequeue/core'
+import { defineSender, type SenderFactory } from '@vinequeue/core/sender'
 
 const noopSender: SenderFactory = defineSender(() => ({
   async send() {

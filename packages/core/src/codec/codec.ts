@@ -1,4 +1,20 @@
-import { Packr, Unpackr } from 'msgpackr'
+import { createRequire } from 'node:module'
+import type { Packr, Unpackr } from 'msgpackr'
+
+type Msgpackr = typeof import('msgpackr')
+let msgpackr: Msgpackr | undefined
+
+/**
+ * msgpackr, loaded on first use and through its CommonJS build: its ES module
+ * entry plus its native string extractor cost about 30 ms to load here, the
+ * single CommonJS file about 18 ms. A thread that never packs or decodes
+ * (the pipeline thread; a sender thread whose sender only forwards the
+ * encoded bytes) never pays for it, which shortens queue.start().
+ */
+function load(): Msgpackr {
+  msgpackr ??= createRequire(import.meta.url)('msgpackr') as Msgpackr
+  return msgpackr
+}
 
 /**
  * The one msgpackr configuration used by every thread of a queue.
@@ -16,9 +32,15 @@ export const PACKR_OPTIONS: { readonly useRecords: false; readonly moreTypes: fa
 })
 
 export function createPackr(): Packr {
-  return new Packr({ ...PACKR_OPTIONS })
+  return new (load().Packr)({ ...PACKR_OPTIONS })
 }
 
 export function createUnpackr(): Unpackr {
-  return new Unpackr({ ...PACKR_OPTIONS })
+  return new (load().Unpackr)({ ...PACKR_OPTIONS })
+}
+
+/** msgpackr's pack flags for writing in place: REUSE_BUFFER_MODE | RESERVE_START_SPACE. */
+export function packModes(): number {
+  const { REUSE_BUFFER_MODE, RESERVE_START_SPACE } = load()
+  return REUSE_BUFFER_MODE | RESERVE_START_SPACE
 }

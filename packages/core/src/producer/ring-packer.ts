@@ -1,5 +1,5 @@
-import { type Packr, RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr'
-import { createPackr } from '../codec/codec.ts'
+import type { Packr } from 'msgpackr'
+import { createPackr, packModes } from '../codec/codec.ts'
 import type { LaneWriter } from '../ring/lane-writer.ts'
 import { LANE_HEADER_BYTES } from '../ring/layout.ts'
 
@@ -30,6 +30,7 @@ const MIN_TAIL_BYTES = 4096
  */
 export class RingPacker {
   readonly #packr: Packr = createPackr()
+  readonly #modes: number = packModes()
   /** The lane's data area as a Buffer (msgpackr writes strings with Buffer#utf8Write). */
   readonly #laneView: Buffer
   readonly #own: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
@@ -62,7 +63,7 @@ export class RingPacker {
     const start = (off & 7) === 0 ? off : off + 4
     const skip = off + 4 - start
     this.#packr.position = start
-    const out = this.#packr.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | skip) as Buffer & {
+    const out = this.#packr.pack(value, this.#modes | skip) as Buffer & {
       start: number
       end: number
     }
