@@ -1,4 +1,4 @@
-import { checkFrame, type FrameHeader } from './frame.ts'
+import { checkFrame, FRAME_HEADER_BYTES, type FrameHeader } from './frame.ts'
 
 /** A valid frame found in a segment. */
 export interface ScannedFrame {
@@ -57,4 +57,64 @@ function findNextFrame(buf: Buffer, from: number): number {
     if (checkFrame(buf, at).ok) return at
   }
   return -1
+}
+
+/** Bytes read at a time by scanSegmentChunks (grown for a larger frame). */
+const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+
+/**
+ * The same walk as scanSegment over a file read a chunk at a time into one
+ * reused buffer, for the common case of an undamaged segment: reading a
+ * 64 MiB segment whole and checking it took ~45 ms here, 4 MiB chunks ~21 ms
+ * (no 64 MiB allocation to fault in). Returns undefined at the first frame
+ * that does not check out, or a torn end: the caller then scans the whole
+ * file with scanSegment, which finds and counts the damage and resynchronises.
+ *
+ * @param size the file's size in bytes
+ * @param read reads into `into` from file offset `position`; returns bytes read (0 at the end)
+ * @param chunkBytes bytes read at a time (tests use small ones to cut frames at chunk edges)
+ */
+export function scanSegmentChunks(
+  size: number,
+  read: (into: Uint8Array, position: number) => number,
+  chunkBytes: number = SCAN_CHUNK_BYTES,
+): SegmentScan | undefined {
+  const frames: ScannedFrame[] = []
+  let buf = new Uint8Array(Math.min(chunkBytes, size))
+  let bufStart = 0 // file offset of buf[0]
+  let bufLen = 0
+  let off = 0
+  while (off < size) {
+    const rel = off - bufStart
+    const check = checkFrame(buf.subarray(0, bufLen), rel)
+    if (check.ok) {
+      frames.push({ header: check.header, offset: off, end: bufStart + check.end })
+      off = bufStart + check.end
+      continue
+    }
+    if (check.reason !== 'short' || bufStart + bufLen >= size) return undefined // damage or a torn end
+    // The frame runs past the buffer: keep its start, make room for all of it, read on.
+    const have = bufLen - rel
+    // ('short' with a whole header means its CRC held, so its length can be trusted.)
+    const need =
+      have >= FRAME_HEADER_BYTES
+        ? FRAME_HEADER_BYTES +
+          new DataView(buf.buffer, buf.byteOffset + rel, FRAME_HEADER_BYTES).getUint32(20, true)
+        : FRAME_HEADER_BYTES
+    if (need > buf.byteLength) {
+      const grown = new Uint8Array(Math.min(Math.max(need, chunkBytes), size - off))
+      grown.set(buf.subarray(rel, bufLen))
+      buf = grown
+    } else buf.copyWithin(0, rel, bufLen)
+    bufStart = off
+    bufLen = have
+    const before = bufLen
+    while (bufLen < buf.byteLength && bufStart + bufLen < size) {
+      const n = read(buf.subarray(bufLen), bufStart + bufLen)
+      if (n === 0) break
+      bufLen += n
+    }
+    if (bufLen === before) return undefined // the file is shorter than its size said
+  }
+  return { frames, corruptRegions: 0, damaged: [], tornBytes: 0, validEnd: off }
 }

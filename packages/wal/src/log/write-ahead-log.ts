@@ -7,7 +7,7 @@ import {
   encodePayload,
   type PayloadCodecOptions,
 } from '../format/payload-codec.ts'
-import { scanSegment } from '../format/segment-scan.ts'
+import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
 import { nodeFs, type WalFs } from './fs.ts'
 
@@ -162,7 +162,7 @@ export class WriteAheadLog {
         this.#segments.push({ name, path, firstSeq, frames: undefined, size })
         continue
       }
-      const scan = scanSegment(fs.readFileSync(path))
+      const scan = this.#scanFile(path)
       corruptRegions += scan.corruptRegions
       frames += scan.frames.length
       if (scan.tornBytes > 0) {
@@ -205,6 +205,28 @@ export class WriteAheadLog {
       corruptRegions,
       truncatedBytes,
       watermarkReset,
+    }
+  }
+
+  /**
+   * Checks every frame of a segment file: a chunk at a time while it is
+   * undamaged, the whole file with resynchronisation past damage otherwise.
+   */
+  #scanFile(path: string): SegmentScan {
+    const fs = this.#fs
+    try {
+      const fd = fs.openSync(path, 'r', FILE_MODE)
+      let scan: SegmentScan | undefined
+      try {
+        scan = scanSegmentChunks(fs.fstatSizeSync(fd), (into, position) =>
+          fs.readSync(fd, into, 0, into.byteLength, position),
+        )
+      } finally {
+        fs.closeSync(fd)
+      }
+      return scan ?? scanSegment(fs.readFileSync(path))
+    } catch (cause) {
+      throw ioError(`reading ${path}`, cause)
     }
   }
 
@@ -486,13 +508,7 @@ export class WriteAheadLog {
   /** Reads and checks a segment older than the last one, the first time a reader reaches it. */
   #scanDeferred(seg: Segment): FrameRef[] {
     if (seg.frames) return seg.frames
-    let bytes: Uint8Array
-    try {
-      bytes = this.#fs.readFileSync(seg.path)
-    } catch (cause) {
-      throw ioError(`reading ${seg.path}`, cause)
-    }
-    const scan = scanSegment(bytes)
+    const scan = this.#scanFile(seg.path)
     // A segment that was followed by another was complete: a torn end is damage.
     this.#corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
     seg.frames = scan.frames.map((f) => ({ header: f.header, offset: f.offset }))
