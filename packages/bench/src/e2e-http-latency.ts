@@ -38,7 +38,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Queue, QueueFullError } from '@vinequeue/core'
 import { DirectPoster, InFlight } from './direct-undici.ts'
-import { HTTP_ITEMS, httpRound, startHttpQueue } from './e2e-http.ts'
+import { HTTP_ITEMS, httpRound, startHttpQueue, WARM_UP_ITEMS } from './e2e-http.ts'
 import { type BenchEvent, makeEvents, POOL_MASK } from './event.ts'
 import { type Figure, progress } from './report.ts'
 import type { SinkLatency } from './sink/protocol.ts'
@@ -171,8 +171,8 @@ async function e2eHttpMaxima(
   const qd = await startHttpQueue(join(root, 'max-default'), sink.url)
   const ql = await startHttpQueue(join(root, 'max-low-latency'), sink.url, { preset: 'lowLatency' })
   try {
-    await httpRound(qd, sink, pool, HTTP_ITEMS / 10)
-    await httpRound(ql, sink, pool, HTTP_ITEMS / 10)
+    await httpRound(qd, sink, pool, WARM_UP_ITEMS)
+    await httpRound(ql, sink, pool, WARM_UP_ITEMS)
     await interleave(3, [
       async () => void defaults.push((await httpRound(qd, sink, pool, HTTP_ITEMS)).itemsPerS),
       async () => void lowLatency.push((await httpRound(ql, sink, pool, HTTP_ITEMS)).itemsPerS),
