@@ -22,6 +22,7 @@ export { presets } from './queue/presets.ts'
 export { createQueue, Queue } from './queue/queue.ts'
 export type {
   AdaptiveBatchingOptions,
+  AdaptiveConcurrencyOptions,
   CircuitBreakerOptions,
   CircuitState,
   DeadLetter,

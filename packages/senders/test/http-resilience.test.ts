@@ -116,6 +116,54 @@ describe('@vinequeue/senders/http: circuit breaker against a real server', () =>
   })
 })
 
+describe('@vinequeue/senders/http: adaptive concurrency against a real server', () => {
+  it('a server that takes 3 requests at once and answers 503 past that: the limit settles near 3, few 503s, every item once', async () => {
+    const CAPACITY = 3
+    let active = 0
+    const t = await target(async (x) => {
+      if (active >= CAPACITY) return x.reply(503, {}, 'over capacity')
+      active++
+      try {
+        await sleep(15)
+        await x.accept()
+      } finally {
+        active--
+      }
+    })
+    const run = async (adaptiveConcurrency: boolean) => {
+      const q = queue(
+        { url: t.url, connections: 16 },
+        {
+          maxBatchSize: 20,
+          senderConcurrency: 12,
+          maxInFlightBatches: 12,
+          circuitBreaker: false,
+          adaptiveConcurrency,
+        },
+      )
+      await q.start()
+      const before = t.requests.length
+      await feed(q, 0, 3000)
+      await q.drain()
+      const answered = t.requests.slice(before)
+      return { rejected: answered.filter((r) => r.status === 503).length, metrics: q.metrics() }
+    }
+    const fixed = await run(false)
+    const adaptive = await run(true)
+    expect(fixed.metrics.concurrencyLimit).toBe(12)
+    expect(fixed.rejected).toBeGreaterThan(50)
+    expect(adaptive.rejected).toBeLessThan(fixed.rejected / 3)
+    expect(adaptive.metrics.concurrencyLimit).toBeGreaterThanOrEqual(2)
+    expect(adaptive.metrics.concurrencyLimit).toBeLessThanOrEqual(6)
+    expect(t.maxConcurrent).toBeGreaterThan(CAPACITY) // (the fixed run did go past the capacity)
+    const byId = new Map<number, number>()
+    for (const id of ids(t.delivered)) byId.set(id, (byId.get(id) ?? 0) + 1)
+    // Each run sent ids 0..2999 once: every id arrived exactly twice over the two runs.
+    expect(byId.size).toBe(3000)
+    expect([...byId.values()].every((c) => c === 2)).toBe(true)
+  }, 60_000)
+})
+
 describe('@vinequeue/senders/http: an outage longer than memory, with the WAL', () => {
   for (const mode of ['first', 'spill'] as const) {
     it(`mode '${mode}': flush() resolves while the server answers 503, stop() leaves the rest in the log, a restart delivers every item exactly once`, async () => {

@@ -53,6 +53,8 @@ export const MetricSlot = {
   CIRCUIT_PROBES: 24,
   /** WAL: 1 while the log is at `wal.maxBytes`. */
   WAL_FULL: 25,
+  /** Limit on batches in flight: adaptive concurrency's current limit, else maxInFlightBatches. */
+  CONCURRENCY_LIMIT: 26,
 } as const
 
 export const HISTOGRAM_OFFSET = 40

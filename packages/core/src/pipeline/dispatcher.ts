@@ -36,7 +36,7 @@ export class Dispatcher {
   readonly #metrics: MetricsWriter
   readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
   readonly #onSettled: (slab: Slab) => void
-  readonly #onLatency: (ms: number) => void
+  readonly #onLatency: (ms: number, success: boolean, backPressure: boolean) => void
   readonly #onRetry: () => void
   /** The sender pool (module senders), created by ready(). */
   #pool: Piscina | undefined
@@ -67,7 +67,7 @@ export class Dispatcher {
     metrics: MetricsWriter,
     post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
     onSettled: (slab: Slab) => void,
-    onLatency: (ms: number) => void,
+    onLatency: (ms: number, success: boolean, backPressure: boolean) => void,
     onRetry: () => void,
     onCircuit: (state: CircuitStateName) => void,
     onDeadLetter: (bytes: Uint8Array, count: number, reason: string, attempts: number) => void,
@@ -293,7 +293,12 @@ export class Dispatcher {
     this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, -1)
     const latency = performance.now() - startedAt
     this.#metrics.recordLatency(latency)
-    this.#onLatency(latency)
+    // Back pressure (for adaptive concurrency): the whole batch failed
+    // retryably, or the target answered 429/503 for some of its items.
+    const backPressure =
+      (error !== undefined && error.retryable !== false) ||
+      (failed?.some((f) => f.retryable !== false && (f.status === 429 || f.status === 503)) ?? false)
+    this.#onLatency(latency, !error && !failed?.length, backPressure)
     if (this.#breaker) {
       // The target is unwell if it failed the whole batch with a retryable error.
       this.#breaker.record(error !== undefined && error.retryable !== false, slab.probe)

@@ -6,6 +6,7 @@ import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
 import { ControlSlot, RejectReason, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
+import { AdaptiveConcurrency } from './adaptive-concurrency.ts'
 import { BatchCutter } from './batch-cutter.ts'
 import { CircuitCode } from './circuit-breaker.ts'
 import { DeadLetterFile } from './dead-letter-file.ts'
@@ -53,6 +54,8 @@ export class Pipeline {
   readonly #lanes: LaneReader[]
   readonly #cutter: BatchCutter
   readonly #adaptive: AdaptiveBatchSize | undefined
+  /** Adaptive request concurrency: the limit on batches in flight, when on. */
+  readonly #concurrency: AdaptiveConcurrency | undefined
   readonly #slabs: SlabPool
   readonly #dispatcher: Dispatcher
   readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
@@ -106,6 +109,10 @@ export class Pipeline {
       this.#cutter.maxBatchSize = this.#adaptive.size
     }
     this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+    if (config.adaptiveConcurrency) {
+      this.#concurrency = new AdaptiveConcurrency(config.adaptiveConcurrency, config.maxInFlightBatches)
+    }
+    this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency?.limit ?? this.#maxInFlight)
     // One slab per batch in flight plus one being filled (or cut and waiting
     // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
@@ -122,10 +129,14 @@ export class Pipeline {
       this.#metrics,
       post,
       (slab) => this.#settled(slab),
-      (ms) => {
+      (ms, success, backPressure) => {
         if (this.#adaptive) {
           this.#cutter.maxBatchSize = this.#adaptive.record(ms)
           this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+        }
+        if (this.#concurrency?.settled(ms, success, backPressure)) {
+          this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
+          queueMicrotask(() => this.#dispatchWaiting()) // (after the settled batch frees its place)
         }
       },
       () => this.kick(),
@@ -467,8 +478,10 @@ export class Pipeline {
   }
 
   #dispatchWaiting(): void {
-    while (this.#waiting.length > 0 && this.#inFlight < this.#maxInFlight) {
+    const limit = this.#concurrency?.limit ?? this.#maxInFlight
+    while (this.#waiting.length > 0 && this.#inFlight < limit) {
       this.#inFlight++
+      this.#concurrency?.started(this.#inFlight)
       this.#dispatcher.send(this.#waiting.shift()!)
     }
   }

@@ -16,6 +16,7 @@ export type PipelineConfig = Pick<
   | 'maxItemBytes'
   | 'flushIntervalMs'
   | 'adaptiveBatching'
+  | 'adaptiveConcurrency'
   | 'softLimit'
   | 'hardLimit'
   | 'senderThreads'
@@ -39,6 +40,7 @@ export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> 
   maxItemBytes: true,
   flushIntervalMs: true,
   adaptiveBatching: true,
+  adaptiveConcurrency: true,
   softLimit: true,
   hardLimit: true,
   senderThreads: true,

@@ -135,6 +135,7 @@ export function readMetrics(
     circuitState: CIRCUIT[Atomics.load(new Int32Array(control), ControlSlot.CIRCUIT)] ?? 'closed',
     backoffMs: softLimitDelay(maxFill, options),
     batchSize: slot(MetricSlot.BATCH_SIZE),
+    concurrencyLimit: slot(MetricSlot.CONCURRENCY_LIMIT),
     lanes: lanes.length,
   }
 }

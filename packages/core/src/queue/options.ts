@@ -7,6 +7,7 @@ import { MAX_LANE_CAPACITY, recordSize } from '../ring/layout.ts'
 import { presets } from './presets.ts'
 import type {
   AdaptiveBatchingOptions,
+  AdaptiveConcurrencyOptions,
   CircuitBreakerOptions,
   FullPolicy,
   QueueOptions,
@@ -36,6 +37,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'maxBatchBytes',
   'flushIntervalMs',
   'adaptiveBatching',
+  'adaptiveConcurrency',
   'ringBytes',
   'maxItemBytes',
   'softLimit',
@@ -75,6 +77,7 @@ export const kDefaultOptions: Readonly<
   maxBatchBytes: 1024 * 1024,
   flushIntervalMs: 5000,
   adaptiveBatching: false,
+  adaptiveConcurrency: false,
   ringBytes: 8 * 1024 * 1024,
   maxItemBytes: 1024 * 1024,
   softLimit: 0.8,
@@ -96,6 +99,13 @@ const ADAPTIVE_DEFAULTS: Required<AdaptiveBatchingOptions> = Object.freeze({
   minBatchSize: 100,
   maxBatchSize: 5000,
   targetLatencyMs: 50,
+})
+
+const CONCURRENCY_DEFAULTS: Required<AdaptiveConcurrencyOptions> = Object.freeze({
+  initialConcurrency: 1,
+  decreaseRatio: 0.9,
+  ewmaAlpha: 0.4,
+  rttDeviationScale: 2.5,
 })
 
 function merge<T extends object>(...layers: Array<object | undefined>): T {
@@ -298,6 +308,38 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     issues.push(`adaptiveBatching: must be a boolean or an object (got ${describe(o.adaptiveBatching)})`)
   }
 
+  let concurrency: ResolvedOptions['adaptiveConcurrency'] = false
+  if (o.adaptiveConcurrency === true) concurrency = CONCURRENCY_DEFAULTS
+  else if (o.adaptiveConcurrency && typeof o.adaptiveConcurrency === 'object') {
+    const c = merge<Required<AdaptiveConcurrencyOptions>>(CONCURRENCY_DEFAULTS, o.adaptiveConcurrency)
+    concurrency = c
+    for (const key of Object.keys(o.adaptiveConcurrency)) {
+      if (!(key in CONCURRENCY_DEFAULTS)) issues.push(`adaptiveConcurrency.${key}: unknown option`)
+    }
+    if (!Number.isInteger(c.initialConcurrency) || c.initialConcurrency < 1)
+      issues.push(
+        `adaptiveConcurrency.initialConcurrency: must be a positive integer (got ${describe(c.initialConcurrency)})`,
+      )
+    if (typeof c.decreaseRatio !== 'number' || !(c.decreaseRatio > 0 && c.decreaseRatio < 1))
+      issues.push(
+        `adaptiveConcurrency.decreaseRatio: must be a number in (0, 1) (got ${describe(c.decreaseRatio)})`,
+      )
+    if (typeof c.ewmaAlpha !== 'number' || !(c.ewmaAlpha > 0 && c.ewmaAlpha <= 1))
+      issues.push(`adaptiveConcurrency.ewmaAlpha: must be a number in (0, 1] (got ${describe(c.ewmaAlpha)})`)
+    if (
+      typeof c.rttDeviationScale !== 'number' ||
+      !(c.rttDeviationScale >= 0) ||
+      !Number.isFinite(c.rttDeviationScale)
+    )
+      issues.push(
+        `adaptiveConcurrency.rttDeviationScale: must be a finite number >= 0 (got ${describe(c.rttDeviationScale)})`,
+      )
+  } else if (o.adaptiveConcurrency !== false) {
+    issues.push(
+      `adaptiveConcurrency: must be a boolean or an object (got ${describe(o.adaptiveConcurrency)})`,
+    )
+  }
+
   // Cross-field sizes: an item must fit a batch and (with wrap-around slack) a lane.
   if (issues.length === 0) {
     let cap = 1024
@@ -321,10 +363,14 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     o.maxBatchSize = adaptive.maxBatchSize
   }
   return Object.freeze({
-    ...(o as Omit<ResolvedOptions, 'sender' | 'adaptiveBatching' | 'maxInFlightBatches'>),
+    ...(o as Omit<
+      ResolvedOptions,
+      'sender' | 'adaptiveBatching' | 'adaptiveConcurrency' | 'maxInFlightBatches'
+    >),
     preset: presetName,
     sender,
     adaptiveBatching: adaptive,
+    adaptiveConcurrency: concurrency,
     maxInFlightBatches,
     wal,
     circuitBreaker,

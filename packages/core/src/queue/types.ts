@@ -32,6 +32,22 @@ export interface AdaptiveBatchingOptions {
   readonly targetLatencyMs?: number
 }
 
+/**
+ * Adaptive request concurrency (AIMD on send latency and back pressure, like
+ * Vector's ARC): the number of batches in flight moves between 1 and
+ * `maxInFlightBatches`.
+ */
+export interface AdaptiveConcurrencyOptions {
+  /** Batches in flight at the start. Default 1. */
+  readonly initialConcurrency?: number
+  /** Factor the limit is multiplied by on back pressure, in (0, 1). Default 0.9. */
+  readonly decreaseRatio?: number
+  /** Weight of the latest period in the past RTT average, in (0, 1]. Default 0.4. */
+  readonly ewmaAlpha?: number
+  /** A period's RTT this many deviations above the past mean counts as back pressure. Default 2.5. */
+  readonly rttDeviationScale?: number
+}
+
 export interface CircuitBreakerOptions {
   /** Failure ratio (0–1] over the window that opens the circuit. Default 0.5. */
   readonly failureRateThreshold?: number
@@ -75,6 +91,12 @@ export interface QueueOptions {
   readonly flushIntervalMs?: number
   /** Adaptive batch size; `true` for the defaults. Default off. */
   readonly adaptiveBatching?: boolean | AdaptiveBatchingOptions
+  /**
+   * Adaptive request concurrency: batches in flight start at 1 and move with
+   * the target's latency and back pressure, up to `maxInFlightBatches`;
+   * `true` for the defaults. Default off (always up to `maxInFlightBatches`).
+   */
+  readonly adaptiveConcurrency?: boolean | AdaptiveConcurrencyOptions
   /** Ring capacity per producer lane, rounded up to a power of two. Default 8 MiB. */
   readonly ringBytes?: number
   /** Largest encoded item. Default 1 MiB. */
@@ -189,6 +211,7 @@ export interface ResolvedOptions {
   readonly maxBatchBytes: number
   readonly flushIntervalMs: number
   readonly adaptiveBatching: Required<AdaptiveBatchingOptions> | false
+  readonly adaptiveConcurrency: Required<AdaptiveConcurrencyOptions> | false
   readonly ringBytes: number
   readonly maxItemBytes: number
   readonly softLimit: number
@@ -283,6 +306,8 @@ export interface Metrics {
   backoffMs: number
   /** Current batch size target (adaptive or fixed). */
   batchSize: number
+  /** Limit on batches in flight: adaptive concurrency's current limit, else maxInFlightBatches. */
+  concurrencyLimit: number
   lanes: number
 }
 
