@@ -20,6 +20,11 @@
  *   sender; `metrics().recovering` false), backlog items / that time.
  * - `start_with_backlog_small_tail_ms`: start() on the same backlog plus one
  *   segment holding a single frame: what the scan of the last segment costs.
+ * - `start_with_backlog_clean_ms`: start() on the 1 GiB backlog after a clean
+ *   close (the copy opened and closed once with WriteAheadLog, untimed, which
+ *   writes its `clean` record): the last segment is not scanned at all — a
+ *   restart after `stop()`, where the full-segment shape is a restart after a
+ *   crash.
  * - `start_empty_wal_ms`: start() on an empty WAL directory — the threads'
  *   and sender module's start-up, the floor of every start.
  * - `wal_recovery_same_run.items_per_s`: `WriteAheadLog.open` + `frames()`
@@ -182,6 +187,7 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
   const empty: number[] = []
   const full: number[] = []
   const small: number[] = []
+  const clean: number[] = []
   const recovery: number[] = []
   const floor: number[] = []
   const openFull: number[] = []
@@ -211,6 +217,11 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
           copyBacklog(backlog, SEGMENTS + 1, dir('small'))
           small.push(await startOnly(dir('small')))
         },
+        async () => {
+          copyBacklog(backlog, SEGMENTS, dir('clean'))
+          WriteAheadLog.open(dir('clean')).close() // (a clean close: the `clean` record names the full last segment)
+          clean.push(await startOnly(dir('clean')))
+        },
         () => void floor.push(walRecoveryRound(backlog)),
         () => {
           openFull.push(walOpenRound(backlog, SEGMENTS, dir('open-full')))
@@ -221,7 +232,8 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
         round = r
         progress(
           `start_with_backlog round ${r}/${BACKLOG_ROUNDS}: start() empty ${empty.at(-1)!.toFixed(1)} ms, ` +
-            `1 GiB backlog ${full.at(-1)!.toFixed(1)} ms, same + small tail ${small.at(-1)!.toFixed(1)} ms ` +
+            `1 GiB backlog ${full.at(-1)!.toFixed(1)} ms, same + small tail ${small.at(-1)!.toFixed(1)} ms, ` +
+            `after a clean close ${clean.at(-1)!.toFixed(1)} ms ` +
             `(WriteAheadLog.open alone ${openFull.at(-1)!.toFixed(1)} / ${openSmall.at(-1)!.toFixed(1)} ms); ` +
             `recovery through the queue ${(recovery.at(-1)! / 1e6).toFixed(2)} M items/s, WAL read alone ${(floor.at(-1)! / 1e6).toFixed(2)} M items/s`,
         )
@@ -238,6 +250,7 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
   return [
     { name: 'start_with_backlog_ms', value: median(full), unit: 'ms', baseline: startEmpty },
     { name: 'start_with_backlog_small_tail_ms', value: median(small), unit: 'ms', baseline: startEmpty },
+    { name: 'start_with_backlog_clean_ms', value: median(clean), unit: 'ms', baseline: startEmpty },
     {
       name: 'recovery_queue.items_per_s',
       value: median(recovery),

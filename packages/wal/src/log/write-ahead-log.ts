@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
+import { type CleanClose, decodeCleanClose, encodeCleanClose } from '../format/clean-close.ts'
 import { encodeFrame, FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
 import {
   checkCodecOptions,
@@ -35,6 +36,12 @@ export interface RecoveryReport {
   readonly truncatedBytes: number
   /** The watermark file was missing or damaged: everything is re-delivered. */
   readonly watermarkReset: boolean
+  /**
+   * The log was closed cleanly (its `clean` record matched the last segment):
+   * that segment was not scanned at open (`frames` is 0); a reader checks it
+   * when it reaches it, and appends go to a new segment.
+   */
+  readonly cleanClose: boolean
 }
 
 /** A frame read back: `count` items from `firstSeq`, the payload as written. */
@@ -153,14 +160,24 @@ export class WriteAheadLog {
     let corruptRegions = 0
     let truncatedBytes = 0
     let frames = 0
+    let cleanClose = false
+    const clean = this.#readCleanClose()
     for (const [i, name] of names.entries()) {
       const path = join(this.dir, name)
       const firstSeq = Number.parseInt(name, 10)
       this.#nextSeq = Math.max(this.#nextSeq, firstSeq)
-      if (i < names.length - 1) {
+      const last = i === names.length - 1
+      if (!last || clean?.firstSeq === firstSeq) {
         const size = this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd))
-        this.#segments.push({ name, path, firstSeq, frames: undefined, size })
-        continue
+        if (!last || (size === clean!.size && size > 0)) {
+          this.#segments.push({ name, path, firstSeq, frames: undefined, size })
+          if (last) {
+            // Closed cleanly and untouched since: not scanned (a reader checks it); appends start a new segment.
+            this.#nextSeq = Math.max(this.#nextSeq, clean!.nextSeq)
+            cleanClose = true
+          }
+          continue
+        }
       }
       const scan = this.#scanFile(path)
       corruptRegions += scan.corruptRegions
@@ -189,9 +206,9 @@ export class WriteAheadLog {
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
     this.#dropAcknowledgedSegments()
-    // Keep appending to the last segment if it has room, else start a new one.
+    // Keep appending to the last segment if it was scanned and has room, else start a new one.
     const tail = this.#segments.at(-1)
-    if (tail && tail.size < this.#segmentBytes) {
+    if (tail?.frames && tail.size < this.#segmentBytes) {
       try {
         this.#fd = fs.openSync(tail.path, 'r+', FILE_MODE)
       } catch (cause) {
@@ -205,7 +222,36 @@ export class WriteAheadLog {
       corruptRegions,
       truncatedBytes,
       watermarkReset,
+      cleanClose,
     }
+  }
+
+  /** The `clean` record, or undefined when missing, unreadable or damaged (the last segment is then scanned). */
+  #readCleanClose(): CleanClose | undefined {
+    try {
+      return decodeCleanClose(this.#fs.readFileSync(join(this.dir, 'clean')))
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Records a clean close (everything durable): best effort, since without
+   * the record the next open only scans the last segment. Written to
+   * `clean.tmp`, fdatasync'ed, renamed over `clean`.
+   */
+  #writeCleanClose(): void {
+    const tail = this.#segments.at(-1)
+    if (!tail || tail.size === 0) return
+    const tmp = join(this.dir, 'clean.tmp')
+    try {
+      this.#withFd(tmp, 'w', (fd) => {
+        const bytes = encodeCleanClose({ firstSeq: tail.firstSeq, size: tail.size, nextSeq: this.#nextSeq })
+        this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+        this.#fs.fdatasyncSync(fd)
+      })
+      this.#fs.renameSync(tmp, join(this.dir, 'clean'))
+    } catch {}
   }
 
   /**
@@ -536,6 +582,7 @@ export class WriteAheadLog {
       this.sync()
       this.#closeFd()
     }
+    this.#writeCleanClose()
     this.#closed = true
   }
 }
