@@ -19,11 +19,18 @@ export interface WalFs {
    */
   fdatasync?(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void
   fsyncSync(fd: number): void
+  /** The callback form (in libuv's thread pool); optional like fdatasync. */
+  fsync?(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void
   ftruncateSync(fd: number, length: number): void
   fstatSizeSync(fd: number): number
   closeSync(fd: number): void
   renameSync(from: string, to: string): void
   unlinkSync(path: string): void
+  /**
+   * The callback form, run in libuv's thread pool (`deleteInBackground`).
+   * Optional: a layer without it gets its unlinkSync called on the owner thread.
+   */
+  unlink?(path: string, callback: (err: NodeJS.ErrnoException | null) => void): void
 }
 
 export const nodeFs: WalFs = {
@@ -36,9 +43,11 @@ export const nodeFs: WalFs = {
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
   fdatasync: (fd, callback) => fs.fdatasync(fd, callback),
   fsyncSync: (fd) => fs.fsyncSync(fd),
+  fsync: (fd, callback) => fs.fsync(fd, callback),
   ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
   fstatSizeSync: (fd) => fs.fstatSync(fd).size,
   closeSync: (fd) => fs.closeSync(fd),
   renameSync: (from, to) => fs.renameSync(from, to),
   unlinkSync: (path) => fs.unlinkSync(path),
+  unlink: (path, callback) => fs.unlink(path, callback),
 }
