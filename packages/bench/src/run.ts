@@ -65,7 +65,7 @@ const STEPS: readonly Step[] = [
   },
   {
     name: 'e2e_http_latency',
-    what: 'per-item latency enqueue → sink, lowLatency preset, at half the e2e_http rate, beside paced direct undici POSTs',
+    what: 'per-item latency enqueue → sink: lowLatency preset at half its own maximum, default preset at half the e2e_http rate, beside paced direct undici POSTs',
     run: (pool, figures) => runE2eHttpLatency(pool, figures),
   },
   {
