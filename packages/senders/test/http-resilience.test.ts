@@ -143,17 +143,24 @@ describe('@vinequeue/senders/http: adaptive concurrency against a real server', 
       )
       await q.start()
       const before = t.requests.length
+      let peakLimit = 0
+      const sampler = setInterval(() => {
+        peakLimit = Math.max(peakLimit, q.metrics().concurrencyLimit)
+      }, 2)
       await feed(q, 0, 3000)
       await q.drain()
+      clearInterval(sampler)
       const answered = t.requests.slice(before)
-      return { rejected: answered.filter((r) => r.status === 503).length, metrics: q.metrics() }
+      return { rejected: answered.filter((r) => r.status === 503).length, metrics: q.metrics(), peakLimit }
     }
     const fixed = await run(false)
     const adaptive = await run(true)
     expect(fixed.metrics.concurrencyLimit).toBe(12)
     expect(fixed.rejected).toBeGreaterThan(50)
     expect(adaptive.rejected).toBeLessThan(fixed.rejected / 3)
-    expect(adaptive.metrics.concurrencyLimit).toBeGreaterThanOrEqual(2)
+    // It climbed to the capacity (from 1) and stayed near it.
+    expect(adaptive.peakLimit).toBeGreaterThanOrEqual(3)
+    expect(adaptive.peakLimit).toBeLessThanOrEqual(8)
     expect(adaptive.metrics.concurrencyLimit).toBeLessThanOrEqual(6)
     expect(t.maxConcurrent).toBeGreaterThan(CAPACITY) // (the fixed run did go past the capacity)
     const byId = new Map<number, number>()
