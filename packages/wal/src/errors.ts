@@ -13,6 +13,8 @@ export const WalErrorCodes = {
   DECRYPT: 'VQ_WAL_DECRYPT',
   /** A frame is encrypted with a key id the WAL was not given. */
   KEY_MISSING: 'VQ_WAL_KEY_MISSING',
+  /** The directory is open in a live WriteAheadLog (another process, or another thread or queue of this one). */
+  LOCKED: 'VQ_WAL_LOCKED',
 } as const
 
 export type WalErrorCode = (typeof WalErrorCodes)[keyof typeof WalErrorCodes]

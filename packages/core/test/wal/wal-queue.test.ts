@@ -71,6 +71,24 @@ describe('WAL-first queue', () => {
     await expect(q.start()).rejects.toThrow(/WAL mkdir .* failed: ENOTDIR/)
   })
 
+  it('two queues on one WAL directory: the second start() fails (cause VQ_WAL_LOCKED), the first goes on; once it stops the directory can be opened', async () => {
+    const dir = walDir()
+    const sink = new SinkDouble()
+    const first = keep(createQueue({ send: sink.send, wal: { dir }, flushIntervalMs: 5 }))
+    await first.start()
+    const second = keep(createQueue({ send: sink.send, wal: { dir } }))
+    const err = await second.start().catch((e: unknown) => e as Error & { cause?: { code?: string } })
+    expect(err).toMatchObject({ code: 'VQ_PIPELINE_DOWN' })
+    expect(err?.cause?.code).toBe('VQ_WAL_LOCKED')
+    expect(err?.message).toMatch(/in use by this process/)
+    for (let i = 0; i < 100; i++) first.enqueue({ i })
+    await first.drain()
+    expect(sink.items).toHaveLength(100)
+    await first.stop()
+    const third = keep(createQueue({ send: sink.send, wal: { dir } }))
+    await third.start()
+  })
+
   it('encrypted log: a key missing at restart stops re-delivery (an error names the key id) instead of losing it; with the key, everything arrives', async () => {
     const dir = walDir()
     const k1 = new Uint8Array(32).fill(1)

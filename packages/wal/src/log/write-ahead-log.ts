@@ -10,6 +10,7 @@ import {
 } from '../format/payload-codec.ts'
 import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
+import { acquireDirLock, releaseDirLock } from './dir-lock.ts'
 import { nodeFs, type WalFs } from './fs.ts'
 
 export interface WalOptions extends PayloadCodecOptions {
@@ -162,6 +163,18 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`mkdir ${this.dir}`, cause)
     }
+    acquireDirLock(fs, this.dir)
+    try {
+      return this.#recoverLocked()
+    } catch (err) {
+      if (this.#fd >= 0) this.#fs.closeSync(this.#fd)
+      releaseDirLock(fs, this.dir)
+      throw err
+    }
+  }
+
+  #recoverLocked(): RecoveryReport {
+    const fs = this.#fs
     let watermarkReset = false
     try {
       const acked = decodeWatermark(fs.readFileSync(join(this.dir, 'ack')))
@@ -746,6 +759,7 @@ export class WriteAheadLog {
     if (this.#fd >= 0 || this.#unsynced.length > 0 || this.#dirDirty) this.sync()
     if (this.#fd >= 0) this.#closeFd()
     this.#writeCleanClose()
+    releaseDirLock(this.#fs, this.dir)
     this.#closed = true
   }
 }

@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { WalError, WalErrorCodes } from '../errors.ts'
+import type { WalFs } from './fs.ts'
+
+/**
+ * One live WriteAheadLog per directory. Two owners appending to the same
+ * segment at their own offsets would interleave frames into garbage (a
+ * rolling deploy starting the new process before the old one stopped, or two
+ * queues given the same `wal.dir`), so opening takes a `lock` file, created
+ * exclusively (O_EXCL), holding its owner: process id, the process's start
+ * time (Linux: /proc/<pid>/stat) and the boot id. Node has no flock(2); a
+ * lock left by a crashed process is recognised as stale when that process
+ * is gone — or when the pid now belongs to a process started at another time
+ * (after a container restart the new process often gets the old pid) or
+ * after a reboot — and taken over. `close()` removes it.
+ */
+interface LockOwner {
+  readonly pid: number
+  /** The process's start time in clock ticks since boot (Linux), when known. */
+  readonly start?: string
+  /** /proc/sys/kernel/random/boot_id (Linux), when known. */
+  readonly boot?: string
+}
+
+const LOCK_FILE = 'lock'
+
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime field 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+let bootIdCache: string | null | undefined
+function bootId(): string | undefined {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()
+    } catch {
+      bootIdCache = null
+    }
+  }
+  return bootIdCache ?? undefined
+}
+
+function self(): LockOwner {
+  const start = procStart(process.pid)
+  const boot = bootId()
+  return { pid: process.pid, ...(start ? { start } : {}), ...(boot ? { boot } : {}) }
+}
+
+/** Whether the process that wrote `owner` is still running. */
+function alive(owner: LockOwner): boolean {
+  const boot = bootId()
+  if (owner.boot && boot && owner.boot !== boot) return false
+  if (owner.start !== undefined) {
+    const now = procStart(owner.pid)
+    if (now !== undefined || process.platform === 'linux') return now === owner.start
+  }
+  try {
+    process.kill(owner.pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function parse(bytes: Uint8Array): LockOwner | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as LockOwner
+    return Number.isInteger(v?.pid) && v.pid > 0 ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function write(fs: WalFs, path: string, flags: string, owner: LockOwner): void {
+  const fd = fs.openSync(path, flags, 0o600)
+  try {
+    const bytes = Buffer.from(JSON.stringify(owner))
+    fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * Takes the directory's lock, or throws WalError LOCKED naming its live
+ * owner. A damaged or stale lock is replaced.
+ */
+export function acquireDirLock(fs: WalFs, dir: string): void {
+  const path = join(dir, LOCK_FILE)
+  const me = self()
+  try {
+    write(fs, path, 'wx', me)
+    return
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new WalError(WalErrorCodes.IO, `WAL creating ${path} failed: ${(cause as Error).message}`, {
+        cause,
+      })
+    }
+  }
+  let owner: LockOwner | undefined
+  try {
+    owner = parse(fs.readFileSync(path))
+  } catch {}
+  if (owner && alive(owner)) {
+    const who =
+      owner.pid === process.pid ? 'this process (another queue or WriteAheadLog)' : `process ${owner.pid}`
+    throw new WalError(
+      WalErrorCodes.LOCKED,
+      `The WAL in ${dir} is in use by ${who}: one live WriteAheadLog per directory (its lock file: ${path})`,
+    )
+  }
+  // Stale (its process is gone) or unreadable: take it over.
+  const tmp = `${path}.${process.pid}.tmp`
+  try {
+    write(fs, tmp, 'w', me)
+    fs.renameSync(tmp, path)
+  } catch (cause) {
+    throw new WalError(
+      WalErrorCodes.IO,
+      `WAL replacing the stale lock ${path} failed: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    )
+  }
+}
+
+/** Removes the lock (best effort: a lock left behind is stale once this process is gone). */
+export function releaseDirLock(fs: WalFs, dir: string): void {
+  try {
+    fs.unlinkSync(join(dir, LOCK_FILE))
+  } catch {}
+}
