@@ -133,6 +133,19 @@ describe('vinequeue-wal', () => {
     expect(stdout).toMatch(/watermark {2}100/)
     expect(stdout).toMatch(/pending {4}200 items/)
     expect(stdout).toMatch(/\.wal {2}\d+ B {2}\d+ frames/)
+    expect(stdout).toMatch(/lock {7}none \(not open\)/)
+    expect(stdout).toMatch(/clean {6}closed cleanly at \d+\.wal \(\d+ B\): not scanned at the next open/)
+  })
+
+  it('inspect tells an open log (running owner) and a stale record apart', async () => {
+    const dir = makeLog()
+    const wal = WriteAheadLog.open(dir)
+    wal.append(new Uint8Array([0x90]), 1)
+    wal.sync()
+    const open = await run(['inspect', dir])
+    expect(open.stdout).toMatch(new RegExp(`lock {7}process ${process.pid} \\(running: the log is open\\)`))
+    expect(open.stdout).toMatch(/clean {6}stale record/)
+    wal.close()
   })
 
   it('verify: exit 0 on a healthy log, 1 with offsets on a damaged one, and changes nothing', async () => {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { decodeCleanClose } from '../format/clean-close.ts'
 import { scanSegment } from '../format/segment-scan.ts'
+import { readDirLock } from '../log/dir-lock.ts'
 import { ExitCode, readWatermark, segmentNames } from './log-files.ts'
 
 export interface SegmentReport {
@@ -53,5 +55,34 @@ export function inspect(dir: string): number {
     if (s.endSeq !== undefined && s.endSeq > acked) pending += s.endSeq - Math.max(acked, s.firstSeq!)
   }
   out.write(`pending    ${pending} items\nsize       ${segments.reduce((n, s) => n + s.bytes, 0)} B\n`)
+  const lock = readDirLock(dir)
+  out.write(
+    `lock       ${
+      lock === undefined
+        ? 'none (not open)'
+        : lock.alive
+          ? `process ${lock.pid} (running: the log is open)`
+          : `process ${lock.pid} (gone: stale, taken over at the next open)`
+    }\n`,
+  )
+  out.write(`clean      ${cleanClose(dir, segments)}\n`)
   return ExitCode.OK
+}
+
+/** Whether the next open will skip scanning the last segment (its `clean` record still matches). */
+function cleanClose(dir: string, segments: readonly SegmentReport[]): string {
+  let bytes: Uint8Array
+  try {
+    bytes = readFileSync(join(dir, 'clean'))
+  } catch {
+    return 'no record (the last segment is scanned at the next open)'
+  }
+  const record = decodeCleanClose(bytes)
+  if (!record) return 'DAMAGED record (ignored: the last segment is scanned at the next open)'
+  const last = segments.at(-1)
+  const matches =
+    last !== undefined && Number.parseInt(last.name, 10) === record.firstSeq && last.bytes === record.size
+  return matches
+    ? `closed cleanly at ${last.name} (${record.size} B): not scanned at the next open`
+    : 'stale record (appended to since, or a crash): the last segment is scanned at the next open'
 }

@@ -133,6 +133,19 @@ export function acquireDirLock(fs: WalFs, dir: string): void {
   }
 }
 
+/**
+ * The directory's lock as a reader sees it (the CLI): its owner's pid and
+ * whether that process still runs; undefined when there is none (or it is
+ * unreadable).
+ */
+export function readDirLock(dir: string): { readonly pid: number; readonly alive: boolean } | undefined {
+  let owner: LockOwner | undefined
+  try {
+    owner = parse(readFileSync(join(dir, LOCK_FILE)))
+  } catch {}
+  return owner ? { pid: owner.pid, alive: alive(owner) } : undefined
+}
+
 /** Removes the lock (best effort: a lock left behind is stale once this process is gone). */
 export function releaseDirLock(fs: WalFs, dir: string): void {
   try {
