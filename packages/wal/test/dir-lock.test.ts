@@ -61,6 +61,36 @@ describe('one live WriteAheadLog per directory', () => {
     wal.close()
   })
 
+  it('a lock held by a killed process not reaped yet (a zombie) is taken over', () => {
+    const dir = tempDir()
+    WriteAheadLog.open(dir).close()
+    // A child whose own child is SIGKILLed and left unreaped: a zombie while the child sleeps.
+    const script = `
+      const { spawn } = require('node:child_process')
+      const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' })
+      const start = require('node:fs').readFileSync('/proc/' + c.pid + '/stat', 'latin1')
+      process.stdout.write(JSON.stringify({ pid: c.pid, start: start.slice(start.lastIndexOf(')') + 2).split(' ')[19] }))
+      c.kill('SIGKILL')
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500) // blocks: SIGCHLD is not handled, the zombie stays
+    `
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    return new Promise<void>((resolve, reject) => {
+      parent.stdout.once('data', (chunk: Buffer) => {
+        try {
+          const { pid, start } = JSON.parse(chunk.toString()) as { pid: number; start: string }
+          const deadline = Date.now() + 1000
+          while (!readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z ') && Date.now() < deadline) {}
+          expect(readFileSync(`/proc/${pid}/stat`, 'latin1')).toContain(') Z ')
+          writeFileSync(join(dir, 'lock'), JSON.stringify({ pid, start, boot: bootId() }))
+          WriteAheadLog.open(dir).close()
+          resolve()
+        } catch (err) {
+          reject(err)
+        }
+      })
+    }).finally(() => parent.kill('SIGKILL'))
+  })
+
   it('stale locks are taken over: a dead pid, the same pid started at another time (a container restart), another boot, a damaged file', () => {
     const dir = tempDir()
     WriteAheadLog.open(dir).close()

@@ -25,11 +25,19 @@ interface LockOwner {
 
 const LOCK_FILE = 'lock'
 
+/**
+ * The process's start time (clock ticks since boot), or undefined when there
+ * is no such process — or only its zombie: a killed process not reaped yet by
+ * its parent (a supervisor that starts the new process before it reaps the
+ * old one) holds nothing any more.
+ */
 function procStart(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
     // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime field 22.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined
+    return fields[19]
   } catch {
     return undefined
   }
