@@ -24,6 +24,13 @@ interface LockOwner {
 }
 
 const LOCK_FILE = 'lock'
+/**
+ * How long a live owner is waited for before LOCKED: a process being killed
+ * or stopping (a supervisor restarting a service, a queue stopped while its
+ * successor starts) lets go within it.
+ */
+const LOCK_WAIT_MS = 2000
+const LOCK_POLL_MS = 50
 
 /**
  * The process's start time (clock ticks since boot), or undefined when there
@@ -103,26 +110,33 @@ function write(fs: WalFs, path: string, flags: string, owner: LockOwner): void {
 export function acquireDirLock(fs: WalFs, dir: string): void {
   const path = join(dir, LOCK_FILE)
   const me = self()
-  try {
-    write(fs, path, 'wx', me)
-    return
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new WalError(WalErrorCodes.IO, `WAL creating ${path} failed: ${(cause as Error).message}`, {
-        cause,
-      })
-    }
-  }
+  const deadline = performance.now() + LOCK_WAIT_MS
   let owner: LockOwner | undefined
-  try {
-    owner = parse(fs.readFileSync(path))
-  } catch {}
+  for (;;) {
+    try {
+      write(fs, path, 'wx', me)
+      return
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new WalError(WalErrorCodes.IO, `WAL creating ${path} failed: ${(cause as Error).message}`, {
+          cause,
+        })
+      }
+    }
+    owner = undefined
+    try {
+      owner = parse(fs.readFileSync(path))
+    } catch {}
+    if (!owner || !alive(owner) || performance.now() >= deadline) break
+    // A live owner: wait a little for it to close or die (this thread only opens the log).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, LOCK_POLL_MS)
+  }
   if (owner && alive(owner)) {
     const who =
       owner.pid === process.pid ? 'this process (another queue or WriteAheadLog)' : `process ${owner.pid}`
     throw new WalError(
       WalErrorCodes.LOCKED,
-      `The WAL in ${dir} is in use by ${who}: one live WriteAheadLog per directory (its lock file: ${path})`,
+      `The WAL in ${dir} is in use by ${who} (waited ${LOCK_WAIT_MS} ms): one live WriteAheadLog per directory (its lock file: ${path})`,
     )
   }
   // Stale (its process is gone) or unreadable: take it over.
