@@ -36,7 +36,8 @@ export class Dispatcher {
   readonly #metrics: MetricsWriter
   readonly #post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void
   readonly #onSettled: (slab: Slab) => void
-  readonly #onLatency: (ms: number, success: boolean, backPressure: boolean) => void
+  /** Every attempt's outcome: its latency (ms), whether the whole batch was delivered, whether the target pushed back. */
+  readonly #onOutcome: (ms: number, success: boolean, backPressure: boolean) => void
   readonly #onRetry: () => void
   /** The sender pool (module senders), created by ready(). */
   #pool: Piscina | undefined
@@ -67,7 +68,7 @@ export class Dispatcher {
     metrics: MetricsWriter,
     post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
     onSettled: (slab: Slab) => void,
-    onLatency: (ms: number, success: boolean, backPressure: boolean) => void,
+    onOutcome: (ms: number, success: boolean, backPressure: boolean) => void,
     onRetry: () => void,
     onCircuit: (state: CircuitStateName) => void,
     onDeadLetter: (bytes: Uint8Array, count: number, reason: string, attempts: number) => void,
@@ -84,7 +85,7 @@ export class Dispatcher {
     this.#metrics = metrics
     this.#post = post
     this.#onSettled = onSettled
-    this.#onLatency = onLatency
+    this.#onOutcome = onOutcome
     this.#onRetry = onRetry
     if (config.sender) {
       const watchdog = createWatchdogBuffer()
@@ -298,7 +299,7 @@ export class Dispatcher {
     const backPressure =
       (error !== undefined && error.retryable !== false) ||
       (failed?.some((f) => f.retryable !== false && (f.status === 429 || f.status === 503)) ?? false)
-    this.#onLatency(latency, !error && !failed?.length, backPressure)
+    this.#onOutcome(latency, !error && !failed?.length, backPressure)
     if (this.#breaker) {
       // The target is unwell if it failed the whole batch with a retryable error.
       this.#breaker.record(error !== undefined && error.retryable !== false, slab.probe)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { decodeCleanClose } from '../format/clean-close.ts'
+import { cleanCloseHolds, decodeCleanClose } from '../format/clean-close.ts'
 import { scanSegment } from '../format/segment-scan.ts'
 import { readDirLock } from '../log/dir-lock.ts'
 import { ExitCode, readWatermark, segmentNames } from './log-files.ts'
@@ -80,9 +80,7 @@ function cleanClose(dir: string, segments: readonly SegmentReport[]): string {
   const record = decodeCleanClose(bytes)
   if (!record) return 'DAMAGED record (ignored: the last segment is scanned at the next open)'
   const last = segments.at(-1)
-  const matches =
-    last !== undefined && Number.parseInt(last.name, 10) === record.firstSeq && last.bytes === record.size
-  return matches
+  return last && cleanCloseHolds(record, Number.parseInt(last.name, 10), last.bytes)
     ? `closed cleanly at ${last.name} (${record.size} B): not scanned at the next open`
     : 'stale record (appended to since, or a crash): the last segment is scanned at the next open'
 }

@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32'
+import { decodeCheckedRecord, encodeCheckedRecord } from './checked-record.ts'
 
 /**
  * The clean-close record (`clean`), written by `close()` once everything is
@@ -17,7 +17,6 @@ import { crc32c } from '@node-rs/crc32'
  * scanned as after a crash.
  */
 export const CLEAN_MAGIC = 0x43575156 // 'VQWC'
-export const CLEAN_BYTES = 32
 
 export interface CleanClose {
   /** First sequence number of the last segment (its name). */
@@ -29,25 +28,19 @@ export interface CleanClose {
 }
 
 export function encodeCleanClose(c: CleanClose): Uint8Array {
-  const out = new Uint8Array(CLEAN_BYTES)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, CLEAN_MAGIC, true)
-  view.setBigUint64(4, BigInt(c.firstSeq), true)
-  view.setBigUint64(12, BigInt(c.size), true)
-  view.setBigUint64(20, BigInt(c.nextSeq), true)
-  view.setUint32(28, crc32c(Buffer.from(out.buffer, 0, 28)), true)
-  return out
+  return encodeCheckedRecord(CLEAN_MAGIC, [c.firstSeq, c.size, c.nextSeq])
 }
 
 /** The record, or undefined when the bytes are not a valid one. */
 export function decodeCleanClose(bytes: Uint8Array): CleanClose | undefined {
-  if (bytes.byteLength !== CLEAN_BYTES) return undefined
-  const view = new DataView(bytes.buffer, bytes.byteOffset, CLEAN_BYTES)
-  if (view.getUint32(0, true) !== CLEAN_MAGIC) return undefined
-  if (view.getUint32(28, true) !== crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, 28))) return undefined
-  return {
-    firstSeq: Number(view.getBigUint64(4, true)),
-    size: Number(view.getBigUint64(12, true)),
-    nextSeq: Number(view.getBigUint64(20, true)),
-  }
+  const fields = decodeCheckedRecord(bytes, CLEAN_MAGIC, 3)
+  return fields && { firstSeq: fields[0]!, size: fields[1]!, nextSeq: fields[2]! }
+}
+
+/**
+ * Whether the record still describes a segment: the last one, named by
+ * `firstSeq`, of `size` bytes (not empty). Then opening need not scan it.
+ */
+export function cleanCloseHolds(c: CleanClose | undefined, firstSeq: number, size: number): boolean {
+  return c !== undefined && c.firstSeq === firstSeq && c.size === size && size > 0
 }

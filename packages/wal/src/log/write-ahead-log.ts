@@ -1,6 +1,11 @@
 import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
-import { type CleanClose, decodeCleanClose, encodeCleanClose } from '../format/clean-close.ts'
+import {
+  type CleanClose,
+  cleanCloseHolds,
+  decodeCleanClose,
+  encodeCleanClose,
+} from '../format/clean-close.ts'
 import { encodeFrame, FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
 import {
   checkCodecOptions,
@@ -202,17 +207,17 @@ export class WriteAheadLog {
       const firstSeq = Number.parseInt(name, 10)
       this.#nextSeq = Math.max(this.#nextSeq, firstSeq)
       const last = i === names.length - 1
-      if (!last || clean?.firstSeq === firstSeq) {
-        const size = this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd))
-        if (!last || (size === clean!.size && size > 0)) {
-          this.#segments.push({ name, path, firstSeq, frames: undefined, size })
-          if (last) {
-            // Closed cleanly and untouched since: not scanned (a reader checks it); appends start a new segment.
-            this.#nextSeq = Math.max(this.#nextSeq, clean!.nextSeq)
-            cleanClose = true
-          }
-          continue
+      // Older segments, and a last one closed cleanly and untouched since, are
+      // not scanned now: a reader checks them when it reaches them.
+      const size =
+        !last || clean?.firstSeq === firstSeq ? this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd)) : -1
+      if (!last || cleanCloseHolds(clean, firstSeq, size)) {
+        this.#segments.push({ name, path, firstSeq, frames: undefined, size })
+        if (last) {
+          this.#nextSeq = Math.max(this.#nextSeq, clean!.nextSeq) // (appends start a new segment)
+          cleanClose = true
         }
+        continue
       }
       const scan = this.#scanFile(path)
       corruptRegions += scan.corruptRegions
@@ -440,8 +445,7 @@ export class WriteAheadLog {
    * under that sync) and is closed when the sync returns.
    */
   #closeFd(): void {
-    if (this.#syncing) this.#deferredClose.push(this.#fd)
-    else this.#fs.closeSync(this.#fd)
+    this.#release(this.#fd)
     this.#fd = -1
   }
 
@@ -455,7 +459,7 @@ export class WriteAheadLog {
   #rotate(firstSeq: number): Segment {
     if (this.#fd >= 0) {
       if (this.#syncedSeq < this.#nextSeq || this.#syncing) this.#unsynced.push(this.#fd)
-      else this.#fs.closeSync(this.#fd)
+      else this.#release(this.#fd)
       this.#fd = -1
       // A log nobody syncs (syncMode 'none') would keep every old descriptor open: bounded here.
       while (this.#unsynced.length > MAX_UNSYNCED) {
@@ -605,11 +609,7 @@ export class WriteAheadLog {
    */
   ack(seq: number): void {
     this.#checkOpen()
-    const deleteError = this.#deleteError
-    if (deleteError) {
-      this.#deleteError = undefined
-      throw deleteError
-    }
+    this.#throwDeleteError()
     if (seq <= this.#ackedSeq) return
     const tmp = join(this.dir, 'ack.tmp')
     this.#withFd(tmp, 'w', (fd) => {
@@ -617,6 +617,18 @@ export class WriteAheadLog {
       this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
       this.#fs.fdatasyncSync(fd)
     })
+    this.#installWatermark(tmp, seq)
+  }
+
+  /** A background deletion that failed is thrown once, by the next ack. */
+  #throwDeleteError(): void {
+    const err = this.#deleteError
+    this.#deleteError = undefined
+    if (err) throw err
+  }
+
+  /** `tmp` holds the durable watermark `seq`: it becomes `ack`, and delivered segments go. */
+  #installWatermark(tmp: string, seq: number): void {
     try {
       this.#fs.renameSync(tmp, join(this.dir, 'ack'))
     } catch (cause) {
@@ -642,11 +654,7 @@ export class WriteAheadLog {
     try {
       this.#checkOpen()
       if (this.#acking) throw new WalError(WalErrorCodes.USAGE, 'ackAsync: one is already running')
-      const deleteError = this.#deleteError
-      if (deleteError) {
-        this.#deleteError = undefined
-        throw deleteError
-      }
+      this.#throwDeleteError()
     } catch (err) {
       return Promise.reject(err)
     }
@@ -674,14 +682,7 @@ export class WriteAheadLog {
           this.#fs.closeSync(fd)
         } catch {}
       }
-      if (this.#closed || seq <= this.#ackedSeq) return
-      try {
-        this.#fs.renameSync(tmp, join(this.dir, 'ack'))
-      } catch (cause) {
-        throw ioError('renaming the watermark', cause)
-      }
-      this.#ackedSeq = seq
-      this.#dropAcknowledgedSegments()
+      if (!this.#closed && seq > this.#ackedSeq) this.#installWatermark(tmp, seq)
     })()
   }
 
