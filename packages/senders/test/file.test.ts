@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { createQueue, type DeadLetter, type Queue, type QueueOptions, SendError } from '@vinequeue/core'
 import createFileSender from '@vinequeue/senders/file'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { inThreadQueue } from './in-thread-queue.ts'
 
 // Loaded BY PACKAGE NAME into the sender pool, from dist: build first
 // (`npx tsc -p packages/senders/tsconfig.build.json`).
@@ -133,24 +134,8 @@ describe('@vinequeue/senders/file', () => {
     'keeps one descriptor open for its lifetime; close() fsyncs and closes it, once; later sends fail retryably',
     async () => {
       const sender = await createFileSender({ path: file })
-      const errors: unknown[] = []
-      const letters: DeadLetter[] = []
       // In-thread, so that this process holds the sender's descriptor.
-      const q = createQueue({
-        send: async (batch, ctx) => {
-          try {
-            return await sender.send(batch, ctx)
-          } catch (err) {
-            errors.push(err)
-            throw err
-          }
-        },
-        maxBatchSize: 10,
-        flushIntervalMs: 5,
-        maxAttempts: 2,
-        retryInitialDelayMs: 1,
-        onDeadLetter: (d) => letters.push(d),
-      })
+      const { q, errors, letters } = inThreadQueue(sender)
       queues.push(q)
       await q.start()
       for (let n = 0; n < 10; n++) q.enqueue({ n })

@@ -5,6 +5,7 @@ import createHttpSender, { type HttpSenderOptions } from '@vinequeue/senders/htt
 import { describe, expect, it } from 'vitest'
 import { expectEachOnce, httpHarness } from './fixtures-http/harness.ts'
 import { localhostCert, msgpackr, sleep, waitFor } from './fixtures-http/target.ts'
+import { inThreadQueue } from './in-thread-queue.ts'
 
 const { target, queue, track } = httpHarness({
   flushIntervalMs: 10,
@@ -413,23 +414,7 @@ describe('@vinequeue/senders/http: bounds and lifecycle', () => {
   it('close() closes the pool: its sockets end, later sends fail retryably, a second close is a no-op', async () => {
     const t = await target()
     const sender = await createHttpSender({ url: t.url })
-    const errors: unknown[] = []
-    const letters: DeadLetter[] = []
-    const q = createQueue({
-      send: async (batch, ctx) => {
-        try {
-          return await sender.send(batch, ctx)
-        } catch (err) {
-          errors.push(err)
-          throw err
-        }
-      },
-      maxBatchSize: 10,
-      flushIntervalMs: 5,
-      maxAttempts: 2,
-      retryInitialDelayMs: 1,
-      onDeadLetter: (d) => letters.push(d),
-    })
+    const { q, errors, letters } = inThreadQueue(sender)
     track(q)
     await q.start()
     for (let i = 0; i < 50; i++) q.enqueue({ i })
