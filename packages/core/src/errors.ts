@@ -15,6 +15,10 @@ export const ErrorCodes = {
   SEND_FAILED: 'VQ_SEND_FAILED',
   SEND_TIMEOUT: 'VQ_SEND_TIMEOUT',
   PIPELINE_DOWN: 'VQ_PIPELINE_DOWN',
+  NOT_STARTED: 'VQ_NOT_STARTED',
+  START_TIMEOUT: 'VQ_START_TIMEOUT',
+  SENDER_LOAD: 'VQ_SENDER_LOAD',
+  DEAD_LETTER_FILE: 'VQ_DEAD_LETTER_FILE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -132,3 +136,39 @@ export type SendTimeoutError = InstanceType<typeof SendTimeoutError>
 /** The pipeline thread died; the queue is down. */
 export const PipelineDownError: ErrorClass<{}> = defineError(ErrorCodes.PIPELINE_DOWN, 'PipelineDownError')
 export type PipelineDownError = InstanceType<typeof PipelineDownError>
+
+/** flush() or drain() before start(): nothing runs yet that could flush. */
+export const NotStartedError: ErrorClass<{}> = defineError(ErrorCodes.NOT_STARTED, 'NotStartedError')
+export type NotStartedError = InstanceType<typeof NotStartedError>
+
+/**
+ * start() did not finish within `startTimeoutMs` (e.g. a sender factory that
+ * never settles); the threads it started are shut down.
+ */
+export const StartTimeoutError: ErrorClass<{ timeoutMs?: number }> = defineError<{ timeoutMs?: number }>(
+  ErrorCodes.START_TIMEOUT,
+  'StartTimeoutError',
+)
+export type StartTimeoutError = InstanceType<typeof StartTimeoutError>
+
+/**
+ * The sender module could not be loaded (not found, a syntax error, no
+ * factory) or its factory failed for a reason other than its options;
+ * `module` names it and `cause` is the original error.
+ */
+export const SenderLoadError: ErrorClass<{ module?: string }> = defineError<{ module?: string }>(
+  ErrorCodes.SENDER_LOAD,
+  'SenderLoadError',
+)
+export type SenderLoadError = InstanceType<typeof SenderLoadError>
+
+/**
+ * Writing `deadLetterFile` failed (ENOSPC, EIO, …). The items were still
+ * handed to `onDeadLetter` and the `deadLetter` event (`items`, `count`); the
+ * queue keeps running and tries the file again with the next dead letter.
+ */
+export const DeadLetterFileError: ErrorClass<{ path?: string; count?: number }> = defineError<{
+  path?: string
+  count?: number
+}>(ErrorCodes.DEAD_LETTER_FILE, 'DeadLetterFileError')
+export type DeadLetterFileError = InstanceType<typeof DeadLetterFileError>

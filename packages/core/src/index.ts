@@ -4,16 +4,20 @@ export type { ErrorCode } from './errors.ts'
 export {
   BackpressureError,
   CircuitOpenError,
+  DeadLetterFileError,
   EncodeError,
   ErrorCodes,
   InvalidConfigError,
   ItemTooLargeError,
   isVineQueueError,
+  NotStartedError,
   PipelineDownError,
   QueueClosedError,
   QueueFullError,
   SendError,
+  SenderLoadError,
   SendTimeoutError,
+  StartTimeoutError,
   VineQueueError,
 } from './errors.ts'
 export type { ProducerHandle, ProducerLimits } from './producer/handle.ts'

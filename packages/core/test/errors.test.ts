@@ -1,16 +1,20 @@
 import {
   BackpressureError,
   CircuitOpenError,
+  DeadLetterFileError,
   EncodeError,
   ErrorCodes,
   InvalidConfigError,
   ItemTooLargeError,
   isVineQueueError,
+  NotStartedError,
   PipelineDownError,
   QueueClosedError,
   QueueFullError,
   SendError,
+  SenderLoadError,
   SendTimeoutError,
+  StartTimeoutError,
   VineQueueError,
 } from '@vinequeue/core'
 import { describe, expect, it } from 'vitest'
@@ -27,6 +31,10 @@ describe('errors', () => {
     [SendError, 'SendError', ErrorCodes.SEND_FAILED],
     [SendTimeoutError, 'SendTimeoutError', ErrorCodes.SEND_TIMEOUT],
     [PipelineDownError, 'PipelineDownError', ErrorCodes.PIPELINE_DOWN],
+    [NotStartedError, 'NotStartedError', ErrorCodes.NOT_STARTED],
+    [StartTimeoutError, 'StartTimeoutError', ErrorCodes.START_TIMEOUT],
+    [SenderLoadError, 'SenderLoadError', ErrorCodes.SENDER_LOAD],
+    [DeadLetterFileError, 'DeadLetterFileError', ErrorCodes.DEAD_LETTER_FILE],
   ] as const
 
   it.each(table)('%o has a stable name and code', (Cls, name, code) => {

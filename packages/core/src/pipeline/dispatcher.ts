@@ -121,6 +121,7 @@ export class Dispatcher {
     const config = this.#config
     if (!config.sender) return
     const { Piscina } = await import('piscina')
+    if (this.#closed) return // (stopped while piscina loaded: no pool to start)
     this.#pool = new Piscina({
       filename: new URL('../sender-pool/entry.js', import.meta.url).href,
       workerData: this.#workerData,
@@ -137,6 +138,8 @@ export class Dispatcher {
     this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), 250)
     this.#watchdogTimer.unref()
     const res = (await this.#pool.run({ __vq: 1, type: 'ping' } satisfies SenderTask)) as SenderTaskResult
+    // (The error keeps its code, module and cause: start() rejects with it as what it is.)
+    if (res.type === 'loadFailed') throw Object.assign(new Error(res.error.message), res.error)
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
   }
 

@@ -92,6 +92,8 @@ export class Pipeline {
   #cutRefused = false
   #backpressure = false
   #done = false
+  /** Set until `ready` is posted: a stop before then abandons the start (see run). */
+  #abortStart: (() => void) | undefined
 
   constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
     const { config } = data
@@ -159,6 +161,12 @@ export class Pipeline {
 
   /** Loads the sender, announces readiness, then runs until stopped. */
   async run(): Promise<void> {
+    // A stop that arrives before the sender is ready (the host's start timed
+    // out, or stop() was called while starting) must not wait for it: a
+    // sender factory may never settle.
+    const aborted = new Promise<'aborted'>((resolve) => {
+      this.#abortStart = () => resolve('aborted')
+    })
     // The sender pool starts (and loads the sender module) while the WAL opens.
     const ready = this.#dispatcher.ready()
     ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
@@ -177,7 +185,8 @@ export class Pipeline {
         fs,
       )
     }
-    await ready
+    if ((await Promise.race([aborted, ready])) === 'aborted') return this.#abandonStart()
+    this.#abortStart = undefined
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
@@ -220,6 +229,7 @@ export class Pipeline {
         break
       case 'stop':
         this.#stopDeadline = performance.now() + msg.timeoutMs
+        this.#abortStart?.()
         break
       case 'sendResult':
         this.#dispatcher.hostResult(msg.batchId, msg.attempt, msg.failed, msg.error, msg.abandoned)
@@ -650,6 +660,25 @@ export class Pipeline {
     const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, timeout)
     if (res.async) await res.value
     Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+  }
+
+  /**
+   * Stopped before the sender was ready: nothing was drained or sent, so
+   * there is nothing to deliver or log. Shuts the pool (its threads may be
+   * stuck in the sender's factory: they are terminated), closes the log
+   * (its lock released) and reports; the host collects what the lanes hold.
+   */
+  async #abandonStart(): Promise<void> {
+    this.#done = true
+    await this.#dispatcher.close(0)
+    let walPendingItems = 0
+    if (this.#wal) {
+      walPendingItems = this.#wal.pendingItems
+      this.#wal.close()
+    }
+    this.#deadLetterFile?.close()
+    const leftovers = new Uint8Array(0)
+    this.#post({ __vq: 1, type: 'stopped', leftovers, count: 0, timedOut: false, walPendingItems })
   }
 
   /** Collects everything not delivered, shuts the pool and reports to the host. */

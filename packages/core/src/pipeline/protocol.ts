@@ -72,6 +72,10 @@ export interface ErrorInfo {
   readonly retryable?: boolean
   readonly status?: number
   readonly retryAfterMs?: number
+  /** The sender module a load failure is about. */
+  readonly module?: string
+  /** The original error, when this one wraps it (a sender load failure). */
+  readonly cause?: ErrorInfo
 }
 
 export type HostToPipeline =
@@ -138,7 +142,7 @@ export type PipelineToHost =
   | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
 
-export function errorInfo(err: unknown): ErrorInfo {
+export function errorInfo(err: unknown, depth = 0): ErrorInfo {
   if (err && typeof err === 'object') {
     const e = err as Record<string, unknown>
     return {
@@ -148,6 +152,9 @@ export function errorInfo(err: unknown): ErrorInfo {
       ...(typeof e.retryable === 'boolean' ? { retryable: e.retryable } : {}),
       ...(typeof e.status === 'number' ? { status: e.status } : {}),
       ...(typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(typeof e.module === 'string' ? { module: e.module } : {}),
+      // (One level: a cause's own cause is not carried.)
+      ...(e.cause && typeof e.cause === 'object' && depth === 0 ? { cause: errorInfo(e.cause, 1) } : {}),
     }
   }
   return { name: 'Error', message: String(err) }

@@ -57,6 +57,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'maxRetryAgeMs',
   'circuitBreaker',
   'deadLetterFile',
+  'startTimeoutMs',
 ])
 
 const CIRCUIT_DEFAULTS: Required<CircuitBreakerOptions> = Object.freeze({
@@ -93,6 +94,7 @@ export const kDefaultOptions: Readonly<
   retryInitialDelayMs: 100,
   retryMaxDelayMs: 30_000,
   maxRetryAgeMs: Number.POSITIVE_INFINITY,
+  startTimeoutMs: 30_000,
 })
 
 const ADAPTIVE_DEFAULTS: Required<AdaptiveBatchingOptions> = Object.freeze({
@@ -162,6 +164,7 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   int('senderThreads', 1, 256)
   int('senderConcurrency', 1, 1024)
   int('sendTimeoutMs', 1, 24 * 3600 * 1000)
+  int('startTimeoutMs', 1, 24 * 3600 * 1000)
   if (o.maxAttempts !== Number.POSITIVE_INFINITY) int('maxAttempts', 1)
   int('retryInitialDelayMs', 0, 3600 * 1000)
   int('retryMaxDelayMs', 0, 24 * 3600 * 1000)

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { Batch, concatBatches } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
-import { PipelineDownError, QueueClosedError } from '../errors.ts'
+import {
+  InvalidConfigError,
+  NotStartedError,
+  PipelineDownError,
+  QueueClosedError,
+  SenderLoadError,
+  StartTimeoutError,
+} from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
 import {
   type ErrorInfo,
@@ -37,6 +44,13 @@ import type {
   StopReport,
 } from './types.ts'
 
+/**
+ * How long stop() waits past its `timeoutMs` for the pipeline thread to close
+ * the senders (at most 1 s of it), the pool and the log and report, before it
+ * terminates the thread.
+ */
+const STOP_GRACE_MS = 2000
+
 type Lifecycle = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'down'
 
 /**
@@ -69,6 +83,9 @@ export class Queue extends EventEmitter<QueueEvents> {
   #stopPromise: Promise<StopReport> | undefined
   #onStopped: ((msg: Extract<PipelineToHost, { type: 'stopped' }>) => void) | undefined
   #downError: Error | undefined
+  /** Why start() failed while the pipeline is still being shut down (start timeout). */
+  #startError: Error | undefined
+  #shutdown: Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined> | undefined
   #backpressure = false
   #lastStatus: HealthStatus = 'ok'
 
@@ -84,9 +101,16 @@ export class Queue extends EventEmitter<QueueEvents> {
   /**
    * Starts the pipeline thread (and the sender pool, loading the sender
    * module once to fail fast). Items enqueued before start() wait in the ring.
-   * Idempotent.
+   * Idempotent while the queue runs; after stop() it rejects with
+   * QueueClosedError. Rejects with StartTimeoutError after `startTimeoutMs`
+   * (the threads it started are shut down first), InvalidConfigError when
+   * the sender factory refuses its options, SenderLoadError when the sender
+   * module cannot be loaded, else PipelineDownError.
    */
   start(): Promise<void> {
+    if (this.#lifecycle === 'stopping' || this.#lifecycle === 'stopped') {
+      return Promise.reject(this.#closedError())
+    }
     if (this.#startPromise) return this.#startPromise
     if (this.#lifecycle !== 'created') return Promise.reject(this.#closedError())
     this.#lifecycle = 'starting'
@@ -107,9 +131,24 @@ export class Queue extends EventEmitter<QueueEvents> {
       })
       this.#worker = worker
       pipelineWorkers.set(this, worker)
-      let fatal: Error | undefined
+      let fatal: ErrorInfo | Error | undefined
+      let settled = false
+      // start() must settle even if the sender's factory never does: past
+      // startTimeoutMs the pipeline is asked to stop (it shuts the pool and
+      // closes the log, releasing its lock) and terminated if it does not.
+      const timer = setTimeout(() => {
+        if (settled || this.#lifecycle !== 'starting') return
+        this.#startError = new StartTimeoutError(
+          `start() did not finish within startTimeoutMs (${o.startTimeoutMs} ms): the sender module ${o.sender?.module ?? ''} did not become ready (does its factory settle?)`,
+          { timeoutMs: o.startTimeoutMs },
+        )
+        this.#shutDownWorker(worker, 0)
+      }, o.startTimeoutMs)
+      timer.unref()
       worker.on('message', (msg: PipelineToHost) => {
         if (msg.type === 'ready') {
+          settled = true
+          clearTimeout(timer)
           for (const { uid, sab } of msg.slabs) this.#slabs.set(uid, sab)
           // stop() may have been called while starting: it stays stopping.
           if (this.#lifecycle === 'starting') {
@@ -121,7 +160,7 @@ export class Queue extends EventEmitter<QueueEvents> {
           return
         }
         if (msg.type === 'fatal') {
-          fatal = errorFromInfo(msg.error)
+          fatal = msg.error
           return
         }
         this.#onMessage(msg)
@@ -130,22 +169,61 @@ export class Queue extends EventEmitter<QueueEvents> {
         fatal = err
       })
       worker.on('exit', (code) => {
-        if (this.#lifecycle === 'starting') {
-          this.#lifecycle = 'down'
-          Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.DOWN)
-          reject(
-            new PipelineDownError(
-              `The pipeline thread failed to start: ${fatal?.message ?? `exit ${code}`}`,
-              { cause: fatal },
-            ),
-          )
+        clearTimeout(timer)
+        if (!settled) {
+          settled = true
+          const err =
+            this.#startError ??
+            (this.#lifecycle === 'starting'
+              ? startFailure(fatal, code)
+              : new QueueClosedError('The queue was stopped before it had started', { reason: 'stopped' }))
+          if (this.#lifecycle === 'starting') {
+            this.#lifecycle = 'down'
+            this.#downError = err
+            Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.DOWN)
+          }
+          reject(err)
           return
         }
-        if (this.#lifecycle === 'stopped' || this.#lifecycle === 'down') return
-        this.#goDown(fatal ?? new Error(`pipeline thread exited with code ${code}`))
+        // (While stopping, stop() collects what an exit left behind, reported or not.)
+        if (this.#lifecycle !== 'running') return
+        this.#goDown(
+          fatal instanceof Error
+            ? fatal
+            : fatal
+              ? errorFromInfo(fatal)
+              : new Error(`pipeline thread exited with code ${code}`),
+        )
       })
     })
     return this.#startPromise
+  }
+
+  /**
+   * Asks the pipeline thread to stop (`timeoutMs` to deliver what it holds)
+   * and terminates it if it has not exited `graceMs` later (its event loop is
+   * stuck). Resolves with its `stopped` report, if one came, once it is gone.
+   */
+  #shutDownWorker(
+    worker: Worker,
+    timeoutMs: number,
+    graceMs = STOP_GRACE_MS,
+  ): Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined> {
+    this.#shutdown ??= new Promise((resolve) => {
+      let report: Extract<PipelineToHost, { type: 'stopped' }> | undefined
+      const kill = setTimeout(() => void worker.terminate(), timeoutMs + graceMs)
+      kill.unref()
+      this.#onStopped = (msg) => {
+        report = msg
+        void worker.terminate()
+      }
+      worker.once('exit', () => {
+        clearTimeout(kill)
+        resolve(report)
+      })
+      worker.postMessage({ __vq: 1, type: 'stop', timeoutMs })
+    })
+    return this.#shutdown
   }
 
   #onMessage(msg: PipelineToHost): void {
@@ -326,7 +404,7 @@ export class Queue extends EventEmitter<QueueEvents> {
 
   #request(drain: boolean): Promise<void> {
     if (this.#lifecycle === 'created') {
-      return Promise.reject(new Error('The queue is not started: call start() first'))
+      return Promise.reject(new NotStartedError('The queue is not started: call start() first'))
     }
     if (this.#lifecycle === 'down' || this.#lifecycle === 'stopped')
       return Promise.reject(this.#closedError())
@@ -366,8 +444,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
       return Promise.reject(new RangeError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`))
     }
-    const prior = this.#lifecycle
-    if (prior !== 'down') {
+    if (this.#lifecycle !== 'down') {
       this.#lifecycle = 'stopping'
       Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.CLOSED)
     }
@@ -377,28 +454,29 @@ export class Queue extends EventEmitter<QueueEvents> {
       let count = 0
       let timedOut = false
       let walPendingItems = 0
-      if (prior === 'starting') await this.#startPromise?.catch(() => undefined)
-      if (this.#worker && this.#lifecycle === 'stopping') {
-        const stopped = await new Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined>(
-          (resolve) => {
-            this.#onStopped = resolve
-            this.#worker!.once('exit', () => resolve(undefined))
-            this.#worker!.postMessage({ __vq: 1, type: 'stop', timeoutMs })
-          },
-        )
+      let reported = false
+      if (this.#worker && (this.#lifecycle === 'stopping' || this.#startError)) {
+        // (A start that timed out is being shut down already: this waits for it.)
+        const stopped = await this.#shutDownWorker(this.#worker, timeoutMs)
         if (stopped) {
+          reported = true
           leftovers = stopped.leftovers
           count = stopped.count
           timedOut = stopped.timedOut
           walPendingItems = stopped.walPendingItems
-        }
+        } else if (this.#lifecycle === 'stopping') timedOut = true
+        await this.#startPromise?.catch(() => undefined)
         if (this.#lifecycle === 'stopping') this.#lifecycle = 'stopped'
-        await this.#worker.terminate()
       }
       // The pipeline is gone (stopped, died or never started): this thread is
       // now the only consumer, so it collects whatever is still in the lanes
       // and — after a crash — in the shared batch slabs.
-      const rest = collectLeftovers(this.#lanes, this.#lifecycle === 'down' ? [...this.#slabs.values()] : [])
+      // A pipeline terminated without its report (stuck past the deadline)
+      // leaves its batches in the slabs, as after a crash.
+      const rest = collectLeftovers(
+        this.#lanes,
+        this.#lifecycle === 'down' || (this.#worker && !reported) ? [...this.#slabs.values()] : [],
+      )
       if (rest.count > 0) {
         leftovers = concatBatches([leftovers, rest.bytes])
         count += rest.count
@@ -457,6 +535,28 @@ export class Queue extends EventEmitter<QueueEvents> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop()
   }
+}
+
+/**
+ * Why start() failed, from the pipeline thread's fatal error: what the sender
+ * thread reported as its load failure keeps its class (InvalidConfigError,
+ * SenderLoadError) and its cause; anything else is PipelineDownError.
+ */
+function startFailure(fatal: ErrorInfo | Error | undefined, code: number): Error {
+  if (fatal === undefined || fatal instanceof Error) {
+    return new PipelineDownError(`The pipeline thread failed to start: ${fatal?.message ?? `exit ${code}`}`, {
+      cause: fatal,
+    })
+  }
+  const cause = fatal.cause ? errorFromInfo(fatal.cause) : undefined
+  if (fatal.code === 'VQ_INVALID_CONFIG') {
+    return new InvalidConfigError(fatal.message, { cause, issues: [fatal.message] })
+  }
+  if (fatal.code === 'VQ_SENDER_LOAD')
+    return new SenderLoadError(fatal.message, { cause, module: fatal.module })
+  return new PipelineDownError(`The pipeline thread failed to start: ${fatal.message}`, {
+    cause: errorFromInfo(fatal),
+  })
 }
 
 /** An Error rebuilt from another thread's summary. */

@@ -119,6 +119,12 @@ export interface QueueOptions {
   readonly maxInFlightBatches?: number
   /** A send not settled after this long is aborted and retried. Default 30000 ms. */
   readonly sendTimeoutMs?: number
+  /**
+   * Longest `start()` waits for the pipeline thread, the write-ahead log and
+   * the sender module (its factory included) to be ready; then it rejects
+   * with StartTimeoutError and shuts down what it started. Default 30000 ms.
+   */
+  readonly startTimeoutMs?: number
   /** Attempts per batch before its items are dead-lettered. Default Infinity. */
   readonly maxAttempts?: number
   /** First retry delay (exponential, with jitter). Default 100 ms. */
@@ -223,6 +229,7 @@ export interface ResolvedOptions {
   readonly senderConcurrency: number
   readonly maxInFlightBatches: number
   readonly sendTimeoutMs: number
+  readonly startTimeoutMs: number
   readonly maxAttempts: number
   readonly retryInitialDelayMs: number
   readonly retryMaxDelayMs: number

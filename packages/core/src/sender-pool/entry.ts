@@ -7,10 +7,11 @@
 // workerData (piscina/dist/worker.js: commonState.workerData =
 // worker_threads.workerData); reading it here spares the thread loading
 // piscina's main module a second time (about 20 ms of queue.start()).
+import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
 import { SendTimeoutError } from '../errors.ts'
-import { errorInfo } from '../pipeline/protocol.ts'
+import { type ErrorInfo, errorInfo } from '../pipeline/protocol.ts'
 import type { Sender } from '../sender/types.ts'
 import type {
   SenderCloseReply,
@@ -24,22 +25,14 @@ import { joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
 async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
   const data = workerData as SenderPoolWorkerData
-  const mod = await import(data.module)
-  const factory = mod.default ?? mod.createSender
-  if (typeof factory !== 'function') {
-    throw new TypeError(
-      `Sender module ${data.module} must export a factory as default (export default defineSender((options) => ({ send })))`,
-    )
-  }
-  const sender: Sender = await factory(data.options)
-  if (!sender || typeof sender.send !== 'function') {
-    throw new TypeError(
-      `Sender module ${data.module}: its factory must return an object with a send(batch) method`,
-    )
-  }
-
-  if (typeof sender.close !== 'undefined' && typeof sender.close !== 'function') {
-    throw new TypeError(`Sender module ${data.module}: close must be a function when present`)
+  let sender: Sender
+  try {
+    sender = await build(data)
+  } catch (err) {
+    // Answered to every task rather than thrown: piscina would hand the
+    // queue a structured clone that lost the code, the module and the cause.
+    const error = (err as { info?: ErrorInfo }).info ?? loadFailure(data.module, 'load', err)
+    return async () => ({ __vq: 1, type: 'loadFailed', error })
   }
   listenForClose(data.closeChannel, sender)
   const watchdog = new Int32Array(data.watchdog)
@@ -87,6 +80,68 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
       }
     }
   }
+}
+
+/** Imports the sender module and builds its sender; a failure carries its ErrorInfo as `info`. */
+async function build(data: SenderPoolWorkerData): Promise<Sender> {
+  const fail = (stage: 'load' | 'factory', err: unknown): Error =>
+    Object.assign(new Error('sender load failed'), { info: loadFailure(data.module, stage, err) })
+  let mod: Record<string, unknown>
+  try {
+    mod = await import(data.module)
+  } catch (err) {
+    throw fail('load', err)
+  }
+  const factory = mod.default ?? mod.createSender
+  if (typeof factory !== 'function') {
+    throw fail(
+      'load',
+      new TypeError(
+        'it must export a factory as default (export default defineSender((options) => ({ send })))',
+      ),
+    )
+  }
+  let sender: Sender
+  try {
+    sender = await factory(data.options)
+  } catch (err) {
+    throw fail('factory', err)
+  }
+  if (!sender || typeof sender.send !== 'function') {
+    throw fail('load', new TypeError('its factory must return an object with a send(batch) method'))
+  }
+  if (typeof sender.close !== 'undefined' && typeof sender.close !== 'function') {
+    throw fail('load', new TypeError('close must be a function when present'))
+  }
+  return sender
+}
+
+/**
+ * What start() rejects with when a sender thread cannot build its sender:
+ * the factory refusing its options (a TypeError or RangeError, as the
+ * bundled senders throw, or an InvalidConfigError) is InvalidConfigError;
+ * anything else — not found, a syntax error (its file and line named), no
+ * factory, a factory failing otherwise — is SenderLoadError. Both name the
+ * module and keep the original error as `cause`.
+ */
+function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): ErrorInfo {
+  const cause = errorInfo(err)
+  const where = module.startsWith('file:') ? fileURLToPath(module) : module
+  if (
+    stage === 'factory' &&
+    (err instanceof TypeError || err instanceof RangeError || cause.code === 'VQ_INVALID_CONFIG')
+  ) {
+    const message = `Sender module ${where} refused its options: ${cause.message}`
+    return { name: 'InvalidConfigError', code: 'VQ_INVALID_CONFIG', message, module: where, cause }
+  }
+  // A module that does not parse: V8 puts `file:line` on the stack's first line, not in the message.
+  const stack = typeof (err as { stack?: unknown })?.stack === 'string' ? (err as Error).stack! : ''
+  const at = /^(file:\/\/\S+:\d+)$/m.exec(stack.split('\n', 1)[0] ?? '')?.[1]
+  const message =
+    stage === 'factory'
+      ? `Sender module ${where}: its factory failed: ${cause.name}: ${cause.message}`
+      : `Sender module ${where} could not be loaded: ${cause.name}: ${cause.message}${at ? ` (at ${fileURLToPath(at.slice(0, at.lastIndexOf(':')))}:${at.slice(at.lastIndexOf(':') + 1)})` : ''}`
+  return { name: 'SenderLoadError', code: 'VQ_SENDER_LOAD', message, module: where, cause }
 }
 
 /** Runs the sender's close() once when the pipeline asks (queue stop), and replies. */

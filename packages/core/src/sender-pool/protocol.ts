@@ -57,3 +57,5 @@ export type SenderTaskResult =
   | { readonly __vq: 1; readonly type: 'pong' }
   | { readonly __vq: 1; readonly type: 'sent'; readonly failed?: readonly ItemFailure[] }
   | { readonly __vq: 1; readonly type: 'failed'; readonly error: ErrorInfo }
+  /** The thread could not build its sender: every task gets this (start() rejects with it). */
+  | { readonly __vq: 1; readonly type: 'loadFailed'; readonly error: ErrorInfo }

@@ -165,7 +165,10 @@ describe('sender module failures lose no batch', () => {
 
   it('a sender module that cannot be loaded makes start() fail clearly', async () => {
     const q = createQueue({ sender: { module: new URL('./fixtures/does-not-exist.mjs', import.meta.url) } })
-    await expect(q.start()).rejects.toThrow(/pipeline thread failed to start.*does-not-exist/s)
+    await expect(q.start()).rejects.toMatchObject({
+      code: 'VQ_SENDER_LOAD',
+      message: expect.stringMatching(/could not be loaded.*does-not-exist/s),
+    })
     expect(q.health().status).toBe('down')
   })
 })
