@@ -124,7 +124,10 @@ export class Pipeline {
     this.#slabs = new SlabPool(config.maxInFlightBatches + 1, slabBytes, onNew, onRetire)
     if (config.wal) this.#spillSlabs = new SlabPool(1, slabBytes, onNew, onRetire)
     if (config.deadLetterFile) {
-      this.#deadLetterFile = new DeadLetterFile(config.deadLetterFile, config.wal?.syncMode === 'always')
+      const path = config.deadLetterFile
+      this.#deadLetterFile = new DeadLetterFile(path, config.wal?.syncMode === 'always', (report) =>
+        this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
+      )
     }
     this.#dispatcher = new Dispatcher(
       config,

@@ -140,6 +140,17 @@ export type PipelineToHost =
       readonly walPendingItems: number
     }
   | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
+  | {
+      readonly __vq: 1
+      readonly type: 'deadLetterFile'
+      readonly path: string
+      /** The write failure; absent once every kept line is written. */
+      readonly error?: ErrorInfo
+      /** Dead-lettered items kept for the file, not written yet. */
+      readonly pendingItems: number
+      /** Items of the failed write not kept for the file (memory bound). */
+      readonly notKept?: number
+    }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
 
 export function errorInfo(err: unknown, depth = 0): ErrorInfo {

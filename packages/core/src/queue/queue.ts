@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads'
 import { Batch, concatBatches } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
 import {
+  DeadLetterFileError,
   InvalidConfigError,
   NotStartedError,
   PipelineDownError,
@@ -87,6 +88,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   #startError: Error | undefined
   #shutdown: Promise<Extract<PipelineToHost, { type: 'stopped' }> | undefined> | undefined
   #backpressure = false
+  /** While the dead-letter file cannot be written: the items waiting for it and the error code. */
+  #deadLetterFileFailing: { items: number; code: string } | undefined
   #lastStatus: HealthStatus = 'ok'
 
   constructor(options: QueueOptions) {
@@ -283,6 +286,23 @@ export class Queue extends EventEmitter<QueueEvents> {
         break
       case 'senderCloseError':
         this.#emitError(errorFromInfo(msg.error))
+        break
+      case 'deadLetterFile':
+        this.#deadLetterFileFailing = msg.error
+          ? { items: msg.pendingItems, code: msg.error.code ?? msg.error.name }
+          : undefined
+        if (msg.error) {
+          const kept = msg.notKept
+            ? `; ${msg.notKept} item(s) not kept for it (over 16 MiB waiting)`
+            : `; ${msg.pendingItems} item(s) kept in memory, written when it works again (tried every 1 s)`
+          this.#emitError(
+            new DeadLetterFileError(
+              `Writing the dead-letter file ${msg.path} failed: ${msg.error.message}${kept}. The items went to onDeadLetter and the deadLetter event`,
+              { path: msg.path, count: msg.pendingItems, cause: errorFromInfo(msg.error) },
+            ),
+          )
+        }
+        this.#statusMaybeChanged()
         break
       case 'newSlab':
         this.#slabs.set(msg.uid, msg.slab)
@@ -528,6 +548,11 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (m.retryingBatches > 0) reasons.push(`${m.retryingBatches} batch(es) failing and being retried`)
     if (m.walFull) reasons.push('write-ahead log at wal.maxBytes')
     if (m.recovering) reasons.push('re-delivering what the write-ahead log held at start')
+    const dlf = this.#deadLetterFileFailing
+    if (dlf)
+      reasons.push(
+        `deadLetterFile cannot be written (${dlf.code}): ${dlf.items} dead-lettered item(s) waiting`,
+      )
     return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 
