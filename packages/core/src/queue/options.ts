@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { isAbsolute, join, resolve as resolvePath } from 'node:path'
@@ -209,6 +210,7 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
       if (w.compression !== undefined && typeof w.compression !== 'boolean') {
         issues.push(`wal.compression: must be a boolean (got ${describe(w.compression)})`)
       }
+      if (w.encryption !== undefined) checkEncryption(w.encryption, issues)
       if (o.fullPolicy === 'spill' && w.mode === 'first') {
         issues.push(`fullPolicy: 'spill' contradicts wal.mode 'first'`)
       }
@@ -283,7 +285,8 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
     const mod = spec && typeof spec === 'object' ? spec.module : undefined
     if (mod instanceof URL) sender = { module: mod.href, options: spec.options }
     else if (typeof mod === 'string' && mod.length > 0) {
-      sender = { module: resolveSenderModule(mod), options: spec.options }
+      const module = resolveSenderModule(mod, issues)
+      if (module) sender = { module, options: spec.options }
     } else
       issues.push(`sender.module: must be a package name, absolute path or file URL (got ${describe(mod)})`)
     if (sender) {
@@ -299,6 +302,9 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   if (o.adaptiveBatching === true) adaptive = ADAPTIVE_DEFAULTS
   else if (o.adaptiveBatching && typeof o.adaptiveBatching === 'object') {
     adaptive = merge<Required<AdaptiveBatchingOptions>>(ADAPTIVE_DEFAULTS, o.adaptiveBatching)
+    for (const key of Object.keys(o.adaptiveBatching)) {
+      if (!(key in ADAPTIVE_DEFAULTS)) issues.push(`adaptiveBatching.${key}: unknown option`)
+    }
     const a = adaptive as Record<string, any>
     for (const key of ['minBatchSize', 'maxBatchSize', 'targetLatencyMs'] as const) {
       if (!Number.isInteger(a[key]) || a[key] < 1) {
@@ -389,13 +395,58 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
  * condition) the name is passed on unchanged. `import.meta.resolve(name)`
  * from the caller's module is always exact.
  */
-function resolveSenderModule(spec: string): string {
+function resolveSenderModule(spec: string, issues: string[]): string | undefined {
   if (isAbsolute(spec)) return pathToFileURL(spec).href
-  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) || spec.startsWith('.')) return spec
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec)) return spec
+  if (spec.startsWith('./') || spec.startsWith('../') || spec === '.' || spec === '..') {
+    // Relative to the working directory, as `new Worker('./x.js')` is: the
+    // pool thread that imports it lives in this package's folder, where the
+    // path would mean something else. A path that names nothing there is
+    // refused now rather than at start().
+    const path = resolvePath(process.cwd(), spec)
+    if (existsSync(path)) return pathToFileURL(path).href
+    issues.push(
+      `sender.module: ${JSON.stringify(spec)} is resolved against the working directory (${process.cwd()}) to ${path}, which does not exist; to name a module relative to your own file, pass import.meta.resolve(${JSON.stringify(spec)})`,
+    )
+    return undefined
+  }
   try {
     return pathToFileURL(createRequire(join(process.cwd(), 'index.js')).resolve(spec)).href
   } catch {
     return spec
+  }
+}
+
+/** `wal.encryption`, checked as the log checks it at open: `{ keyId, keys: { [id]: 32-byte key } }`, the key for `keyId` given. */
+function checkEncryption(e: unknown, issues: string[]): void {
+  if (!e || typeof e !== 'object' || Array.isArray(e)) {
+    issues.push(`wal.encryption: must be an object { keyId, keys } (got ${describe(e)})`)
+    return
+  }
+  const { keyId, keys, ...rest } = e as { keyId?: unknown; keys?: unknown }
+  for (const key of Object.keys(rest)) issues.push(`wal.encryption.${key}: unknown option`)
+  const validId = (id: unknown): boolean =>
+    Number.isInteger(id) && (id as number) >= 0 && (id as number) <= 0xffff
+  if (!validId(keyId)) {
+    issues.push(`wal.encryption.keyId: must be an integer from 0 to 65535 (got ${describe(keyId)})`)
+  }
+  if (!keys || typeof keys !== 'object' || Array.isArray(keys)) {
+    issues.push(`wal.encryption.keys: must be an object of key id → 32-byte key (got ${describe(keys)})`)
+    return
+  }
+  for (const [id, key] of Object.entries(keys)) {
+    if (!validId(Number(id)) || String(Number(id)) !== id) {
+      issues.push(`wal.encryption.keys: key ids must be integers from 0 to 65535 (got ${JSON.stringify(id)})`)
+    }
+    if (!(key instanceof Uint8Array) || key.byteLength !== 32) {
+      const got = key instanceof Uint8Array ? `${key.byteLength} bytes` : describe(key)
+      issues.push(
+        `wal.encryption.keys[${id}]: must be a 32-byte key (AES-256) as a Buffer or Uint8Array (got ${got})`,
+      )
+    }
+  }
+  if (validId(keyId) && !Object.hasOwn(keys, String(keyId))) {
+    issues.push(`wal.encryption.keyId: ${keyId} has no key in wal.encryption.keys`)
   }
 }
 

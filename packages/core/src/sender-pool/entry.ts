@@ -7,6 +7,7 @@
 // workerData (piscina/dist/worker.js: commonState.workerData =
 // worker_threads.workerData); reading it here spares the thread loading
 // piscina's main module a second time (about 20 ms of queue.start()).
+import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
@@ -134,14 +135,37 @@ function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): E
     const message = `Sender module ${where} refused its options: ${cause.message}`
     return { name: 'InvalidConfigError', code: 'VQ_INVALID_CONFIG', message, module: where, cause }
   }
-  // A module that does not parse: V8 puts `file:line` on the stack's first line, not in the message.
-  const stack = typeof (err as { stack?: unknown })?.stack === 'string' ? (err as Error).stack! : ''
-  const at = /^(file:\/\/\S+:\d+)$/m.exec(stack.split('\n', 1)[0] ?? '')?.[1]
+  const at = stage === 'load' && err instanceof SyntaxError ? syntaxErrorLocation(module) : undefined
   const message =
     stage === 'factory'
       ? `Sender module ${where}: its factory failed: ${cause.name}: ${cause.message}`
-      : `Sender module ${where} could not be loaded: ${cause.name}: ${cause.message}${at ? ` (at ${fileURLToPath(at.slice(0, at.lastIndexOf(':')))}:${at.slice(at.lastIndexOf(':') + 1)})` : ''}`
+      : `Sender module ${where} could not be loaded: ${cause.name}: ${cause.message}${at ? ` (at ${at})` : ''}`
   return { name: 'SenderLoadError', code: 'VQ_SENDER_LOAD', message, module: where, cause }
+}
+
+/**
+ * Where a module graph fails to parse, as `path:line`. Node 20 gives a
+ * dynamic import's SyntaxError no file or line (they are printed only for an
+ * uncaught one), so the import is repeated in a child process whose stderr
+ * names them — nothing runs there: a graph that does not parse is not
+ * evaluated. Only on this failure path; undefined if it cannot tell.
+ */
+function syntaxErrorLocation(module: string): string | undefined {
+  try {
+    const { stderr } = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `await import(${JSON.stringify(module)})`],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
+    const at = /^(file:\/\/\S+):(\d+)$/m.exec(stderr ?? '')
+    return at ? `${fileURLToPath(at[1]!)}:${at[2]}` : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Runs the sender's close() once when the pipeline asks (queue stop), and replies. */
