@@ -116,14 +116,22 @@ export type InvalidConfigError = InstanceType<typeof InvalidConfigError>
  * A sender failed a batch. `retryable: false` sends the items to the dead-letter
  * path instead of retrying; `status` carries a protocol status when there is one;
  * `retryAfterMs` (e.g. from HTTP `Retry-After`) sets the least delay before the
- * retry (capped by `retryMaxDelayMs`).
+ * retry (capped by `retryMaxDelayMs`). `misconfigured: true` says the target
+ * cannot be reached as configured (e.g. its TLS certificate does not verify):
+ * the items are kept and retried, but the circuit opens at once, an `error`
+ * event reports it and `health()` is down until a send succeeds.
  */
-export const SendError: ErrorClass<{ retryable?: boolean; status?: number; retryAfterMs?: number }> =
-  defineError<{
-    retryable?: boolean
-    status?: number
-    retryAfterMs?: number
-  }>(ErrorCodes.SEND_FAILED, 'SendError')
+export const SendError: ErrorClass<{
+  retryable?: boolean
+  status?: number
+  retryAfterMs?: number
+  misconfigured?: boolean
+}> = defineError<{
+  retryable?: boolean
+  status?: number
+  retryAfterMs?: number
+  misconfigured?: boolean
+}>(ErrorCodes.SEND_FAILED, 'SendError')
 export type SendError = InstanceType<typeof SendError>
 
 /** A send did not settle within `sendTimeoutMs`; the batch is retried. */

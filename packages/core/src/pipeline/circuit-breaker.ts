@@ -114,6 +114,15 @@ export class CircuitBreaker {
       this.#open()
   }
 
+  /**
+   * Opens the circuit now, whatever the window says: a failure that will
+   * not pass by itself (the target cannot be reached as configured).
+   */
+  trip(): void {
+    this.#tick()
+    if (this.#state !== 'open') this.#open()
+  }
+
   /** Ages the window and half-opens an open circuit whose timeout passed. */
   #tick(): void {
     const now = this.#now()

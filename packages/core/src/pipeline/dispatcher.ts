@@ -60,6 +60,8 @@ export class Dispatcher {
   #closed = false
   readonly #watchdog: Watchdog | undefined
   #watchdogTimer: NodeJS.Timeout | undefined
+  /** The last send failed `misconfigured` and none has succeeded since. */
+  #misconfigured = false
   /** Sends on threads the watchdog terminated, whose rejections are still to come (counted as timeouts). */
   #killedSends = 0
 
@@ -309,6 +311,7 @@ export class Dispatcher {
       slab.probe = false
       if (this.#parked.length > 0) queueMicrotask(() => this.#unpark())
     }
+    this.#noteMisconfigured(error)
     if (error) {
       this.#metrics.add(MetricSlot.ERRORS, 1)
       if (error.retryable === false) return this.#deadLetterAll(slab, `permanent failure: ${error.message}`)
@@ -360,6 +363,24 @@ export class Dispatcher {
     slab.count = retry.length
     slab.setState(SlabState.IN_FLIGHT)
     this.#retryOrGiveUp(slab, byIndex.get(retry[0]!)?.reason ?? 'item failed', retryAfterMs)
+  }
+
+  /**
+   * A send that failed `misconfigured` (the target cannot be reached as
+   * configured, e.g. a TLS certificate that does not verify) opens the
+   * circuit at once — retrying sooner cannot help — and the host hears of
+   * the first of a run (an error event, health down); the next send that
+   * gets through ends the run. The batch itself is retried as usual.
+   */
+  #noteMisconfigured(error: ErrorInfo | undefined): void {
+    if (error?.misconfigured) {
+      this.#breaker?.trip()
+      if (!this.#misconfigured) this.#post({ __vq: 1, type: 'misconfigured', error })
+      this.#misconfigured = true
+    } else if (!error && this.#misconfigured) {
+      this.#misconfigured = false
+      this.#post({ __vq: 1, type: 'misconfigured' })
+    }
   }
 
   /**

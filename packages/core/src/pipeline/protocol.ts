@@ -72,6 +72,8 @@ export interface ErrorInfo {
   readonly retryable?: boolean
   readonly status?: number
   readonly retryAfterMs?: number
+  /** The target cannot be reached as configured (SendError `misconfigured`). */
+  readonly misconfigured?: boolean
   /** The sender module a load failure is about. */
   readonly module?: string
   /** The original error, when this one wraps it (a sender load failure). */
@@ -140,6 +142,8 @@ export type PipelineToHost =
       readonly walPendingItems: number
     }
   | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
+  /** A send failed `misconfigured` (first of a run), or — no error — one succeeded after such a run. */
+  | { readonly __vq: 1; readonly type: 'misconfigured'; readonly error?: ErrorInfo }
   | {
       readonly __vq: 1
       readonly type: 'deadLetterFile'
@@ -163,6 +167,7 @@ export function errorInfo(err: unknown, depth = 0): ErrorInfo {
       ...(typeof e.retryable === 'boolean' ? { retryable: e.retryable } : {}),
       ...(typeof e.status === 'number' ? { status: e.status } : {}),
       ...(typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(e.misconfigured === true ? { misconfigured: true } : {}),
       ...(typeof e.module === 'string' ? { module: e.module } : {}),
       // (One level: a cause's own cause is not carried.)
       ...(e.cause && typeof e.cause === 'object' && depth === 0 ? { cause: errorInfo(e.cause, 1) } : {}),

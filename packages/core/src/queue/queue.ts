@@ -8,6 +8,7 @@ import {
   NotStartedError,
   PipelineDownError,
   QueueClosedError,
+  SendError,
   SenderLoadError,
   StartTimeoutError,
 } from '../errors.ts'
@@ -90,6 +91,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   #backpressure = false
   /** While the dead-letter file cannot be written: the items waiting for it and the error code. */
   #deadLetterFileFailing: { items: number; code: string } | undefined
+  /** The last send failed `misconfigured` (e.g. TLS verification) and none has succeeded since. */
+  #misconfigured: ErrorInfo | undefined
   #lastStatus: HealthStatus = 'ok'
 
   constructor(options: QueueOptions) {
@@ -286,6 +289,21 @@ export class Queue extends EventEmitter<QueueEvents> {
         break
       case 'senderCloseError':
         this.#emitError(errorFromInfo(msg.error))
+        break
+      case 'misconfigured':
+        this.#misconfigured = msg.error
+        if (msg.error) {
+          const { message, status } = msg.error
+          this.#emitError(
+            new SendError(`The target cannot be reached as configured: ${message}`, {
+              retryable: true,
+              misconfigured: true,
+              ...(status === undefined ? {} : { status }),
+              cause: errorFromInfo(msg.error),
+            }),
+          )
+        }
+        this.#statusMaybeChanged()
         break
       case 'deadLetterFile':
         this.#deadLetterFileFailing = msg.error
@@ -537,6 +555,11 @@ export class Queue extends EventEmitter<QueueEvents> {
   health(): Health {
     const reasons: string[] = []
     if (this.#lifecycle === 'down') return { status: 'down', reasons: ['pipeline thread died'] }
+    // (Nothing is delivered until the configuration is fixed: down, though the queue still takes items.)
+    const misconfigured = this.#misconfigured
+    if (misconfigured && this.#lifecycle === 'running') {
+      reasons.push(`sender misconfigured: ${misconfigured.message}`)
+    }
     if (this.#lifecycle === 'stopped' || this.#lifecycle === 'stopping') {
       return { status: 'down', reasons: ['queue stopped'] }
     }
@@ -553,7 +576,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       reasons.push(
         `deadLetterFile cannot be written (${dlf.code}): ${dlf.items} dead-lettered item(s) waiting`,
       )
-    return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
+    return { status: misconfigured ? 'down' : reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 
   /** `await using queue = createQueue(...)` stops the queue at scope exit. */

@@ -9,6 +9,8 @@ export type Outcome =
       readonly status?: number
       readonly retryAfterMs?: number
       readonly cause?: unknown
+      /** The target cannot be reached as configured (TLS verification failed): see TLS_VERIFY_CODES. */
+      readonly misconfigured?: boolean
     }
   | {
       readonly kind: 'permanent'
@@ -52,6 +54,38 @@ export function classifyStatus(
  */
 const PERMANENT_CODES: ReadonlySet<string> = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED'])
 
+/**
+ * The server's certificate did not verify (OpenSSL's X509_V_ERR_* names as
+ * Node gives them, and Node's own hostname check). Trying again cannot help
+ * until the configuration changes — `tls.ca`, `tls.servername`, the URL's
+ * host — or the server's certificate is fixed: the items are kept (retried,
+ * never dead-lettered as permanent) but the failure is `misconfigured`, so
+ * the queue opens its circuit at once and reports it instead of spinning.
+ */
+const TLS_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
 export function classifyError(err: unknown): Outcome {
   const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: { code?: unknown } } | null
   const code = typeof e?.code === 'string' ? e.code : undefined
@@ -61,6 +95,15 @@ export function classifyError(err: unknown): Outcome {
     .join('/')
   const reason = `${label}: ${typeof e?.message === 'string' ? e.message : String(err)}`
   if (code !== undefined && PERMANENT_CODES.has(code)) return { kind: 'permanent', reason, cause: err }
+  const tls = [code, causeCode].find((c) => c !== undefined && TLS_VERIFY_CODES.has(c))
+  if (tls !== undefined) {
+    return {
+      kind: 'retry',
+      misconfigured: true,
+      reason: `${reason} (TLS: the server's certificate did not verify — ${tls}; check tls.ca, tls.servername and the URL's host, or the server's certificate)`,
+      cause: err,
+    }
+  }
   return { kind: 'retry', reason, cause: err }
 }
 

@@ -157,6 +157,7 @@ function toSendError(outcome: Failed): SendError {
     ...(outcome.status !== undefined ? { status: outcome.status } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
+    ...(outcome.kind === 'retry' && outcome.misconfigured ? { misconfigured: true } : {}),
   })
 }
 

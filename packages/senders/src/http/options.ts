@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+
 /**
  * Options of the HTTP sender. They cross a thread boundary (the queue clones
  * them into every sender thread), so they are plain data: strings, numbers,
@@ -266,6 +268,19 @@ function resolveTls(value: unknown, url: URL | undefined, issues: string[]): Res
   if (t.cert !== undefined) out.cert = pem('tls.cert', t.cert)!
   if (t.key !== undefined) out.key = pem('tls.key', t.key)!
   if ((t.cert === undefined) !== (t.key === undefined)) issues.push('tls.cert/tls.key: give both or neither')
+  // tls.connect would take text that is no certificate and fail every
+  // handshake later: each must parse here, so that start() rejects.
+  out.ca?.forEach((v, i) => {
+    if (v !== undefined) checkCertificates(Array.isArray(t.ca) ? `tls.ca[${i}]` : 'tls.ca', v, issues)
+  })
+  if (out.cert !== undefined) checkCertificates('tls.cert', out.cert, issues)
+  if (out.key !== undefined) {
+    try {
+      createPrivateKey(out.key)
+    } catch (err) {
+      issues.push(`tls.key: not a PEM private key (${(err as Error).message})`)
+    }
+  }
   if (t.rejectUnauthorized !== undefined) {
     if (typeof t.rejectUnauthorized !== 'boolean') {
       issues.push(`tls.rejectUnauthorized: must be a boolean (got ${describe(t.rejectUnauthorized)})`)
@@ -277,6 +292,23 @@ function resolveTls(value: unknown, url: URL | undefined, issues: string[]): Res
     } else out.servername = t.servername
   }
   return out
+}
+
+/** Every PEM certificate in `pem` must parse, and there must be one. */
+function checkCertificates(key: string, pem: string | Buffer, issues: string[]): void {
+  const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)
+  if (!blocks) {
+    issues.push(`${key}: not a PEM certificate (no -----BEGIN CERTIFICATE----- block)`)
+    return
+  }
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block)
+    } catch (err) {
+      issues.push(`${key}: a certificate does not parse (${(err as Error).message})`)
+      return
+    }
+  }
 }
 
 function describe(value: unknown): string {
