@@ -49,9 +49,9 @@ import type {
 /**
  * How long stop() waits past its `timeoutMs` for the pipeline thread to close
  * the senders (at most 1 s of it), the pool and the log and report, before it
- * terminates the thread.
+ * terminates the thread (whose event loop must then be stuck).
  */
-const STOP_GRACE_MS = 2000
+const STOP_GRACE_MS = 5000
 
 type Lifecycle = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'down'
 
@@ -153,6 +153,8 @@ export class Queue extends EventEmitter<QueueEvents> {
       timer.unref()
       worker.on('message', (msg: PipelineToHost) => {
         if (msg.type === 'ready') {
+          // (Ready just as the start timed out: too late, the shutdown is under way and the exit rejects.)
+          if (this.#startError) return
           settled = true
           clearTimeout(timer)
           for (const { uid, sab } of msg.slabs) this.#slabs.set(uid, sab)
