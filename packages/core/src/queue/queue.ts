@@ -556,7 +556,13 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** ok / degraded / down, with the reasons. */
   health(): Health {
     const reasons: string[] = []
-    if (this.#lifecycle === 'down') return { status: 'down', reasons: ['pipeline thread died'] }
+    if (this.#lifecycle === 'down') {
+      const failedStart = this.#downError !== undefined && !(this.#downError instanceof PipelineDownError)
+      return {
+        status: 'down',
+        reasons: [failedStart ? `start failed: ${this.#downError!.message}` : 'pipeline thread died'],
+      }
+    }
     // (Nothing is delivered until the configuration is fixed: down, though the queue still takes items.)
     const misconfigured = this.#misconfigured
     if (misconfigured && this.#lifecycle === 'running') {

@@ -85,7 +85,7 @@ describe('start() reports a sender that cannot be built as what it is', () => {
     expect(err!.message).toContain(`Sender module ${file} could not be loaded: SyntaxError`)
     expect(err!.message).toContain(`(at ${file}:3)`)
     expect((err!.cause as Error).name).toBe('SyntaxError')
-    expect(q.health().status).toBe('down')
+    expect(q.health()).toEqual({ status: 'down', reasons: [`start failed: ${err!.message}`] })
   })
 
   it('a factory that throws on its options: InvalidConfigError, with the factory error as cause', async () => {
