@@ -362,17 +362,25 @@ describe('@vinequeue/senders/http: TLS', () => {
     expect(q.metrics()).toMatchObject({ sentTotal: 100, errorsTotal: 0 })
   })
 
-  it('https with an untrusted certificate: refused (rejectUnauthorized defaults to true), retried, dead-lettered', async () => {
+  it('https with an untrusted certificate: refused (rejectUnauthorized defaults to true), retried as the circuit allows, dead-lettered past maxAttempts', async () => {
     const t = await target(undefined, { https: true })
     const letters: DeadLetter[] = []
-    const q = queue({ url: t.url }, { maxAttempts: 2, onDeadLetter: (d) => letters.push(d) })
+    const errors: Error[] = []
+    // (A certificate that does not verify opens the circuit at once: the retry is its probe.)
+    const q = queue(
+      { url: t.url },
+      { maxAttempts: 2, onDeadLetter: (d) => letters.push(d), circuitBreaker: { resetTimeoutMs: 50 } },
+    )
+    q.on('error', (err) => errors.push(err))
     await q.start()
     for (let i = 0; i < 10; i++) q.enqueue({ i })
     await q.drain()
     expect(t.requests).toHaveLength(0)
     expect(letters.flatMap((d) => d.items)).toHaveLength(10)
     expect(letters[0]!.reason).toMatch(/gave up after 2 attempts: .*self.signed/i)
-    expect(q.metrics()).toMatchObject({ sentTotal: 0, deadLetteredTotal: 10 })
+    expect(q.metrics()).toMatchObject({ sentTotal: 0, deadLetteredTotal: 10, circuitOpensTotal: 2 })
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ misconfigured: true })
   })
 
   it('https with tls.rejectUnauthorized: false: delivered without verification', async () => {
