@@ -1,5 +1,5 @@
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs'
-import { Batch } from '../batch/batch-format.ts'
+import { Batch, decodeItemsLenient, UndecodableItem } from '../batch/batch-format.ts'
 
 /**
  * The dead-letter file (`deadLetterFile`): one NDJSON line per item given up
@@ -19,12 +19,16 @@ export class DeadLetterFile {
   write(bytes: Uint8Array, count: number, reason: string, attempts: number): void {
     const at = new Date().toISOString()
     let text = ''
-    const batch = new Batch(bytes, count, 0)
-    const items = batch.items()
-    const payloads = batch.payloads()
+    const items = decodeItemsLenient(bytes, count)
+    const payloads = new Batch(bytes, count, 0).payloads()
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
-      const value = item instanceof Uint8Array ? { raw: Buffer.from(item).toString('base64') } : item
+      const value =
+        item instanceof UndecodableItem
+          ? { raw: Buffer.from(item.raw).toString('base64'), error: item.decodeError }
+          : item instanceof Uint8Array
+            ? { raw: Buffer.from(item).toString('base64') }
+            : item
       let json: string
       try {
         json = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null'

@@ -136,6 +136,8 @@ export type PipelineToHost =
       readonly walPendingItems: number
     }
   | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
+  /** A send returned a result the sender contract does not allow (the batch is retried). */
+  | { readonly __vq: 1; readonly type: 'invalidSendResult'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
 
 export function errorInfo(err: unknown): ErrorInfo {

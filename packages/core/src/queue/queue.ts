@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { Batch, concatBatches } from '../batch/batch-format.ts'
+import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
-import { PipelineDownError, QueueClosedError } from '../errors.ts'
+import { InvalidSendResultError, PipelineDownError, QueueClosedError } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
 import {
   type ErrorInfo,
@@ -163,7 +163,8 @@ export class Queue extends EventEmitter<QueueEvents> {
         runInThreadSend(msg, this.options, (result) => this.#worker?.postMessage(result))
         break
       case 'deadLetter': {
-        const items = new Batch(msg.bytes, msg.count).items()
+        // Items that do not decode come as UndecodableItem { raw, decodeError }.
+        const items = decodeItemsLenient(msg.bytes, msg.count)
         const deadLetter = { items, reason: msg.reason, attempts: msg.attempts }
         if (channels.deadLetter.hasSubscribers) {
           channels.deadLetter.publish({
@@ -205,6 +206,9 @@ export class Queue extends EventEmitter<QueueEvents> {
         break
       case 'senderCloseError':
         this.#emitError(errorFromInfo(msg.error))
+        break
+      case 'invalidSendResult':
+        this.#emitError(new InvalidSendResultError(msg.error.message, { retryable: true }))
         break
       case 'newSlab':
         this.#slabs.set(msg.uid, msg.slab)
@@ -320,6 +324,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         maxBackoffMs: o.maxBackoffMs,
         maxGroupItems: o.maxBatchSize,
         maxGroupBytes: Math.min(o.maxItemBytes, o.maxBatchBytes),
+        strictItems: o.strictItems,
       },
     }
   }
