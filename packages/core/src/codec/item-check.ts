@@ -34,7 +34,9 @@ const failPath: string[] = []
  * booleans, null, undefined, BigInts (64-bit), plain objects (own enumerable
  * string keys; null-prototype ones come back with Object.prototype), arrays
  * (holes come back as undefined), Dates, Uint8Arrays and Buffers (back as
- * Buffers). Everything else changes on the way (see the core README's table).
+ * Uint8Arrays of the same bytes). Everything else changes on the way (see
+ * the core README's table). Not checked: symbol-keyed and non-enumerable
+ * properties (dropped, as JSON drops them) and extra properties on arrays.
  */
 export function strictProblem(item: unknown): string | undefined {
   failPath.length = 0
@@ -97,7 +99,7 @@ function changed(value: object): string {
   if (value instanceof Map) return 'a Map (comes back as a plain object, keys as strings)'
   if (value instanceof Set) return 'a Set (comes back as an array)'
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
-    return `a ${value.constructor?.name ?? 'binary view'} (comes back as a Buffer of its bytes)`
+    return `a ${value.constructor?.name ?? 'binary view'} (comes back as a Uint8Array of its bytes)`
   }
   if (value instanceof Date) return 'a Date subclass (comes back as a Date)'
   if (value instanceof RegExp) return 'a RegExp (comes back as [source, flags])'
