@@ -93,7 +93,6 @@ const changed: ReadonlyArray<readonly [string, unknown, unknown, RegExp]> = [
     ['http://x/'],
     /item\[0\] is an instance of URL \(comes back as what its toJSON\(\) returns\)/,
   ],
-  // biome-ignore lint/style/useConsistentBuiltinInstantiation: the boxed string is the point
   ['a boxed string', new String('ab'), { 0: 'a', 1: 'b' }, /an instance of String/],
 ]
 
