@@ -1,16 +1,31 @@
+import { isMainThread } from 'node:worker_threads'
 import { nestsDeeperThan } from './msgpack-scan.ts'
 
 /**
- * The deepest nesting of arrays and objects an item may have. msgpackr
- * encodes and decodes recursively, and a thread's stack decides how deep it
- * gets: measured here (Node 20, msgpackr 2.1) the main thread (~1 MB stack)
- * decodes about 2,700 levels and encodes about 1,300, a worker thread (4 MB)
- * about 5,400 of either. So an item that a producer thread encodes might
- * decode nowhere on the main thread, and a sender calling `items()` from deep
- * in its own call stack has less room still: 512 leaves that margin, and no
- * event or log record comes near it.
+ * The deepest nesting of arrays and objects an item may have where it is
+ * checked (see SCAN_DEPTH). msgpackr encodes and decodes recursively, and a
+ * thread's stack decides how deep it gets; its encoder needs about twice the
+ * stack per level its decoder does. Measured here (Node 20, msgpackr 2.1):
+ * the main thread (~1 MB stack) encodes 1,000–1,700 levels depending on the
+ * shape and decodes 2,500 or more; a worker thread (4 MB) encodes and
+ * decodes about 5,400. So an item a producer worker encodes might decode
+ * nowhere on the main thread. 1,000 is about what the main thread can encode
+ * itself, and leaves its decoder (and a sender calling `items()` from deep
+ * in its own calls) more than half its stack; no event or log record comes
+ * near it.
  */
-export const MAX_ITEM_DEPTH = 512
+export const MAX_ITEM_DEPTH = 1000
+
+/**
+ * Whether this thread's items are scanned for their depth. Not on the main
+ * thread with Node's default stack: whatever its encoder manages decodes on
+ * every thread of the queue (the figures above), and deeper items fail to
+ * encode there (a stack overflow: EncodeError), so the scan would cost and
+ * catch nothing. A worker thread, or a main thread run with `--stack-size`,
+ * can encode what the main thread cannot decode: its items longer than
+ * MAX_ITEM_DEPTH bytes (each level takes a byte) are scanned.
+ */
+export const SCAN_DEPTH: boolean = !isMainThread || process.execArgv.some((a) => a.startsWith('--stack-size'))
 
 /**
  * Why encoded bytes nest deeper than MAX_ITEM_DEPTH + `extra` (extra 1: a
@@ -22,7 +37,7 @@ export function depthProblem(bytes: Uint8Array, start: number, end: number, extr
   const limit = MAX_ITEM_DEPTH + extra
   if (end - start <= limit) return undefined
   if (!nestsDeeperThan(bytes, start, end, limit)) return undefined
-  return `it nests arrays/objects more than ${MAX_ITEM_DEPTH} levels deep, more than every thread of the queue can decode`
+  return `it nests arrays/objects more than ${MAX_ITEM_DEPTH} levels deep (the queue's main thread might not decode it)`
 }
 
 /** Where the strict check failed: keys from the item down, filled while unwinding (only on failure). */

@@ -1,4 +1,4 @@
-import { depthProblem, MAX_ITEM_DEPTH, strictProblem } from '../codec/item-check.ts'
+import { depthProblem, MAX_ITEM_DEPTH, SCAN_DEPTH, strictProblem } from '../codec/item-check.ts'
 import {
   BackpressureError,
   CircuitOpenError,
@@ -26,6 +26,8 @@ export class Producer {
   readonly #limits: ProducerLimits
   readonly #packer: RingPacker
   readonly #strict: boolean
+  /** Encoded items longer than this are scanned for their depth (item-check.ts: SCAN_DEPTH). */
+  readonly #scanAbove: number = SCAN_DEPTH ? MAX_ITEM_DEPTH : Number.POSITIVE_INFINITY
   #closed = false
 
   constructor(handle: ProducerHandle) {
@@ -78,7 +80,7 @@ export class Producer {
       throw this.#encodeError(cause, index)
     }
     if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length, index)
-    if (bytes.length > MAX_ITEM_DEPTH) this.#checkDepth(bytes, 0, bytes.length, index)
+    if (bytes.length > this.#scanAbove) this.#checkDepth(bytes, 0, bytes.length, index)
     return bytes
   }
 
@@ -174,13 +176,13 @@ export class Producer {
     if (length < 0) {
       const bytes = this.#packer.outside
       if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
-      if (bytes.length > MAX_ITEM_DEPTH) this.#checkDepth(bytes, 0, bytes.length)
+      if (bytes.length > this.#scanAbove) this.#checkDepth(bytes, 0, bytes.length)
       return this.#put(bytes, false)
     }
     if (length > this.#limits.maxItemBytes) this.#tooLarge(length)
     const lane = this.#lane
     const payloadAt = LANE_HEADER_BYTES + lane.writeOffset + 4
-    if (length > MAX_ITEM_DEPTH) this.#checkDepth(lane.bytes, payloadAt, payloadAt + length)
+    if (length > this.#scanAbove) this.#checkDepth(lane.bytes, payloadAt, payloadAt + length)
     const at = lane.reserve(length, false)
     if (at < 0) return this.#put(lane.bytes.slice(payloadAt, payloadAt + length), false)
     lane.committed(1)
@@ -248,7 +250,7 @@ export class Producer {
       throw new EncodeError(`Cannot encode the batch with msgpack: ${(cause as Error).message}`, { cause })
     }
     // The array is one level around the items.
-    if (array.length > MAX_ITEM_DEPTH + 1 && depthProblem(array, 0, array.length, 1) !== undefined) {
+    if (array.length > this.#scanAbove + 1 && depthProblem(array, 0, array.length, 1) !== undefined) {
       for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
     }
     // The payload: a u32 item count, then the array.

@@ -136,7 +136,7 @@ describe('strictItems: true', () => {
 
   it('refuses circular items and symbols, as without it', async () => {
     const q = await started(new SinkDouble(), true)
-    expect(() => q.enqueue(circular)).toThrow(/more than 512 levels deep \(or circular\)/)
+    expect(() => q.enqueue(circular)).toThrow(/more than 1000 levels deep \(or circular\)/)
     expect(() => q.enqueue({ s: Symbol('s') })).toThrow(EncodeError)
   })
 

@@ -94,39 +94,55 @@ describe('a Map with non-string keys', () => {
 })
 
 describe('an item nested too deep to decode is refused at enqueue', () => {
+  function fromWorker(q: Queue, depth: number) {
+    const worker = new Worker(deepProducer)
+    return new Promise<Record<string, { code?: string; message?: string; returned?: unknown }>>(
+      (resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+        worker.postMessage({ handle: q.producerPort(), depth })
+      },
+    ).finally(() => worker.terminate())
+  }
+
   it('from a producer worker thread (whose stack encodes 3000 levels the main thread cannot decode)', async () => {
     const sink = new SinkDouble()
     const q = await started({ send: sink.send, flushIntervalMs: 5 })
-    const worker = new Worker(deepProducer)
-    const results = await new Promise<
-      Record<string, { code?: string; message?: string; returned?: unknown }>
-    >((resolve, reject) => {
-      worker.once('message', resolve)
-      worker.once('error', reject)
-      worker.postMessage({ handle: q.producerPort(), depth: 3000 })
-    })
-    await worker.terminate()
-    for (const call of ['enqueue', 'enqueueBatch', 'enqueueAsync'] as const) {
-      expect(results[call]!.code, call).toBe('VQ_ENCODE')
-      expect(results[call]!.message, call).toMatch(/more than 512 levels deep/)
+    for (const depth of [3000, 1001]) {
+      const results = await fromWorker(q, depth)
+      for (const call of ['enqueue', 'enqueueBatch', 'enqueueAsync'] as const) {
+        expect(results[call]!.code, call).toBe('VQ_ENCODE')
+        expect(results[call]!.message, call).toMatch(/more than 1000 levels deep/)
+      }
+      expect(results.enqueueBatch!.message).toMatch(/at index 1/)
+      expect(results.after!.returned).toBe(true)
     }
-    expect(results.enqueueBatch!.message).toMatch(/at index 1/)
-    expect(results.after!.returned).toBe(true)
     await q.drain()
     // All or nothing: the batch's first item was not written either.
-    expect(sink.items).toEqual([{ after: true }])
-    expect(q.metrics().enqueuedTotal).toBe(1)
+    expect(sink.items).toEqual([{ after: true }, { after: true }])
+    expect(q.metrics().enqueuedTotal).toBe(2)
   })
 
-  it('on the queue thread: 513 levels are refused, 512 are delivered', async () => {
+  it('from a producer worker thread, 1000 levels are taken and delivered (the main thread decodes them)', async () => {
     const sink = new SinkDouble()
     const q = await started({ send: sink.send, flushIntervalMs: 5 })
-    expect(() => q.enqueue(nested(513))).toThrow(EncodeError)
-    expect(() => q.enqueueBatch([1, 2, [nested(513)]])).toThrow(/at index 2/)
-    q.enqueue(nested(512))
-    q.enqueueBatch([nested(512), 'x'])
+    const results = await fromWorker(q, 1000)
+    for (const call of ['enqueue', 'enqueueBatch', 'enqueueAsync', 'after'] as const) {
+      expect(results[call]!.returned, call).toBe(true)
+    }
     await q.drain()
-    expect(sink.items).toEqual([nested(512), nested(512), 'x'])
+    expect(sink.items).toEqual([nested(1000), { before: true }, nested(1000), nested(1000), { after: true }])
+  })
+
+  it("on the main thread, msgpackr's own encoder stops first (EncodeError), below what every thread decodes", async () => {
+    const sink = new SinkDouble()
+    const q = await started({ send: sink.send, flushIntervalMs: 5 })
+    expect(() => q.enqueue(nested(3000))).toThrow(EncodeError)
+    expect(() => q.enqueueBatch([1, 2, [nested(3000)]])).toThrow(/at index 2/)
+    q.enqueue(nested(900))
+    q.enqueueBatch([nested(900), 'x'])
+    await q.drain()
+    expect(sink.items).toEqual([nested(900), nested(900), 'x'])
     expect(q.metrics().enqueuedTotal).toBe(3)
   })
 })
