@@ -4,6 +4,8 @@ import {
   EncodeError,
   ErrorCodes,
   InvalidConfigError,
+  InvalidSendResultError,
+  ItemDecodeError,
   ItemTooLargeError,
   isVineQueueError,
   PipelineDownError,
@@ -27,6 +29,8 @@ describe('errors', () => {
     [SendError, 'SendError', ErrorCodes.SEND_FAILED],
     [SendTimeoutError, 'SendTimeoutError', ErrorCodes.SEND_TIMEOUT],
     [PipelineDownError, 'PipelineDownError', ErrorCodes.PIPELINE_DOWN],
+    [InvalidSendResultError, 'InvalidSendResultError', ErrorCodes.INVALID_SEND_RESULT],
+    [ItemDecodeError, 'ItemDecodeError', ErrorCodes.DECODE],
   ] as const
 
   it.each(table)('%o has a stable name and code', (Cls, name, code) => {
