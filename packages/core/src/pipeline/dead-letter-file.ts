@@ -20,7 +20,7 @@ export class DeadLetterFile {
     const at = new Date().toISOString()
     let text = ''
     const items = decodeItemsLenient(bytes, count)
-    const payloads = new Batch(bytes, count, 0).payloads()
+    let payloads: Array<{ bytes: Uint8Array }> | undefined
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
       const value =
@@ -34,6 +34,7 @@ export class DeadLetterFile {
         json = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null'
       } catch {
         // Not JSON (e.g. circular): still recorded, as its msgpack bytes.
+        payloads ??= new Batch(bytes, count, 0).payloads()
         json = JSON.stringify({ msgpack: Buffer.from(payloads[i]!.bytes).toString('base64') })
       }
       text += `{"at":"${at}","reason":${JSON.stringify(reason)},"attempts":${attempts},"item":${json}}\n`
