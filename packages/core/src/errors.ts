@@ -19,6 +19,8 @@ export const ErrorCodes = {
   START_TIMEOUT: 'VQ_START_TIMEOUT',
   SENDER_LOAD: 'VQ_SENDER_LOAD',
   DEAD_LETTER_FILE: 'VQ_DEAD_LETTER_FILE',
+  INVALID_SEND_RESULT: 'VQ_INVALID_SEND_RESULT',
+  DECODE: 'VQ_DECODE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -102,7 +104,12 @@ export const ItemTooLargeError: ErrorClass<{ size?: number; limit?: number }> = 
 }>(ErrorCodes.ITEM_TOO_LARGE, 'ItemTooLargeError')
 export type ItemTooLargeError = InstanceType<typeof ItemTooLargeError>
 
-/** msgpackr could not encode an item (circular structure, symbol, BigInt over 64 bits, …). */
+/**
+ * An item cannot be taken: msgpack cannot encode it (circular structure,
+ * symbol, BigInt over 64 bits), it is nested deeper than the queue's
+ * decoders tolerate, or (`strictItems`) it would not come back as the same
+ * data.
+ */
 export const EncodeError: ErrorClass<{}> = defineError(ErrorCodes.ENCODE, 'EncodeError')
 export type EncodeError = InstanceType<typeof EncodeError>
 
@@ -180,3 +187,25 @@ export const DeadLetterFileError: ErrorClass<{ path?: string; count?: number }> 
   count?: number
 }>(ErrorCodes.DEAD_LETTER_FILE, 'DeadLetterFileError')
 export type DeadLetterFileError = InstanceType<typeof DeadLetterFileError>
+/**
+ * A sender's `send` returned something the contract does not allow (not
+ * nothing, not `{ failed?: ItemFailure[] }`, or an entry of `failed` with a
+ * bad `index`, a duplicate index or a field of the wrong type). A sender bug:
+ * the batch is failed (retryably) and this error is emitted as an `error`
+ * event; nothing of the batch counts as delivered.
+ */
+export const InvalidSendResultError: ErrorClass<{ retryable?: boolean }> = defineError<{
+  retryable?: boolean
+}>(ErrorCodes.INVALID_SEND_RESULT, 'InvalidSendResultError')
+export type InvalidSendResultError = InstanceType<typeof InvalidSendResultError>
+
+/**
+ * `batch.items()` found items it cannot decode (`indexes`; e.g. written by
+ * an older version, or nested too deep for this thread's stack). Thrown to
+ * the sender; when the send then fails, those items are dead-lettered with
+ * their raw bytes and the others retried without them.
+ */
+export const ItemDecodeError: ErrorClass<{ indexes?: readonly number[] }> = defineError<{
+  indexes?: readonly number[]
+}>(ErrorCodes.DECODE, 'ItemDecodeError')
+export type ItemDecodeError = InstanceType<typeof ItemDecodeError>

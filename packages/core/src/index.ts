@@ -1,4 +1,4 @@
-export { Batch } from './batch/batch-format.ts'
+export { Batch, UndecodableItem } from './batch/batch-format.ts'
 export { channels } from './diagnostics.ts'
 export type { ErrorCode } from './errors.ts'
 export {
@@ -8,6 +8,8 @@ export {
   EncodeError,
   ErrorCodes,
   InvalidConfigError,
+  InvalidSendResultError,
+  ItemDecodeError,
   ItemTooLargeError,
   isVineQueueError,
   NotStartedError,

@@ -5,6 +5,8 @@ import {
   EncodeError,
   ErrorCodes,
   InvalidConfigError,
+  InvalidSendResultError,
+  ItemDecodeError,
   ItemTooLargeError,
   isVineQueueError,
   NotStartedError,
@@ -35,6 +37,8 @@ describe('errors', () => {
     [StartTimeoutError, 'StartTimeoutError', ErrorCodes.START_TIMEOUT],
     [SenderLoadError, 'SenderLoadError', ErrorCodes.SENDER_LOAD],
     [DeadLetterFileError, 'DeadLetterFileError', ErrorCodes.DEAD_LETTER_FILE],
+    [InvalidSendResultError, 'InvalidSendResultError', ErrorCodes.INVALID_SEND_RESULT],
+    [ItemDecodeError, 'ItemDecodeError', ErrorCodes.DECODE],
   ] as const
 
   it.each(table)('%o has a stable name and code', (Cls, name, code) => {

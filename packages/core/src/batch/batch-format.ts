@@ -1,5 +1,6 @@
-import type { Unpackr } from 'msgpackr'
-import { createUnpackr } from '../codec/codec.ts'
+import { decodeItem, sharedUnpackr } from '../codec/decode.ts'
+import { arrayElements } from '../codec/msgpack-scan.ts'
+import { ItemDecodeError } from '../errors.ts'
 import { Record, recordSize } from '../ring/layout.ts'
 
 /**
@@ -15,9 +16,6 @@ import { Record, recordSize } from '../ring/layout.ts'
  * index..index+count-1. Batches live in pooled shared slabs
  * (pipeline/slab-pool.ts) and are read in place by the sender thread.
  */
-
-let sharedUnpackr: Unpackr | undefined
-const unpackr = (): Unpackr => (sharedUnpackr ??= createUnpackr())
 
 /**
  * Calls `fn(start, length, raw, index, group)` for each record of `bytes`
@@ -53,18 +51,10 @@ interface ItemSlice {
   readonly raw: boolean
 }
 
-/** Bytes of the msgpack array header at `at` (fixarray, array16 or array32). */
-function arrayHeaderBytes(bytes: Uint8Array, at: number): number {
-  const b = bytes[at]!
-  if (b >= 0x90 && b <= 0x9f) return 1
-  if (b === 0xdc) return 3
-  if (b === 0xdd) return 5
-  throw new RangeError(`group record: expected a msgpack array header, found 0x${b.toString(16)}`)
-}
-
 /**
- * The encoded bytes of every item, groups split into their elements (the
- * element boundaries come from msgpackr's sequential reader).
+ * The encoded bytes of every item, groups split into their elements. The
+ * element boundaries come from a scan of the msgpack framing, not from
+ * decoding, so an item no thread can decode still has its own bytes.
  */
 export function itemSlices(bytes: Uint8Array): ItemSlice[] {
   const out: ItemSlice[] = []
@@ -73,12 +63,8 @@ export function itemSlices(bytes: Uint8Array): ItemSlice[] {
       out.push({ start, end: start + length, raw })
       return
     }
-    const body = start + 4 + arrayHeaderBytes(bytes, start + 4)
-    const end = start + length
-    if (body === end) return
-    unpackr().unpackMultiple(bytes.subarray(body, end), (_value: unknown, s?: number, e?: number) => {
-      out.push({ start: body + s!, end: body + e!, raw: false })
-    })
+    for (const [s, e] of arrayElements(bytes, start + 4, start + length))
+      out.push({ start: s, end: e, raw: false })
   })
   return out
 }
@@ -197,23 +183,153 @@ export class Batch {
   /**
    * The decoded items, in enqueue order per producer. Items given to
    * `enqueueRaw` come back as their Uint8Array bytes (a copy).
+   * @throws ItemDecodeError when some items cannot be decoded (`indexes`):
+   *   let it propagate — the send then fails, those items are dead-lettered
+   *   with their raw bytes and the others are retried without them.
    */
   items(): unknown[] {
     if (this.#items) return this.#items
-    const u = unpackr()
+    const undecodable = undecodableByBatch.get(this)
+    if (undecodable) throw decodeError(undecodable, this.count)
+    const u = sharedUnpackr()
     const items: unknown[] = []
+    const failures = new Map<number, string>()
+    const fail = (err: unknown): void => {
+      failures.set(items.length, reasonOf(err))
+      items.push(undefined)
+    }
     // msgpackr's native string decoder (msgpackr-extract) refuses shared
     // memory and msgpackr then falls back to JS, per item: measured 15× slower
     // for non-ASCII and longer strings. One copy of the batch avoids that.
     const bytes = this.bytes.buffer instanceof SharedArrayBuffer ? this.bytes.slice() : this.bytes
     forEachRecord(bytes, (start, length, raw, _index, group) => {
-      if (raw) items.push(bytes.slice(start, start + length))
-      else if (group) {
+      if (raw) {
+        items.push(bytes.slice(start, start + length))
+        return
+      }
+      if (!group) {
+        try {
+          items.push(decodeItem(bytes.subarray(start, start + length)))
+        } catch (err) {
+          fail(err)
+        }
+        return
+      }
+      try {
         const values = u.unpack(bytes.subarray(start + 4, start + length)) as unknown[]
         for (let i = 0; i < values.length; i++) items.push(values[i])
-      } else items.push(u.unpack(bytes.subarray(start, start + length)))
+        return
+      } catch {}
+      // One element at a time, to find the ones that do not decode.
+      let elements: Array<[number, number]>
+      try {
+        elements = arrayElements(bytes, start + 4, start + length)
+      } catch (err) {
+        // Unsplittable: all of the group's items fail together (extractRecords keeps it whole).
+        const count = new DataView(bytes.buffer, bytes.byteOffset + start, 4).getUint32(0, true)
+        for (let i = 0; i < count; i++) fail(err)
+        return
+      }
+      for (const [s, e] of elements) {
+        try {
+          items.push(decodeItem(bytes.subarray(s, e)))
+        } catch (err) {
+          fail(err)
+        }
+      }
     })
+    if (failures.size > 0) {
+      undecodableByBatch.set(this, failures)
+      throw decodeError(failures, this.count)
+    }
     this.#items = items
     return items
   }
+}
+
+/** Items `Batch.items()` could not decode, by index, with the reason. */
+const undecodableByBatch = new WeakMap<Batch, ReadonlyMap<number, string>>()
+
+/**
+ * The items of `batch` that its `items()` found undecodable (index → why),
+ * or undefined when it did not (or was not called).
+ */
+export function undecodableItems(batch: Batch): ReadonlyMap<number, string> | undefined {
+  return undecodableByBatch.get(batch)
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
+function decodeError(failures: ReadonlyMap<number, string>, count: number): ItemDecodeError {
+  const indexes = [...failures.keys()]
+  const shown = indexes.slice(0, 3).map((i) => `item ${i}: ${failures.get(i)}`)
+  const more = indexes.length > 3 ? `; and ${indexes.length - 3} more` : ''
+  return new ItemDecodeError(
+    `${indexes.length} of the batch's ${count} items cannot be decoded (${shown.join('; ')}${more})`,
+    { indexes },
+  )
+}
+
+const kUndecodable: unique symbol = Symbol.for('vinequeue.undecodable-item')
+
+/**
+ * Stands for an item that cannot be decoded, where decoded items are handed
+ * out without a sender to fail (dead letters, `stop().undelivered()`): its
+ * msgpack bytes as they were enqueued and why they do not decode.
+ * `instanceof` works across duplicate installs (a `Symbol.for` brand).
+ */
+export class UndecodableItem {
+  /** The item's encoded bytes (a copy). */
+  readonly raw: Uint8Array
+  /** Why it does not decode. */
+  readonly decodeError: string
+
+  constructor(raw: Uint8Array, decodeError: string) {
+    this.raw = raw
+    this.decodeError = decodeError
+    Object.defineProperty(this, kUndecodable, { value: true })
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as any)[kUndecodable] === true
+  }
+}
+
+/**
+ * The items of a framed batch, decoded one by one: an item that does not
+ * decode becomes an UndecodableItem instead of failing the others. Never
+ * throws on the items' content.
+ */
+export function decodeItemsLenient(bytes: Uint8Array, count: number): unknown[] {
+  const batch = new Batch(bytes, count)
+  try {
+    return batch.items()
+  } catch {}
+  const own = bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes
+  const out: unknown[] = []
+  forEachRecord(own, (start, length, raw, _index, group) => {
+    if (raw) {
+      out.push(own.slice(start, start + length))
+      return
+    }
+    let slices: Array<[number, number]>
+    try {
+      slices = group ? arrayElements(own, start + 4, start + length) : [[start, start + length]]
+    } catch (err) {
+      const n = new DataView(own.buffer, own.byteOffset + start, 4).getUint32(0, true)
+      const why = `a group record of ${n} items that cannot be split (${reasonOf(err)})`
+      for (let i = 0; i < n; i++) out.push(new UndecodableItem(own.slice(start + 4, start + length), why))
+      return
+    }
+    for (const [s, e] of slices) {
+      try {
+        out.push(decodeItem(own.subarray(s, e)))
+      } catch (err) {
+        out.push(new UndecodableItem(own.slice(s, e), reasonOf(err)))
+      }
+    }
+  })
+  return out
 }

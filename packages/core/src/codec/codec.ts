@@ -35,8 +35,9 @@ export function createPackr(): Packr {
   return new (load().Packr)({ ...PACKR_OPTIONS })
 }
 
-export function createUnpackr(): Unpackr {
-  return new (load().Unpackr)({ ...PACKR_OPTIONS })
+/** `mapsAsObjects: false` only for decode.ts's second pass (maps with non-string keys). */
+export function createUnpackr(extra?: { readonly mapsAsObjects?: boolean }): Unpackr {
+  return new (load().Unpackr)({ ...PACKR_OPTIONS, ...extra })
 }
 
 /** msgpackr's pack flags for writing in place: REUSE_BUFFER_MODE | RESERVE_START_SPACE. */

@@ -1,5 +1,5 @@
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs'
-import { Batch } from '../batch/batch-format.ts'
+import { Batch, decodeItemsLenient, UndecodableItem } from '../batch/batch-format.ts'
 import { type ErrorInfo, errorInfo } from './protocol.ts'
 
 /** How often lines that could not be written are tried again (ms). */
@@ -52,17 +52,22 @@ export class DeadLetterFile {
   write(bytes: Uint8Array, count: number, reason: string, attempts: number): void {
     const at = new Date().toISOString()
     let text = ''
-    const batch = new Batch(bytes, count, 0)
-    const items = batch.items()
-    const payloads = batch.payloads()
+    const items = decodeItemsLenient(bytes, count)
+    let payloads: Array<{ bytes: Uint8Array }> | undefined
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
-      const value = item instanceof Uint8Array ? { raw: Buffer.from(item).toString('base64') } : item
+      const value =
+        item instanceof UndecodableItem
+          ? { raw: Buffer.from(item.raw).toString('base64'), error: item.decodeError }
+          : item instanceof Uint8Array
+            ? { raw: Buffer.from(item).toString('base64') }
+            : item
       let json: string
       try {
         json = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null'
       } catch {
         // Not JSON (e.g. circular): still recorded, as its msgpack bytes.
+        payloads ??= new Batch(bytes, count, 0).payloads()
         json = JSON.stringify({ msgpack: Buffer.from(payloads[i]!.bytes).toString('base64') })
       }
       text += `{"at":"${at}","reason":${JSON.stringify(reason)},"attempts":${attempts},"item":${json}}\n`

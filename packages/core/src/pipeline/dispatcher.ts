@@ -1,6 +1,7 @@
 import { BroadcastChannel, type TransferListItem } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
 import { compactRecords, extractRecords } from '../batch/batch-format.ts'
+import { ErrorCodes } from '../errors.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
@@ -314,6 +315,9 @@ export class Dispatcher {
     this.#noteMisconfigured(error)
     if (error) {
       this.#metrics.add(MetricSlot.ERRORS, 1)
+      // A sender bug, not a target failure: retried like one, and reported.
+      if (error.code === ErrorCodes.INVALID_SEND_RESULT)
+        this.#post({ __vq: 1, type: 'invalidSendResult', error })
       if (error.retryable === false) return this.#deadLetterAll(slab, `permanent failure: ${error.message}`)
       return this.#retryOrGiveUp(slab, `${error.name}: ${error.message}`, error.retryAfterMs)
     }
@@ -324,10 +328,9 @@ export class Dispatcher {
     }
     // Partial success: deliver-count the rest, dead-letter permanent ones, retry the others.
     this.#metrics.add(MetricSlot.ERRORS, 1)
+    // Checked where the send ran (sender/outcome.ts): distinct indexes within the batch.
     const byIndex = new Map<number, ItemFailure>()
-    for (const f of failed) {
-      if (Number.isInteger(f.index) && f.index >= 0 && f.index < slab.count) byIndex.set(f.index, f)
-    }
+    for (const f of failed) byIndex.set(f.index, f)
     const permanent: number[] = []
     const retry: number[] = []
     for (const [index, f] of [...byIndex].sort((a, b) => a[0] - b[0])) {

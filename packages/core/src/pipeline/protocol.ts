@@ -155,6 +155,8 @@ export type PipelineToHost =
       /** Items of the failed write not kept for the file (memory bound). */
       readonly notKept?: number
     }
+  /** A send returned a result the sender contract does not allow (the batch is retried). */
+  | { readonly __vq: 1; readonly type: 'invalidSendResult'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
 
 export function errorInfo(err: unknown, depth = 0): ErrorInfo {

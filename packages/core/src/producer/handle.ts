@@ -26,6 +26,8 @@ export interface ProducerLimits {
   readonly maxGroupItems: number
   /** …and at most this many payload bytes (min of maxItemBytes and maxBatchBytes). */
   readonly maxGroupBytes: number
+  /** Refuse items that would not come back as the same data (the `strictItems` option). */
+  readonly strictItems: boolean
 }
 
 /** Delay (ms) the soft limit imposes at a given fill ratio: linear from 0 at soft to max at hard. */

@@ -1,3 +1,4 @@
+import { depthProblem, MAX_ITEM_DEPTH, SCAN_DEPTH, strictProblem } from '../codec/item-check.ts'
 import {
   BackpressureError,
   CircuitOpenError,
@@ -24,6 +25,9 @@ export class Producer {
   readonly #control: Int32Array
   readonly #limits: ProducerLimits
   readonly #packer: RingPacker
+  readonly #strict: boolean
+  /** Encoded items longer than this are scanned for their depth (item-check.ts: SCAN_DEPTH). */
+  readonly #scanAbove: number = SCAN_DEPTH ? MAX_ITEM_DEPTH : Number.POSITIVE_INFINITY
   #closed = false
 
   constructor(handle: ProducerHandle) {
@@ -34,6 +38,7 @@ export class Producer {
     this.#lane = new LaneWriter(handle.lane, handle.control, handle.limits.hardLimit)
     this.#control = new Int32Array(handle.control)
     this.#packer = new RingPacker(handle.lane)
+    this.#strict = handle.limits.strictItems === true
   }
 
   #checkOpen(): void {
@@ -67,6 +72,7 @@ export class Producer {
   }
 
   #encode(item: unknown, index?: number): Uint8Array {
+    if (this.#strict) this.#checkStrict(item, index)
     let bytes: Uint8Array
     try {
       bytes = this.#packer.pack(item)
@@ -74,7 +80,30 @@ export class Producer {
       throw this.#encodeError(cause, index)
     }
     if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length, index)
+    if (bytes.length > this.#scanAbove) this.#checkDepth(bytes, 0, bytes.length, index)
     return bytes
+  }
+
+  /**
+   * Refuses an item no thread of the queue could decode (too deep for the
+   * decoders' stacks). Nothing is in the ring yet: bytes packed in the lane's
+   * free tail are not a record until reserved and committed.
+   */
+  #checkDepth(bytes: Uint8Array, start: number, end: number, index?: number, extra?: number): void {
+    const why = depthProblem(bytes, start, end, extra)
+    if (why !== undefined) this.#refuse(why, index)
+  }
+
+  /** strictItems: refuses an item that would not come back as the same data. */
+  #checkStrict(item: unknown, index?: number): void {
+    const why = strictProblem(item)
+    if (why !== undefined)
+      this.#refuse(`${why}; strictItems refuses what would not come back as the same data`, index)
+  }
+
+  #refuse(why: string, index?: number): never {
+    const where = index === undefined ? '' : ` at index ${index}`
+    throw new EncodeError(`Cannot take item${where}: ${why}`)
   }
 
   #encodeError(cause: unknown, index?: number): EncodeError {
@@ -137,6 +166,7 @@ export class Producer {
    */
   enqueue(item: unknown): boolean {
     this.#checkOpen()
+    if (this.#strict) this.#checkStrict(item)
     let length: number
     try {
       length = this.#packer.packInLane(item, this.#lane)
@@ -146,11 +176,13 @@ export class Producer {
     if (length < 0) {
       const bytes = this.#packer.outside
       if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
+      if (bytes.length > this.#scanAbove) this.#checkDepth(bytes, 0, bytes.length)
       return this.#put(bytes, false)
     }
     if (length > this.#limits.maxItemBytes) this.#tooLarge(length)
     const lane = this.#lane
     const payloadAt = LANE_HEADER_BYTES + lane.writeOffset + 4
+    if (length > this.#scanAbove) this.#checkDepth(lane.bytes, payloadAt, payloadAt + length)
     const at = lane.reserve(length, false)
     if (at < 0) return this.#put(lane.bytes.slice(payloadAt, payloadAt + length), false)
     lane.committed(1)
@@ -208,6 +240,7 @@ export class Producer {
    */
   #writeGroup(chunk: readonly unknown[], offset: number): boolean {
     if (chunk.length === 1) return this.#writeEach(chunk, offset)
+    if (this.#strict) for (let j = 0; j < chunk.length; j++) this.#checkStrict(chunk[j], offset + j)
     let array: Uint8Array
     try {
       array = this.#packer.pack(chunk)
@@ -215,6 +248,10 @@ export class Producer {
       // Find the culprit's index; one of these throws.
       for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
       throw new EncodeError(`Cannot encode the batch with msgpack: ${(cause as Error).message}`, { cause })
+    }
+    // The array is one level around the items.
+    if (array.length > this.#scanAbove + 1 && depthProblem(array, 0, array.length, 1) !== undefined) {
+      for (let j = 0; j < chunk.length; j++) this.#encode(chunk[j], offset + j)
     }
     // The payload: a u32 item count, then the array.
     const payload = 4 + array.length

@@ -2,6 +2,7 @@ import { Batch } from '../batch/batch-format.ts'
 import { SendTimeoutError } from '../errors.ts'
 import { errorInfo, type HostToPipeline, type PipelineToHost } from '../pipeline/protocol.ts'
 import { SLAB_HEADER_BYTES } from '../pipeline/slab-pool.ts'
+import { rejectedOutcome, resolvedOutcome } from '../sender/outcome.ts'
 import type { ResolvedOptions } from './types.ts'
 
 type SendMessage = Extract<PipelineToHost, { type: 'send' }>
@@ -39,7 +40,7 @@ export function runInThreadSend(
   Promise.resolve()
     .then(() => send(batch, { signal: controller.signal, attempt: msg.attempt }))
     .then(
-      (result) => answer(result?.failed?.length ? { failed: result.failed.map((f) => ({ ...f })) } : {}),
-      (err: unknown) => answer({ error: errorInfo(err) }),
+      (result: unknown) => answer(resolvedOutcome(batch, result)),
+      (err: unknown) => answer(rejectedOutcome(batch, err)),
     )
 }

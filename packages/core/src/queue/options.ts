@@ -41,6 +41,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'adaptiveConcurrency',
   'ringBytes',
   'maxItemBytes',
+  'strictItems',
   'softLimit',
   'hardLimit',
   'fullPolicy',
@@ -82,6 +83,7 @@ export const kDefaultOptions: Readonly<
   adaptiveConcurrency: false,
   ringBytes: 8 * 1024 * 1024,
   maxItemBytes: 1024 * 1024,
+  strictItems: false,
   softLimit: 0.8,
   hardLimit: 0.95,
   fullPolicy: 'block',
@@ -173,6 +175,9 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   if (o.maxInFlightBatches !== 0 || input.maxInFlightBatches !== undefined)
     int('maxInFlightBatches', 1, 65_536)
 
+  if (typeof o.strictItems !== 'boolean') {
+    issues.push(`strictItems: must be a boolean (got ${describe(o.strictItems)})`)
+  }
   if (!FULL_POLICIES.includes(o.fullPolicy)) {
     issues.push(`fullPolicy: must be one of ${FULL_POLICIES.join(', ')} (got ${describe(o.fullPolicy)})`)
   }

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { Batch, concatBatches } from '../batch/batch-format.ts'
+import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
 import {
   DeadLetterFileError,
   InvalidConfigError,
+  InvalidSendResultError,
   NotStartedError,
   PipelineDownError,
   QueueClosedError,
@@ -249,7 +250,8 @@ export class Queue extends EventEmitter<QueueEvents> {
         runInThreadSend(msg, this.options, (result) => this.#worker?.postMessage(result))
         break
       case 'deadLetter': {
-        const items = new Batch(msg.bytes, msg.count).items()
+        // Items that do not decode come as UndecodableItem { raw, decodeError }.
+        const items = decodeItemsLenient(msg.bytes, msg.count)
         const deadLetter = { items, reason: msg.reason, attempts: msg.attempts }
         if (channels.deadLetter.hasSubscribers) {
           channels.deadLetter.publish({
@@ -323,6 +325,9 @@ export class Queue extends EventEmitter<QueueEvents> {
           )
         }
         this.#statusMaybeChanged()
+        break
+      case 'invalidSendResult':
+        this.#emitError(new InvalidSendResultError(msg.error.message, { retryable: true }))
         break
       case 'newSlab':
         this.#slabs.set(msg.uid, msg.slab)
@@ -438,6 +443,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         maxBackoffMs: o.maxBackoffMs,
         maxGroupItems: o.maxBatchSize,
         maxGroupBytes: Math.min(o.maxItemBytes, o.maxBatchBytes),
+        strictItems: o.strictItems,
       },
     }
   }

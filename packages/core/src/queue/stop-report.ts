@@ -1,4 +1,4 @@
-import { Batch, concatBatches } from '../batch/batch-format.ts'
+import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
 import { SLAB_HEADER_BYTES, SlabSlot, SlabState } from '../pipeline/slab-pool.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
 import type { StopReport } from './types.ts'
@@ -46,7 +46,7 @@ export function makeStopReport(
     walPendingItems,
     undeliveredBatch: leftovers,
     undelivered(): unknown[] {
-      items ??= new Batch(leftovers, count).items()
+      items ??= decodeItemsLenient(leftovers, count)
       return items
     },
   })

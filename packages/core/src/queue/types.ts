@@ -68,7 +68,10 @@ export interface CircuitBreakerOptions {
 }
 
 export interface DeadLetter {
-  /** The decoded items (raw items as Uint8Array). */
+  /**
+   * The decoded items (raw items as Uint8Array; an item that does not decode
+   * as an UndecodableItem `{ raw, decodeError }`: its msgpack bytes and why).
+   */
   readonly items: unknown[]
   /** Why they were given up on. */
   readonly reason: string
@@ -101,6 +104,15 @@ export interface QueueOptions {
   readonly ringBytes?: number
   /** Largest encoded item. Default 1 MiB. */
   readonly maxItemBytes?: number
+  /**
+   * Refuse (EncodeError, nothing enqueued) any item that would not come back
+   * from the queue as the same data: functions, Maps, Sets, typed arrays
+   * other than Uint8Array, class instances, `__proto__` keys… (the table in
+   * the core README). Checked by a walk over each item before it is encoded
+   * (enqueue, enqueueBatch, enqueueAsync, producer threads); `enqueueRaw` is
+   * not checked. Default false: such values are converted as the table says.
+   */
+  readonly strictItems?: boolean
   /** Fill ratio where async enqueues start to slow down. Default 0.8. */
   readonly softLimit?: number
   /** Fill ratio where `fullPolicy` applies. Default 0.95. */
@@ -220,6 +232,7 @@ export interface ResolvedOptions {
   readonly adaptiveConcurrency: Required<AdaptiveConcurrencyOptions> | false
   readonly ringBytes: number
   readonly maxItemBytes: number
+  readonly strictItems: boolean
   readonly softLimit: number
   readonly hardLimit: number
   readonly fullPolicy: FullPolicy
@@ -333,7 +346,10 @@ export interface StopReport {
   readonly undeliveredCount: number
   /** true when the timeout cut the stop short. */
   readonly timedOut: boolean
-  /** The undelivered items, decoded (raw items as Uint8Array). */
+  /**
+   * The undelivered items, decoded (raw items as Uint8Array; an item that
+   * does not decode as an UndecodableItem `{ raw, decodeError }`). Never throws.
+   */
   undelivered(): unknown[]
   /** The undelivered items as one framed batch (batch-format.ts), e.g. to persist. */
   readonly undeliveredBatch: Uint8Array

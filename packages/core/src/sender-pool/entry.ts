@@ -13,6 +13,7 @@ import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
 import { SendTimeoutError } from '../errors.ts'
 import { type ErrorInfo, errorInfo } from '../pipeline/protocol.ts'
+import { rejectedOutcome, resolvedOutcome } from '../sender/outcome.ts'
 import type { Sender } from '../sender/types.ts'
 import type {
   SenderCloseReply,
@@ -61,15 +62,19 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
           }, data.sendTimeoutMs)
         })
         try {
-          const result = await Promise.race([
+          const result: unknown = await Promise.race([
             sender.send(batch, { signal: controller.signal, attempt: task.attempt }),
             deadline,
           ])
-          return result?.failed?.length
-            ? { __vq: 1, type: 'sent', failed: result.failed.map((f) => ({ ...f })) }
+          const outcome = resolvedOutcome(batch, result)
+          if (outcome.error) return { __vq: 1, type: 'failed', error: outcome.error }
+          return outcome.failed
+            ? { __vq: 1, type: 'sent', failed: outcome.failed }
             : { __vq: 1, type: 'sent' }
         } catch (err) {
-          return { __vq: 1, type: 'failed', error: errorInfo(err) }
+          const outcome = rejectedOutcome(batch, err)
+          if (outcome.failed) return { __vq: 1, type: 'sent', failed: outcome.failed }
+          return { __vq: 1, type: 'failed', error: outcome.error! }
         } finally {
           clearTimeout(timer)
           if (row >= 0) Atomics.sub(watchdog, row + WatchdogSlot.RUNNING, 1)

@@ -1,4 +1,4 @@
 export { Batch } from '../batch/batch-format.ts'
-export { SendError } from '../errors.ts'
+export { ItemDecodeError, SendError } from '../errors.ts'
 export type { ItemFailure, SendContext, Sender, SenderFactory, SendResult } from './types.ts'
 export { defineSender } from './types.ts'
