@@ -71,6 +71,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   #downError: Error | undefined
   #backpressure = false
   #lastStatus: HealthStatus = 'ok'
+  /** Conditions of the write-ahead log that health() reports while they last, by kind. */
+  readonly #walConditions = new Map<string, { status: 'degraded' | 'down'; reason: string }>()
 
   constructor(options: QueueOptions) {
     super()
@@ -198,6 +200,11 @@ export class Queue extends EventEmitter<QueueEvents> {
           this.emit('recovered', { items: msg.items ?? 0, ms: msg.ms ?? 0 })
         } else if (msg.event === 'error') {
           this.#emitError(errorFromInfo(msg.error!))
+        } else if (msg.event === 'condition') {
+          if (msg.status && msg.reason)
+            this.#walConditions.set(msg.condition!, { status: msg.status, reason: msg.reason })
+          else this.#walConditions.delete(msg.condition!)
+          this.#statusMaybeChanged()
         } else {
           this.emit('walFull', msg.event === 'full')
           this.#statusMaybeChanged()
@@ -450,7 +457,12 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (m.retryingBatches > 0) reasons.push(`${m.retryingBatches} batch(es) failing and being retried`)
     if (m.walFull) reasons.push('write-ahead log at wal.maxBytes')
     if (m.recovering) reasons.push('re-delivering what the write-ahead log held at start')
-    return { status: reasons.length > 0 ? 'degraded' : 'ok', reasons }
+    let down = false
+    for (const c of this.#walConditions.values()) {
+      reasons.push(c.reason)
+      down ||= c.status === 'down'
+    }
+    return { status: down ? 'down' : reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 
   /** `await using queue = createQueue(...)` stops the queue at scope exit. */

@@ -13,10 +13,23 @@ import {
   encodePayload,
   type PayloadCodecOptions,
 } from '../format/payload-codec.ts'
-import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
+import {
+  isTornWrite,
+  type ScannedFrame,
+  type SegmentScan,
+  scanSegment,
+  scanSegmentChunks,
+} from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
 import { acquireDirLock, releaseDirLock } from './dir-lock.ts'
 import { nodeFs, type WalFs } from './fs.ts'
+import {
+  moveToQuarantine,
+  quarantineName,
+  type WalDamage,
+  type WalDamageKind,
+  writeQuarantine,
+} from './quarantine.ts'
 
 export interface WalOptions extends PayloadCodecOptions {
   /** A segment is closed and a new one started past this size. Default 64 MiB. */
@@ -32,6 +45,13 @@ export interface WalOptions extends PayloadCodecOptions {
    * open. Default false (deleted before `ack()` returns).
    */
   readonly deleteInBackground?: boolean
+  /**
+   * Called (on the owner thread, during `open` too) for each piece of damage
+   * found: a damaged region, a frame quarantined, misplaced frames, a gap in
+   * sequence numbers, a stray file. Counted in `gaps` and `quarantined`
+   * whether or not it is given.
+   */
+  readonly onDamage?: (damage: WalDamage) => void
 }
 
 /** What opening found on disk. */
@@ -57,6 +77,8 @@ export interface RecoveryReport {
    * when it reaches it, and appends go to a new segment.
    */
   readonly cleanClose: boolean
+  /** Pieces of damage copied (or moved) to `quarantine/` while opening. */
+  readonly quarantined: number
 }
 
 /** A frame read back: `count` items from `firstSeq`, the payload as written. */
@@ -81,6 +103,11 @@ interface Segment {
    */
   frames: FrameRef[] | undefined
   size: number
+  /**
+   * Damaged byte ranges not copied to quarantine yet (the copy failed:
+   * ENOSPC…). The segment is not deleted until they are.
+   */
+  readonly unsaved: Array<{ start: number; end: number; kind: WalDamageKind }>
 }
 
 const SEGMENT_SUFFIX = '.wal'
@@ -131,6 +158,22 @@ export class WriteAheadLog {
   #dirDirty = false
   /** An ackAsync is writing the watermark. */
   #acking = false
+  /** The highest watermark written to `ack` (synced or not). */
+  #writtenSeq = 0
+  readonly #onDamage: ((damage: WalDamage) => void) | undefined
+  /** Gaps found in sequence numbers, and the items they cover. */
+  #gaps = 0
+  #gapItems = 0
+  /** Gaps are reported once: every one below this was. */
+  #gapReportedTo = 0
+  /**
+   * No gap is reported below this: the watermark read at open, or, when it
+   * was missing or damaged, the first segment's start (what came before was
+   * delivered and deleted, or cannot be known).
+   */
+  #gapFloor = 0
+  /** Pieces of damage copied or moved to quarantine. */
+  #quarantined = 0
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -138,6 +181,7 @@ export class WriteAheadLog {
     this.#fs = options.fs ?? nodeFs
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
     this.#deleteInBackground = options.deleteInBackground ?? false
+    this.#onDamage = options.onDamage
     checkCodecOptions(options)
     this.#codec = { compression: options.compression ?? false, encryption: options.encryption }
     if (!Number.isInteger(this.#segmentBytes) || this.#segmentBytes < 4096) {
@@ -181,12 +225,26 @@ export class WriteAheadLog {
   #recoverLocked(): RecoveryReport {
     const fs = this.#fs
     let watermarkReset = false
+    let watermarkOk = false
     try {
       const acked = decodeWatermark(fs.readFileSync(join(this.dir, 'ack')))
       if (acked === undefined) watermarkReset = true
-      else this.#ackedSeq = acked
+      else {
+        this.#ackedSeq = acked
+        watermarkOk = true
+      }
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('reading the watermark', cause)
+    }
+    this.#writtenSeq = this.#ackedSeq
+    if (!watermarkOk) {
+      // Later acknowledgements overwrite this file in place, which needs no
+      // new block: a full disk cannot stop the watermark (and with it the
+      // deletion that frees space). Best effort here: without it the first
+      // ack creates the file.
+      try {
+        this.#createWatermark(this.#ackedSeq)
+      } catch {}
     }
     let names: string[]
     try {
@@ -197,6 +255,24 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`listing ${this.dir}`, cause)
     }
+    // A segment's name is its first sequence number: one past 2^53 cannot be
+    // (a stray file); it would poison every sequence number after it.
+    for (const name of names.filter((n) => !Number.isSafeInteger(Number.parseInt(n, 10)))) {
+      let moved: string
+      try {
+        moved = moveToQuarantine(fs, this.dir, name)
+      } catch (cause) {
+        throw ioError(`moving the stray file ${name} to quarantine`, cause)
+      }
+      this.#quarantined++
+      this.#damage({
+        kind: 'stray',
+        segment: name,
+        quarantined: moved,
+        message: `${name} is named past 2^53, so it cannot be a segment of this log: moved to ${moved}`,
+      })
+    }
+    names = names.filter((n) => Number.isSafeInteger(Number.parseInt(n, 10)))
     let corruptRegions = 0
     let truncatedBytes = 0
     let frames = 0
@@ -212,7 +288,7 @@ export class WriteAheadLog {
       const size =
         !last || clean?.firstSeq === firstSeq ? this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd)) : -1
       if (!last || cleanCloseHolds(clean, firstSeq, size)) {
-        this.#segments.push({ name, path, firstSeq, frames: undefined, size })
+        this.#segments.push({ name, path, firstSeq, frames: undefined, size, unsaved: [] })
         if (last) {
           this.#nextSeq = Math.max(this.#nextSeq, clean!.nextSeq) // (appends start a new segment)
           cleanClose = true
@@ -220,9 +296,22 @@ export class WriteAheadLog {
         continue
       }
       const scan = this.#scanFile(path)
+      const seg: Segment = { name, path, firstSeq, frames: undefined, size: scan.validEnd, unsaved: [] }
       corruptRegions += scan.corruptRegions
-      frames += scan.frames.length
+      for (const d of scan.damaged.slice(0, scan.corruptRegions))
+        this.#saveDamage(seg, d.start, d.end, 'corrupt')
+      seg.frames = this.#checkFrames(seg, scan.frames, undefined)
+      frames += seg.frames.length
       if (scan.tornBytes > 0) {
+        const tornEnd = scan.validEnd + scan.tornBytes
+        if (!isTornWrite(this.#readRange(path, scan.validEnd, tornEnd))) {
+          // Not a write cut short: damage. Kept before the cut (or the open fails).
+          try {
+            this.#quarantineRange(seg, scan.validEnd, tornEnd, 'corrupt')
+          } catch (cause) {
+            throw ioError(`copying damaged bytes of ${name} to quarantine`, cause)
+          }
+        }
         // Cut the torn tail so appends continue after the last valid frame.
         this.#withFd(path, 'r+', (fd) => {
           fs.ftruncateSync(fd, scan.validEnd)
@@ -230,18 +319,13 @@ export class WriteAheadLog {
         })
         truncatedBytes += scan.tornBytes
       }
-      this.#segments.push({
-        name,
-        path,
-        firstSeq,
-        frames: scan.frames.map((f) => ({ header: f.header, offset: f.offset })),
-        size: scan.validEnd,
-      })
-      for (const f of scan.frames) {
+      this.#segments.push(seg)
+      for (const f of seg.frames) {
         this.#nextSeq = Math.max(this.#nextSeq, f.header.firstSeq + f.header.count)
       }
     }
     this.#corruptRegions = corruptRegions
+    this.#gapFloor = watermarkOk ? this.#ackedSeq : (this.#segments[0]?.firstSeq ?? this.#nextSeq)
     // The watermark can be ahead of the data (frames lost to damage) or behind it.
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
@@ -263,7 +347,152 @@ export class WriteAheadLog {
       truncatedBytes,
       watermarkReset,
       cleanClose,
+      quarantined: this.#quarantined,
     }
+  }
+
+  #damage(damage: WalDamage): void {
+    this.#onDamage?.(damage)
+  }
+
+  /**
+   * The frames of a scan that belong in `seg`: sequence numbers rising from
+   * its name and, for a segment followed by another, ending by the next
+   * one's start. Others (a copied or renamed file) are misplaced: kept in
+   * quarantine, not read as data.
+   */
+  #checkFrames(seg: Segment, scanned: readonly ScannedFrame[], endSeq: number | undefined): FrameRef[] {
+    const kept: FrameRef[] = []
+    let expected = seg.firstSeq
+    for (const f of scanned) {
+      const h = f.header
+      if (h.firstSeq < expected || (endSeq !== undefined && h.firstSeq + h.count > endSeq)) {
+        this.#saveDamage(seg, f.offset, f.end, 'misplaced', h.firstSeq, h.firstSeq + h.count)
+        continue
+      }
+      kept.push({ header: h, offset: f.offset })
+      expected = h.firstSeq + h.count
+    }
+    return kept
+  }
+
+  /**
+   * Copies a damaged range of `seg` to quarantine and reports it. When the
+   * copy fails (ENOSPC…) the range is remembered and the segment kept until
+   * a later try succeeds (see #dropAcknowledgedSegments).
+   */
+  #saveDamage(
+    seg: Segment,
+    start: number,
+    end: number,
+    kind: WalDamageKind,
+    fromSeq?: number,
+    toSeq?: number,
+  ): void {
+    const what =
+      kind === 'misplaced'
+        ? `${seg.name} bytes ${start}–${end}: frames of sequence ${fromSeq}–${toSeq! - 1} do not belong in this segment`
+        : `${seg.name} bytes ${start}–${end} (${end - start} B): no valid frame (damaged), its items are lost`
+    const seqs = fromSeq === undefined ? {} : { fromSeq, toSeq }
+    try {
+      const quarantined = this.#quarantineRange(seg, start, end, kind)
+      this.#damage({
+        kind,
+        segment: seg.name,
+        start,
+        end,
+        ...seqs,
+        quarantined,
+        message: `${what}; copied to ${quarantined}`,
+      })
+    } catch (cause) {
+      seg.unsaved.push({ start, end, kind })
+      this.#damage({
+        kind,
+        segment: seg.name,
+        start,
+        end,
+        ...seqs,
+        message: `${what}; not copied to quarantine yet (${(cause as Error).message}): the segment is kept until it is`,
+      })
+    }
+  }
+
+  /** Copies bytes [start, end) of `seg` to quarantine; returns the copy's path. Throws on failure. */
+  #quarantineRange(seg: Segment, start: number, end: number, kind: WalDamageKind): string {
+    const bytes = this.#readRange(seg.path, start, end)
+    const path = writeQuarantine(this.#fs, this.dir, quarantineName(seg.name, start, end, kind), bytes)
+    this.#quarantined++
+    return path
+  }
+
+  #readRange(path: string, start: number, end: number): Uint8Array {
+    const bytes = new Uint8Array(end - start)
+    this.#withFd(path, 'r', (fd) => {
+      let done = 0
+      while (done < bytes.byteLength) {
+        const n = this.#fs.readSync(fd, bytes, done, bytes.byteLength - done, start + done)
+        if (n === 0) throw new Error(`${path} ends before byte ${end}`)
+        done += n
+      }
+    })
+    return bytes
+  }
+
+  /** Damage still waiting for its copy: tried again; false while any copy fails. */
+  #saveUnsaved(seg: Segment): boolean {
+    while (seg.unsaved.length > 0) {
+      const u = seg.unsaved[0]!
+      try {
+        this.#quarantineRange(seg, u.start, u.end, u.kind)
+      } catch {
+        return false
+      }
+      seg.unsaved.shift()
+    }
+    return true
+  }
+
+  /** A gap in sequence numbers met by a reader: reported once, unless below the floor or the watermark. */
+  #gap(from: number, to: number, before: Segment | undefined): void {
+    const start = Math.max(from, this.#gapFloor, this.#ackedSeq, this.#gapReportedTo)
+    if (start >= to) return
+    this.#gapReportedTo = to
+    this.#gaps++
+    this.#gapItems += to - start
+    this.#damage({
+      kind: 'gap',
+      ...(before ? { segment: before.name } : {}),
+      fromSeq: start,
+      toSeq: to,
+      message: `sequence numbers ${start}–${to - 1} (${to - start} items) are in no frame (${
+        before ? `before ${before.name}` : 'at the end of the log'
+      }): a missing segment or lost frames`,
+    })
+  }
+
+  /** Copies a frame that cannot be decoded to quarantine (kind `auth`). Throws WalError IO on failure. */
+  #quarantineFrame(seg: Segment, ref: FrameRef): void {
+    const end = ref.offset + FRAME_HEADER_BYTES + ref.header.length
+    let quarantined: string
+    try {
+      quarantined = this.#quarantineRange(seg, ref.offset, end, 'auth')
+    } catch (cause) {
+      throw cause instanceof WalError ? cause : ioError(`copying a frame of ${seg.name} to quarantine`, cause)
+    }
+    const h = ref.header
+    this.#damage({
+      kind: 'auth',
+      segment: seg.name,
+      start: ref.offset,
+      end,
+      fromSeq: h.firstSeq,
+      toSeq: h.firstSeq + h.count,
+      quarantined,
+      message: `${seg.name} offset ${ref.offset}: the frame of sequence ${h.firstSeq}–${
+        h.firstSeq + h.count - 1
+      } fails authentication with key ${h.keyId} while other frames of that key pass (tampered or damaged); copied to ${quarantined}`,
+    })
   }
 
   /** The `clean` record, or undefined when missing, unreadable or damaged (the last segment is then scanned). */
@@ -366,6 +595,21 @@ export class WriteAheadLog {
     return this.#corruptRegions
   }
 
+  /** Gaps in sequence numbers found so far by readers (a missing segment, lost frames). */
+  get gaps(): number {
+    return this.#gaps
+  }
+
+  /** Items in those gaps. */
+  get gapItems(): number {
+    return this.#gapItems
+  }
+
+  /** Pieces of damage copied (or moved) to `quarantine/` so far. */
+  get quarantined(): number {
+    return this.#quarantined
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new WalError(WalErrorCodes.USAGE, 'The WAL is closed')
   }
@@ -401,6 +645,14 @@ export class WriteAheadLog {
       try {
         this.#fs.ftruncateSync(this.#fd, at)
       } catch {}
+      if ((cause as NodeJS.ErrnoException).code === 'ENOSPC' && this.#ackedSeq >= firstSeq && at > 0) {
+        // The disk is full and the segment being written holds only delivered
+        // items: close it so it can be deleted now (the next append starts a
+        // new one). Otherwise it would hold its space until the next append
+        // succeeded, which needs that space.
+        this.#closeFd()
+        this.#dropAcknowledgedSegments()
+      }
       throw ioError('append', cause)
     }
     seg.size += frame.byteLength
@@ -481,7 +733,7 @@ export class WriteAheadLog {
       throw ioError(`creating ${path}`, cause)
     }
     this.#dirDirty = true
-    const seg: Segment = { name, path, firstSeq, frames: [], size: 0 }
+    const seg: Segment = { name, path, firstSeq, frames: [], size: 0, unsaved: [] }
     this.#segments.push(seg)
     return seg
   }
@@ -611,13 +863,63 @@ export class WriteAheadLog {
     this.#checkOpen()
     this.#throwDeleteError()
     if (seq <= this.#ackedSeq) return
+    this.#writeWatermark(seq)
+    this.#installWatermark(seq)
+  }
+
+  /**
+   * Writes the watermark over `ack` in place and fdatasyncs it. In place,
+   * not a new file renamed over it: overwriting the 16 bytes of an existing
+   * file needs no new block, so acknowledgements — and the deletions that
+   * give space back — still work on a full disk (where writing `ack.tmp`
+   * failed with ENOSPC and nothing was ever deleted again). The record is
+   * 16 bytes at offset 0, inside one disk sector, which devices write whole
+   * (PostgreSQL writes its pg_control the same way); its CRC catches the
+   * rest: a damaged watermark reads as 0, everything re-delivered.
+   */
+  #writeWatermark(seq: number): void {
+    const value = Math.max(seq, this.#writtenSeq)
+    const fd = this.#openWatermark()
+    if (fd < 0) {
+      this.#createWatermark(value)
+      this.#writtenSeq = value
+      return
+    }
+    try {
+      const bytes = encodeWatermark(value)
+      this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+      this.#writtenSeq = value
+      this.#fs.fdatasyncSync(fd)
+    } catch (cause) {
+      throw ioError('writing the watermark', cause)
+    } finally {
+      this.#fs.closeSync(fd)
+    }
+  }
+
+  /** The `ack` file opened for writing in place, or -1 when it does not exist. */
+  #openWatermark(): number {
+    try {
+      return this.#fs.openSync(join(this.dir, 'ack'), 'r+', FILE_MODE)
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return -1
+      throw ioError('opening the watermark', cause)
+    }
+  }
+
+  /** Creates `ack` (missing or damaged): written to `ack.tmp`, fdatasync'ed, renamed over it. */
+  #createWatermark(seq: number): void {
     const tmp = join(this.dir, 'ack.tmp')
     this.#withFd(tmp, 'w', (fd) => {
       const bytes = encodeWatermark(seq)
       this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
       this.#fs.fdatasyncSync(fd)
     })
-    this.#installWatermark(tmp, seq)
+    try {
+      this.#fs.renameSync(tmp, join(this.dir, 'ack'))
+    } catch (cause) {
+      throw ioError('renaming the watermark', cause)
+    }
   }
 
   /** A background deletion that failed is thrown once, by the next ack. */
@@ -627,76 +929,80 @@ export class WriteAheadLog {
     if (err) throw err
   }
 
-  /** `tmp` holds the durable watermark `seq`: it becomes `ack`, and delivered segments go. */
-  #installWatermark(tmp: string, seq: number): void {
-    try {
-      this.#fs.renameSync(tmp, join(this.dir, 'ack'))
-    } catch (cause) {
-      throw ioError('renaming the watermark', cause)
-    }
+  /** The watermark `seq` is durable: delivered segments go. */
+  #installWatermark(seq: number): void {
     this.#ackedSeq = seq
     this.#dropAcknowledgedSegments()
   }
 
   /**
-   * `ack` with the watermark's fdatasync in libuv's thread pool: the file is
-   * written here, synced in the background, then renamed over `ack` (and
-   * delivered segments deleted) on this thread. A synchronous ack stalled
+   * `ack` with the watermark's fdatasync in libuv's thread pool: the record
+   * is written over `ack` in place here, synced in the background, then
+   * delivered segments are deleted on this thread. A synchronous ack stalled
    * its thread up to ~50 ms here whenever a segment's fdatasync was running
    * (ext4 commits the journal, and with it that segment's data, first).
    * One at a time: rejects with WalError USAGE while one runs (`ack` may run
-   * meanwhile). If the log is closed before the sync returns, the watermark
-   * stays where it was (the items are delivered again after a restart:
-   * at-least-once).
+   * meanwhile). If the log is closed before the sync returns, no segment is
+   * deleted for it (the watermark written may or may not be on disk: either
+   * way nothing undelivered is skipped).
    * @throws (rejects) WalError IO as `ack` does.
    */
   ackAsync(seq: number): Promise<void> {
+    let fd: number
     try {
       this.#checkOpen()
       if (this.#acking) throw new WalError(WalErrorCodes.USAGE, 'ackAsync: one is already running')
       this.#throwDeleteError()
+      if (seq <= this.#ackedSeq) return Promise.resolve()
+      fd = this.#openWatermark()
+      if (fd < 0) {
+        this.ack(seq) // (no `ack` file yet: created on the spot)
+        return Promise.resolve()
+      }
     } catch (err) {
       return Promise.reject(err)
-    }
-    if (seq <= this.#ackedSeq) return Promise.resolve()
-    // Its own file: an ack() meanwhile (at stop) writes ack.tmp and moves the
-    // watermark past this one, which then leaves `ack` alone.
-    const tmp = join(this.dir, 'ack.async.tmp')
-    let fd: number
-    try {
-      fd = this.#fs.openSync(tmp, 'w', FILE_MODE)
-    } catch (cause) {
-      return Promise.reject(ioError(`opening ${tmp}`, cause))
     }
     this.#acking = true
     return (async () => {
       try {
-        const bytes = encodeWatermark(seq)
+        const value = Math.max(seq, this.#writtenSeq)
+        const bytes = encodeWatermark(value)
         this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+        this.#writtenSeq = value
         await this.#inBackground(fd, 'fdatasync')
       } catch (cause) {
-        throw ioError(`writing ${tmp}`, cause)
+        throw ioError('writing the watermark', cause)
       } finally {
         this.#acking = false
         try {
           this.#fs.closeSync(fd)
         } catch {}
       }
-      if (!this.#closed && seq > this.#ackedSeq) this.#installWatermark(tmp, seq)
+      if (!this.#closed && seq > this.#ackedSeq) this.#installWatermark(seq)
     })()
   }
 
-  /** Deletes every segment, but the one being appended to, whose items are all acknowledged. */
+  /**
+   * Deletes every segment, but the one being appended to, whose items are
+   * all acknowledged — once the damage found in it is in quarantine (a
+   * segment whose copy failed stays until a later try succeeds; acknowledged
+   * ones after it still go, so a full disk still gets space back).
+   */
   #dropAcknowledgedSegments(): void {
-    while (this.#segments.length > 0) {
-      const seg = this.#segments[0]!
+    let i = 0
+    while (i < this.#segments.length) {
+      const seg = this.#segments[i]!
       if (this.#fd >= 0 && seg === this.#segments.at(-1)) return
       // A segment ends where the next one starts (or at nextSeq for the last).
-      const end = this.#segments[1]?.firstSeq ?? this.#nextSeq
+      const end = this.#segments[i + 1]?.firstSeq ?? this.#nextSeq
       if (end > this.#ackedSeq) return
+      if (!this.#saveUnsaved(seg)) {
+        i++
+        continue
+      }
       if (this.#deleteInBackground && this.#fs.unlink) {
         // Readers holding it open read on (an unlinked file lives while open).
-        this.#segments.shift()
+        this.#segments.splice(i, 1)
         this.#fs.unlink(seg.path, (err) => {
           if (err && err.code !== 'ENOENT') this.#deleteError ??= ioError(`deleting ${seg.path}`, err)
         })
@@ -707,7 +1013,7 @@ export class WriteAheadLog {
       } catch (cause) {
         throw ioError(`deleting ${seg.path}`, cause)
       }
-      this.#segments.shift()
+      this.#segments.splice(i, 1)
     }
   }
 
@@ -725,6 +1031,8 @@ export class WriteAheadLog {
         codec: this.#codec,
         scan: (seg) => this.#scanDeferred(seg),
         nextSeq: () => this.#nextSeq,
+        gap: (from, to, before) => this.#gap(from, to, before),
+        quarantine: (seg, ref) => this.#quarantineFrame(seg, ref),
       },
       fromSeq,
     )
@@ -736,7 +1044,9 @@ export class WriteAheadLog {
     const scan = this.#scanFile(seg.path)
     // A segment that was followed by another was complete: a torn end is damage.
     this.#corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
-    seg.frames = scan.frames.map((f) => ({ header: f.header, offset: f.offset }))
+    const next = this.#segments[this.#segments.indexOf(seg) + 1]
+    seg.frames = this.#checkFrames(seg, scan.frames, next?.firstSeq)
+    for (const d of scan.damaged) this.#saveDamage(seg, d.start, d.end, 'corrupt')
     return seg.frames
   }
 
@@ -771,6 +1081,10 @@ interface LogView {
   readonly codec: PayloadCodecOptions
   readonly scan: (seg: Segment) => FrameRef[]
   readonly nextSeq: () => number
+  /** Sequence numbers [from, to) are in no frame (`before`: the segment after them, if any). */
+  readonly gap: (from: number, to: number, before: Segment | undefined) => void
+  /** Copies a frame to quarantine; throws WalError IO when it cannot. */
+  readonly quarantine: (seg: Segment, ref: FrameRef) => void
 }
 
 /**
@@ -813,6 +1127,25 @@ export class WalReader {
   skip(limitSeq: number = this.#log.nextSeq()): number {
     const ref = this.#peek(limitSeq)
     if (!ref) return 0
+    this.#advance(ref)
+    return ref.header.count
+  }
+
+  /** The header of the frame `next` would return, without reading or decoding it. */
+  peekHeader(limitSeq: number = this.#log.nextSeq()): FrameHeader | undefined {
+    return this.#peek(limitSeq)?.header
+  }
+
+  /**
+   * Copies the frame `next` would return to the log's `quarantine/` (kind
+   * `auth`: it cannot be decoded while others of its key can), then skips
+   * it. Returns its item count (0: none).
+   * @throws WalError IO when the copy fails: nothing is skipped then.
+   */
+  quarantine(limitSeq: number = this.#log.nextSeq()): number {
+    const ref = this.#peek(limitSeq)
+    if (!ref) return 0
+    this.#log.quarantine(this.#segment!, ref)
     this.#advance(ref)
     return ref.header.count
   }
@@ -875,9 +1208,23 @@ export class WalReader {
           this.#index++
           continue
         }
+        if (ref.header.firstSeq > this.#position) {
+          // No frame holds the items from the position to this frame: a gap
+          // (reported by the log unless below the watermark), passed over.
+          this.#log.gap(this.#position, ref.header.firstSeq, seg)
+          this.#position = ref.header.firstSeq
+        }
         return end <= limitSeq ? ref : undefined
       }
-      if (i === segs.length - 1) return undefined
+      if (i === segs.length - 1) break
+    }
+    // Every frame is read and the log says it holds more: those sequence
+    // numbers are in no frame (a stray segment named past the data). Without
+    // this the reader stays `behind` forever.
+    const end = this.#log.nextSeq()
+    if (this.#position < end) {
+      this.#log.gap(this.#position, end, undefined)
+      this.#position = end
     }
     return undefined
   }
