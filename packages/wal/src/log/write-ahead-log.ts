@@ -306,11 +306,20 @@ export class WriteAheadLog {
         const tornEnd = scan.validEnd + scan.tornBytes
         if (!isTornWrite(this.#readRange(path, scan.validEnd, tornEnd))) {
           // Not a write cut short: damage. Kept before the cut (or the open fails).
+          let quarantined: string
           try {
-            this.#quarantineRange(seg, scan.validEnd, tornEnd, 'corrupt')
+            quarantined = this.#quarantineRange(seg, scan.validEnd, tornEnd, 'corrupt')
           } catch (cause) {
             throw ioError(`copying damaged bytes of ${name} to quarantine`, cause)
           }
+          this.#damage({
+            kind: 'corrupt',
+            segment: name,
+            start: scan.validEnd,
+            end: tornEnd,
+            quarantined,
+            message: `${name} bytes ${scan.validEnd}–${tornEnd} (${scan.tornBytes} B) after its last valid frame hold no valid frame and are not a write cut short (damaged): copied to ${quarantined}, then cut`,
+          })
         }
         // Cut the torn tail so appends continue after the last valid frame.
         this.#withFd(path, 'r+', (fd) => {
