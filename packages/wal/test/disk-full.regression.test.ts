@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeFs, WalError, type WalFs, WriteAheadLog } from '@vinequeue/wal'
@@ -78,7 +78,7 @@ const segmentCount = (dir: string): number => readdirSync(dir).filter((n) => n.e
 describe('a WAL whose device fills up', () => {
   it('acknowledging still works (the watermark is written in place), delivered segments go, space returns, appends resume, and a reopen does not re-deliver them', () => {
     const dir = tempDir()
-    const fs = deviceFs(join(dir, '..'), 96 * 1024)
+    const fs = deviceFs(join(dir, '..'), 160 * 1024)
     const wal = WriteAheadLog.open(dir, { fs, segmentBytes: 8192 })
     const written = fill(wal)
     expect(written).toBeGreaterThan(40)
@@ -117,5 +117,21 @@ describe('a WAL whose device fills up', () => {
     expect(again.pendingItems).toBe(1)
     expect([...again.frames()].map((f) => f.firstSeq)).toEqual([written])
     again.close()
+  })
+
+  it('opens on a full device (the lock file takes the reserve), and the reserve comes back once space does', () => {
+    const dir = tempDir()
+    const fs = deviceFs(join(dir, '..'), 160 * 1024)
+    let wal = WriteAheadLog.open(dir, { fs, segmentBytes: 8192 })
+    expect(readdirSync(dir)).toContain('reserve')
+    const written = fill(wal)
+    wal.close() // a stop while the device is full…
+    writeFileSync(join(dir, '..', 'other'), new Uint8Array(4096)) // …and the block its lock gave back taken
+    wal = WriteAheadLog.open(dir, { fs, segmentBytes: 8192 }) // before: ENOSPC creating the lock
+    expect(readdirSync(dir)).not.toContain('reserve')
+    expect(wal.pendingItems).toBe(written)
+    wal.ack(wal.nextSeq)
+    expect(readdirSync(dir)).toContain('reserve')
+    wal.close()
   })
 })

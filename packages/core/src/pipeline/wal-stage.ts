@@ -21,6 +21,13 @@ const ACK_INTERVAL_MS = 100
 const RETRY_IO_MS = 100
 
 /**
+ * health() stops reporting a log that could not be written once writes have
+ * succeeded for this long (ms): on a full disk a small frame can fit where a
+ * large one did not, and the state would flap with every batch.
+ */
+const IO_HEALTHY_AFTER_MS = 1000
+
+/**
  * Frames read ahead, after a frame fails authentication, to tell a wrong key
  * (none of its key id authenticates) from a damaged frame (others do).
  */
@@ -95,6 +102,9 @@ export class WalStage {
   /** A write or fsync failed: no new attempt before this time (performance.now()). */
   #ioRetryAt = 0
   #ioFailing = false
+  /** health() shows that the log cannot be written (cleared IO_HEALTHY_AFTER_MS after the last failure). */
+  #ioReported = false
+  #ioFailedAt = 0
   /** A background fdatasync is running (commit). */
   #syncing = false
   /** A watermark write (ackAsync) is running. */
@@ -203,25 +213,41 @@ export class WalStage {
     }
   }
 
-  /** A write, fsync or watermark failed: reported once per failing streak (event and health), tried again later. */
+  /**
+   * A write or fsync failed: tried again RETRY_IO_MS later. Reported once per
+   * episode (an 'error' event and a health() reason), which ends once writes
+   * have succeeded for IO_HEALTHY_AFTER_MS.
+   */
   #ioFailed(err: WalError): void {
-    if (!this.#ioFailing) {
-      this.#onEvent({ event: 'error', error: info(err) })
-      this.#onEvent({
-        event: 'condition',
-        condition: 'io',
-        status: 'degraded',
-        reason: `write-ahead log cannot be written (${err.message}): batches wait in memory, retried every ${RETRY_IO_MS} ms`,
-      })
-    }
+    const now = performance.now()
+    this.#ioFailedAt = now
     this.#ioFailing = true
-    this.#ioRetryAt = performance.now() + RETRY_IO_MS
+    this.#ioRetryAt = now + RETRY_IO_MS
+    if (this.#ioReported) return
+    this.#ioReported = true
+    this.#onEvent({ event: 'error', error: info(err) })
+    this.#onEvent({
+      event: 'condition',
+      condition: 'io',
+      status: 'degraded',
+      reason: `write-ahead log cannot be written (${err.message}): batches wait in memory, retried every ${RETRY_IO_MS} ms`,
+    })
   }
 
   #ioOk(): void {
     if (!this.#ioFailing) return
     this.#ioFailing = false
-    this.#onEvent({ event: 'condition', condition: 'io' })
+    this.#clearIoLater()
+  }
+
+  /** Clears the health condition once writes have gone on succeeding for IO_HEALTHY_AFTER_MS. */
+  #clearIoLater(): void {
+    setTimeout(() => {
+      if (!this.#ioReported || this.#ioFailing) return
+      if (performance.now() - this.#ioFailedAt < IO_HEALTHY_AFTER_MS) return this.#clearIoLater()
+      this.#ioReported = false
+      this.#onEvent({ event: 'condition', condition: 'io' })
+    }, IO_HEALTHY_AFTER_MS).unref()
   }
 
   /** A write or fsync failed and is not due for another try yet. */

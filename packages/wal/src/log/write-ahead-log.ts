@@ -119,6 +119,21 @@ function segmentName(firstSeq: number): string {
   return `${String(firstSeq).padStart(20, '0')}${SEGMENT_SUFFIX}`
 }
 
+/**
+ * A file of this many zeros, `reserve`, kept in the directory: given back
+ * when the log's own bookkeeping meets ENOSPC (the lock at open, creating
+ * the watermark, a copy to quarantine), so a full disk never keeps the log
+ * from starting or from recording what was delivered. Made again (best
+ * effort) at open and once deletions have given space back.
+ */
+const RESERVE_BYTES = 64 * 1024
+const RESERVE_NAME = 'reserve'
+
+function isNoSpace(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined
+  return e?.code === 'ENOSPC' || e?.cause?.code === 'ENOSPC'
+}
+
 /** Closed segments that may wait for the next sync; past this a rotation syncs the oldest itself. */
 const MAX_UNSYNCED = 4
 
@@ -174,6 +189,8 @@ export class WriteAheadLog {
   #gapFloor = 0
   /** Pieces of damage copied or moved to quarantine. */
   #quarantined = 0
+  /** The reserve file is there (or making it failed for a reason other than space). */
+  #reserved = false
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -212,7 +229,7 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`mkdir ${this.dir}`, cause)
     }
-    acquireDirLock(fs, this.dir)
+    this.#withReserve(() => acquireDirLock(fs, this.dir))
     try {
       return this.#recoverLocked()
     } catch (err) {
@@ -339,6 +356,7 @@ export class WriteAheadLog {
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
     this.#dropAcknowledgedSegments()
+    this.#keepReserve()
     // Keep appending to the last segment if it was scanned and has room, else start a new one.
     const tail = this.#segments.at(-1)
     if (tail?.frames && tail.size < this.#segmentBytes) {
@@ -357,6 +375,57 @@ export class WriteAheadLog {
       watermarkReset,
       cleanClose,
       quarantined: this.#quarantined,
+    }
+  }
+
+  /**
+   * Runs bookkeeping that needs a little space; on ENOSPC gives the reserve
+   * back and tries once more.
+   */
+  #withReserve<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      if (!isNoSpace(err) || !this.#releaseReserve()) throw err
+      return fn()
+    }
+  }
+
+  #releaseReserve(): boolean {
+    try {
+      this.#fs.unlinkSync(join(this.dir, RESERVE_NAME))
+    } catch {
+      return false
+    }
+    this.#reserved = false
+    return true
+  }
+
+  /** Makes the reserve file if it is not there (best effort: without space it waits for the next try). */
+  #keepReserve(): void {
+    if (this.#reserved) return
+    const fs = this.#fs
+    const path = join(this.dir, RESERVE_NAME)
+    let fd: number
+    try {
+      fd = fs.openSync(path, 'wx', FILE_MODE)
+    } catch (err) {
+      // There already (EEXIST), or not to be made here: do not try again.
+      if (!isNoSpace(err)) this.#reserved = true
+      return
+    }
+    try {
+      const zeros = new Uint8Array(RESERVE_BYTES)
+      let done = 0
+      while (done < zeros.byteLength) done += fs.writeSync(fd, zeros, done, zeros.byteLength - done, done)
+      fs.fdatasyncSync(fd)
+      this.#reserved = true
+    } catch {
+      try {
+        fs.unlinkSync(path)
+      } catch {}
+    } finally {
+      fs.closeSync(fd)
     }
   }
 
@@ -430,7 +499,8 @@ export class WriteAheadLog {
   /** Copies bytes [start, end) of `seg` to quarantine; returns the copy's path. Throws on failure. */
   #quarantineRange(seg: Segment, start: number, end: number, kind: WalDamageKind): string {
     const bytes = this.#readRange(seg.path, start, end)
-    const path = writeQuarantine(this.#fs, this.dir, quarantineName(seg.name, start, end, kind), bytes)
+    const name = quarantineName(seg.name, start, end, kind)
+    const path = this.#withReserve(() => writeQuarantine(this.#fs, this.dir, name, bytes))
     this.#quarantined++
     return path
   }
@@ -890,7 +960,7 @@ export class WriteAheadLog {
     const value = Math.max(seq, this.#writtenSeq)
     const fd = this.#openWatermark()
     if (fd < 0) {
-      this.#createWatermark(value)
+      this.#withReserve(() => this.#createWatermark(value))
       this.#writtenSeq = value
       return
     }
@@ -998,6 +1068,13 @@ export class WriteAheadLog {
    * ones after it still go, so a full disk still gets space back).
    */
   #dropAcknowledgedSegments(): void {
+    const before = this.#segments.length
+    this.#dropSegments()
+    // Space came back (or soon will: background deletions): the reserve again.
+    if (this.#segments.length < before) this.#keepReserve()
+  }
+
+  #dropSegments(): void {
     let i = 0
     while (i < this.#segments.length) {
       const seg = this.#segments[i]!
