@@ -399,6 +399,9 @@ export class WalStage {
    * undefined when there is nothing to drop.
    */
   dropOldestSegment(): { end: number; dropped: number } | undefined {
+    // Re-delivery stopped for a key: the oldest segment holds what a restart
+    // with the right key would deliver. Not dropped (the log acts as 'block').
+    if (this.#stalled) return undefined
     let end = this.#wal.oldestSegmentEnd
     if (end === undefined || end <= this.#wal.ackedSeq) return undefined
     if (end === this.#wal.nextSeq) {

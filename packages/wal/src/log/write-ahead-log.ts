@@ -966,7 +966,8 @@ export class WriteAheadLog {
     }
     try {
       const bytes = encodeWatermark(value)
-      this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+      // (A copy-on-write file system needs a new block even to overwrite: the reserve.)
+      this.#withReserve(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
       this.#writtenSeq = value
       this.#fs.fdatasyncSync(fd)
     } catch (cause) {
@@ -1046,7 +1047,7 @@ export class WriteAheadLog {
       try {
         const value = Math.max(seq, this.#writtenSeq)
         const bytes = encodeWatermark(value)
-        this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+        this.#withReserve(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
         this.#writtenSeq = value
         await this.#inBackground(fd, 'fdatasync')
       } catch (cause) {
