@@ -6,30 +6,19 @@ import {
   decodeCleanClose,
   encodeCleanClose,
 } from '../format/clean-close.ts'
-import { encodeFrame, FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
-import {
-  checkCodecOptions,
-  decodePayload,
-  encodePayload,
-  type PayloadCodecOptions,
-} from '../format/payload-codec.ts'
-import {
-  isTornWrite,
-  type ScannedFrame,
-  type SegmentScan,
-  scanSegment,
-  scanSegmentChunks,
-} from '../format/segment-scan.ts'
+import { encodeFrame } from '../format/frame.ts'
+import { checkCodecOptions, encodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
+import { isTornWrite, type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
+import { DamageKeeper } from './damage-keeper.ts'
 import { acquireDirLock, releaseDirLock } from './dir-lock.ts'
 import { nodeFs, type WalFs } from './fs.ts'
-import {
-  moveToQuarantine,
-  quarantineName,
-  type WalDamage,
-  type WalDamageKind,
-  writeQuarantine,
-} from './quarantine.ts'
+import type { WalDamage } from './quarantine.ts'
+import { Reserve } from './reserve.ts'
+import { type FrameRef, ioError, type Segment, type WalFrame, WalReader } from './wal-reader.ts'
+
+export type { WalFrame } from './wal-reader.ts'
+export { WalReader } from './wal-reader.ts'
 
 export interface WalOptions extends PayloadCodecOptions {
   /** A segment is closed and a new one started past this size. Default 64 MiB. */
@@ -81,35 +70,6 @@ export interface RecoveryReport {
   readonly quarantined: number
 }
 
-/** A frame read back: `count` items from `firstSeq`, the payload as written. */
-export interface WalFrame extends FrameHeader {
-  readonly payload: Uint8Array
-}
-
-interface FrameRef {
-  readonly header: FrameHeader
-  readonly offset: number
-}
-
-interface Segment {
-  readonly name: string
-  readonly path: string
-  /** Sequence number of its first item (from its name). */
-  readonly firstSeq: number
-  /**
-   * Its frames, once scanned. Segments older than the last one are not read
-   * at open (that is what lets a large backlog open fast): a reader scans
-   * each one when it gets there.
-   */
-  frames: FrameRef[] | undefined
-  size: number
-  /**
-   * Damaged byte ranges not copied to quarantine yet (the copy failed:
-   * ENOSPC…). The segment is not deleted until they are.
-   */
-  readonly unsaved: Array<{ start: number; end: number; kind: WalDamageKind }>
-}
-
 const SEGMENT_SUFFIX = '.wal'
 const SEGMENT_NAME = /^\d{20}\.wal$/
 const FILE_MODE = 0o600
@@ -119,27 +79,8 @@ function segmentName(firstSeq: number): string {
   return `${String(firstSeq).padStart(20, '0')}${SEGMENT_SUFFIX}`
 }
 
-/**
- * A file of this many zeros, `reserve`, kept in the directory: given back
- * when the log's own bookkeeping meets ENOSPC (the lock at open, creating
- * the watermark, a copy to quarantine), so a full disk never keeps the log
- * from starting or from recording what was delivered. Made again (best
- * effort) at open and once deletions have given space back.
- */
-const RESERVE_BYTES = 64 * 1024
-const RESERVE_NAME = 'reserve'
-
-function isNoSpace(err: unknown): boolean {
-  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined
-  return e?.code === 'ENOSPC' || e?.cause?.code === 'ENOSPC'
-}
-
 /** Closed segments that may wait for the next sync; past this a rotation syncs the oldest itself. */
 const MAX_UNSYNCED = 4
-
-function ioError(what: string, cause: unknown): WalError {
-  return new WalError(WalErrorCodes.IO, `WAL ${what} failed: ${(cause as Error).message}`, { cause })
-}
 
 /**
  * A segmented append-only log in one directory, for exactly one owner thread.
@@ -175,22 +116,9 @@ export class WriteAheadLog {
   #acking = false
   /** The highest watermark written to `ack` (synced or not). */
   #writtenSeq = 0
-  readonly #onDamage: ((damage: WalDamage) => void) | undefined
-  /** Gaps found in sequence numbers, and the items they cover. */
-  #gaps = 0
-  #gapItems = 0
-  /** Gaps are reported once: every one below this was. */
-  #gapReportedTo = 0
-  /**
-   * No gap is reported below this: the watermark read at open, or, when it
-   * was missing or damaged, the first segment's start (what came before was
-   * delivered and deleted, or cannot be known).
-   */
-  #gapFloor = 0
-  /** Pieces of damage copied or moved to quarantine. */
-  #quarantined = 0
-  /** The reserve file is there (or making it failed for a reason other than space). */
-  #reserved = false
+  readonly #reserve: Reserve
+  /** Damage found: copied to quarantine, reported, counted. */
+  readonly #keeper: DamageKeeper
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -198,7 +126,8 @@ export class WriteAheadLog {
     this.#fs = options.fs ?? nodeFs
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
     this.#deleteInBackground = options.deleteInBackground ?? false
-    this.#onDamage = options.onDamage
+    this.#reserve = new Reserve(this.#fs, dir)
+    this.#keeper = new DamageKeeper(this.#fs, dir, this.#reserve, () => this.#ackedSeq, options.onDamage)
     checkCodecOptions(options)
     this.#codec = { compression: options.compression ?? false, encryption: options.encryption }
     if (!Number.isInteger(this.#segmentBytes) || this.#segmentBytes < 4096) {
@@ -229,7 +158,7 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`mkdir ${this.dir}`, cause)
     }
-    this.#withReserve(() => acquireDirLock(fs, this.dir))
+    this.#reserve.run(() => acquireDirLock(fs, this.dir))
     try {
       return this.#recoverLocked()
     } catch (err) {
@@ -275,19 +204,7 @@ export class WriteAheadLog {
     // A segment's name is its first sequence number: one past 2^53 cannot be
     // (a stray file); it would poison every sequence number after it.
     for (const name of names.filter((n) => !Number.isSafeInteger(Number.parseInt(n, 10)))) {
-      let moved: string
-      try {
-        moved = moveToQuarantine(fs, this.dir, name)
-      } catch (cause) {
-        throw ioError(`moving the stray file ${name} to quarantine`, cause)
-      }
-      this.#quarantined++
-      this.#damage({
-        kind: 'stray',
-        segment: name,
-        quarantined: moved,
-        message: `${name} is named past 2^53, so it cannot be a segment of this log: moved to ${moved}`,
-      })
+      this.#keeper.moveStray(name)
     }
     names = names.filter((n) => Number.isSafeInteger(Number.parseInt(n, 10)))
     let corruptRegions = 0
@@ -316,20 +233,20 @@ export class WriteAheadLog {
       const seg: Segment = { name, path, firstSeq, frames: undefined, size: scan.validEnd, unsaved: [] }
       corruptRegions += scan.corruptRegions
       for (const d of scan.damaged.slice(0, scan.corruptRegions))
-        this.#saveDamage(seg, d.start, d.end, 'corrupt')
-      seg.frames = this.#checkFrames(seg, scan.frames, undefined)
+        this.#keeper.save(seg, d.start, d.end, 'corrupt')
+      seg.frames = this.#keeper.checkFrames(seg, scan.frames, undefined)
       frames += seg.frames.length
       if (scan.tornBytes > 0) {
         const tornEnd = scan.validEnd + scan.tornBytes
-        if (!isTornWrite(this.#readRange(path, scan.validEnd, tornEnd))) {
+        if (!isTornWrite(this.#keeper.readRange(path, scan.validEnd, tornEnd))) {
           // Not a write cut short: damage. Kept before the cut (or the open fails).
           let quarantined: string
           try {
-            quarantined = this.#quarantineRange(seg, scan.validEnd, tornEnd, 'corrupt')
+            quarantined = this.#keeper.copy(seg, scan.validEnd, tornEnd, 'corrupt')
           } catch (cause) {
             throw ioError(`copying damaged bytes of ${name} to quarantine`, cause)
           }
-          this.#damage({
+          this.#keeper.report({
             kind: 'corrupt',
             segment: name,
             start: scan.validEnd,
@@ -351,12 +268,12 @@ export class WriteAheadLog {
       }
     }
     this.#corruptRegions = corruptRegions
-    this.#gapFloor = watermarkOk ? this.#ackedSeq : (this.#segments[0]?.firstSeq ?? this.#nextSeq)
+    this.#keeper.floor = watermarkOk ? this.#ackedSeq : (this.#segments[0]?.firstSeq ?? this.#nextSeq)
     // The watermark can be ahead of the data (frames lost to damage) or behind it.
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
     this.#dropAcknowledgedSegments()
-    this.#keepReserve()
+    this.#reserve.keep()
     // Keep appending to the last segment if it was scanned and has room, else start a new one.
     const tail = this.#segments.at(-1)
     if (tail?.frames && tail.size < this.#segmentBytes) {
@@ -374,204 +291,8 @@ export class WriteAheadLog {
       truncatedBytes,
       watermarkReset,
       cleanClose,
-      quarantined: this.#quarantined,
+      quarantined: this.#keeper.quarantined,
     }
-  }
-
-  /**
-   * Runs bookkeeping that needs a little space; on ENOSPC gives the reserve
-   * back and tries once more.
-   */
-  #withReserve<T>(fn: () => T): T {
-    try {
-      return fn()
-    } catch (err) {
-      if (!isNoSpace(err) || !this.#releaseReserve()) throw err
-      return fn()
-    }
-  }
-
-  #releaseReserve(): boolean {
-    try {
-      this.#fs.unlinkSync(join(this.dir, RESERVE_NAME))
-    } catch {
-      return false
-    }
-    this.#reserved = false
-    return true
-  }
-
-  /** Makes the reserve file if it is not there (best effort: without space it waits for the next try). */
-  #keepReserve(): void {
-    if (this.#reserved) return
-    const fs = this.#fs
-    const path = join(this.dir, RESERVE_NAME)
-    let fd: number
-    try {
-      fd = fs.openSync(path, 'wx', FILE_MODE)
-    } catch (err) {
-      // There already (EEXIST), or not to be made here: do not try again.
-      if (!isNoSpace(err)) this.#reserved = true
-      return
-    }
-    try {
-      const zeros = new Uint8Array(RESERVE_BYTES)
-      let done = 0
-      while (done < zeros.byteLength) done += fs.writeSync(fd, zeros, done, zeros.byteLength - done, done)
-      fs.fdatasyncSync(fd)
-      this.#reserved = true
-    } catch {
-      try {
-        fs.unlinkSync(path)
-      } catch {}
-    } finally {
-      fs.closeSync(fd)
-    }
-  }
-
-  #damage(damage: WalDamage): void {
-    this.#onDamage?.(damage)
-  }
-
-  /**
-   * The frames of a scan that belong in `seg`: sequence numbers rising from
-   * its name and, for a segment followed by another, ending by the next
-   * one's start. Others (a copied or renamed file) are misplaced: kept in
-   * quarantine, not read as data.
-   */
-  #checkFrames(seg: Segment, scanned: readonly ScannedFrame[], endSeq: number | undefined): FrameRef[] {
-    const kept: FrameRef[] = []
-    let expected = seg.firstSeq
-    for (const f of scanned) {
-      const h = f.header
-      if (h.firstSeq < expected || (endSeq !== undefined && h.firstSeq + h.count > endSeq)) {
-        this.#saveDamage(seg, f.offset, f.end, 'misplaced', h.firstSeq, h.firstSeq + h.count)
-        continue
-      }
-      kept.push({ header: h, offset: f.offset })
-      expected = h.firstSeq + h.count
-    }
-    return kept
-  }
-
-  /**
-   * Copies a damaged range of `seg` to quarantine and reports it. When the
-   * copy fails (ENOSPC…) the range is remembered and the segment kept until
-   * a later try succeeds (see #dropAcknowledgedSegments).
-   */
-  #saveDamage(
-    seg: Segment,
-    start: number,
-    end: number,
-    kind: WalDamageKind,
-    fromSeq?: number,
-    toSeq?: number,
-  ): void {
-    const what =
-      kind === 'misplaced'
-        ? `${seg.name} bytes ${start}–${end}: frames of sequence ${fromSeq}–${toSeq! - 1} do not belong in this segment`
-        : `${seg.name} bytes ${start}–${end} (${end - start} B): no valid frame (damaged), its items are lost`
-    const seqs = fromSeq === undefined ? {} : { fromSeq, toSeq }
-    try {
-      const quarantined = this.#quarantineRange(seg, start, end, kind)
-      this.#damage({
-        kind,
-        segment: seg.name,
-        start,
-        end,
-        ...seqs,
-        quarantined,
-        message: `${what}; copied to ${quarantined}`,
-      })
-    } catch (cause) {
-      seg.unsaved.push({ start, end, kind })
-      this.#damage({
-        kind,
-        segment: seg.name,
-        start,
-        end,
-        ...seqs,
-        message: `${what}; not copied to quarantine yet (${(cause as Error).message}): the segment is kept until it is`,
-      })
-    }
-  }
-
-  /** Copies bytes [start, end) of `seg` to quarantine; returns the copy's path. Throws on failure. */
-  #quarantineRange(seg: Segment, start: number, end: number, kind: WalDamageKind): string {
-    const bytes = this.#readRange(seg.path, start, end)
-    const name = quarantineName(seg.name, start, end, kind)
-    const path = this.#withReserve(() => writeQuarantine(this.#fs, this.dir, name, bytes))
-    this.#quarantined++
-    return path
-  }
-
-  #readRange(path: string, start: number, end: number): Uint8Array {
-    const bytes = new Uint8Array(end - start)
-    this.#withFd(path, 'r', (fd) => {
-      let done = 0
-      while (done < bytes.byteLength) {
-        const n = this.#fs.readSync(fd, bytes, done, bytes.byteLength - done, start + done)
-        if (n === 0) throw new Error(`${path} ends before byte ${end}`)
-        done += n
-      }
-    })
-    return bytes
-  }
-
-  /** Damage still waiting for its copy: tried again; false while any copy fails. */
-  #saveUnsaved(seg: Segment): boolean {
-    while (seg.unsaved.length > 0) {
-      const u = seg.unsaved[0]!
-      try {
-        this.#quarantineRange(seg, u.start, u.end, u.kind)
-      } catch {
-        return false
-      }
-      seg.unsaved.shift()
-    }
-    return true
-  }
-
-  /** A gap in sequence numbers met by a reader: reported once, unless below the floor or the watermark. */
-  #gap(from: number, to: number, before: Segment | undefined): void {
-    const start = Math.max(from, this.#gapFloor, this.#ackedSeq, this.#gapReportedTo)
-    if (start >= to) return
-    this.#gapReportedTo = to
-    this.#gaps++
-    this.#gapItems += to - start
-    this.#damage({
-      kind: 'gap',
-      ...(before ? { segment: before.name } : {}),
-      fromSeq: start,
-      toSeq: to,
-      message: `sequence numbers ${start}–${to - 1} (${to - start} items) are in no frame (${
-        before ? `before ${before.name}` : 'at the end of the log'
-      }): a missing segment or lost frames`,
-    })
-  }
-
-  /** Copies a frame that cannot be decoded to quarantine (kind `auth`). Throws WalError IO on failure. */
-  #quarantineFrame(seg: Segment, ref: FrameRef): void {
-    const end = ref.offset + FRAME_HEADER_BYTES + ref.header.length
-    let quarantined: string
-    try {
-      quarantined = this.#quarantineRange(seg, ref.offset, end, 'auth')
-    } catch (cause) {
-      throw cause instanceof WalError ? cause : ioError(`copying a frame of ${seg.name} to quarantine`, cause)
-    }
-    const h = ref.header
-    this.#damage({
-      kind: 'auth',
-      segment: seg.name,
-      start: ref.offset,
-      end,
-      fromSeq: h.firstSeq,
-      toSeq: h.firstSeq + h.count,
-      quarantined,
-      message: `${seg.name} offset ${ref.offset}: the frame of sequence ${h.firstSeq}–${
-        h.firstSeq + h.count - 1
-      } fails authentication with key ${h.keyId} while other frames of that key pass (tampered or damaged); copied to ${quarantined}`,
-    })
   }
 
   /** The `clean` record, or undefined when missing, unreadable or damaged (the last segment is then scanned). */
@@ -676,17 +397,17 @@ export class WriteAheadLog {
 
   /** Gaps in sequence numbers found so far by readers (a missing segment, lost frames). */
   get gaps(): number {
-    return this.#gaps
+    return this.#keeper.gaps
   }
 
   /** Items in those gaps. */
   get gapItems(): number {
-    return this.#gapItems
+    return this.#keeper.gapItems
   }
 
   /** Pieces of damage copied (or moved) to `quarantine/` so far. */
   get quarantined(): number {
-    return this.#quarantined
+    return this.#keeper.quarantined
   }
 
   #checkOpen(): void {
@@ -960,14 +681,14 @@ export class WriteAheadLog {
     const value = Math.max(seq, this.#writtenSeq)
     const fd = this.#openWatermark()
     if (fd < 0) {
-      this.#withReserve(() => this.#createWatermark(value))
+      this.#reserve.run(() => this.#createWatermark(value))
       this.#writtenSeq = value
       return
     }
     try {
       const bytes = encodeWatermark(value)
       // (A copy-on-write file system needs a new block even to overwrite: the reserve.)
-      this.#withReserve(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
+      this.#reserve.run(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
       this.#writtenSeq = value
       this.#fs.fdatasyncSync(fd)
     } catch (cause) {
@@ -1047,7 +768,7 @@ export class WriteAheadLog {
       try {
         const value = Math.max(seq, this.#writtenSeq)
         const bytes = encodeWatermark(value)
-        this.#withReserve(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
+        this.#reserve.run(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
         this.#writtenSeq = value
         await this.#inBackground(fd, 'fdatasync')
       } catch (cause) {
@@ -1072,7 +793,7 @@ export class WriteAheadLog {
     const before = this.#segments.length
     this.#dropSegments()
     // Space came back (or soon will: background deletions): the reserve again.
-    if (this.#segments.length < before) this.#keepReserve()
+    if (this.#segments.length < before) this.#reserve.keep()
   }
 
   #dropSegments(): void {
@@ -1083,7 +804,7 @@ export class WriteAheadLog {
       // A segment ends where the next one starts (or at nextSeq for the last).
       const end = this.#segments[i + 1]?.firstSeq ?? this.#nextSeq
       if (end > this.#ackedSeq) return
-      if (!this.#saveUnsaved(seg)) {
+      if (!this.#keeper.saveUnsaved(seg)) {
         i++
         continue
       }
@@ -1118,8 +839,8 @@ export class WriteAheadLog {
         codec: this.#codec,
         scan: (seg) => this.#scanDeferred(seg),
         nextSeq: () => this.#nextSeq,
-        gap: (from, to, before) => this.#gap(from, to, before),
-        quarantine: (seg, ref) => this.#quarantineFrame(seg, ref),
+        gap: (from, to, before) => this.#keeper.gap(from, to, before),
+        quarantine: (seg, ref) => this.#keeper.quarantineFrame(seg, ref),
       },
       fromSeq,
     )
@@ -1132,8 +853,8 @@ export class WriteAheadLog {
     // A segment that was followed by another was complete: a torn end is damage.
     this.#corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
     const next = this.#segments[this.#segments.indexOf(seg) + 1]
-    seg.frames = this.#checkFrames(seg, scan.frames, next?.firstSeq)
-    for (const d of scan.damaged) this.#saveDamage(seg, d.start, d.end, 'corrupt')
+    seg.frames = this.#keeper.checkFrames(seg, scan.frames, next?.firstSeq)
+    for (const d of scan.damaged) this.#keeper.save(seg, d.start, d.end, 'corrupt')
     return seg.frames
   }
 
@@ -1159,207 +880,5 @@ export class WriteAheadLog {
     this.#writeCleanClose()
     releaseDirLock(this.#fs, this.dir)
     this.#closed = true
-  }
-}
-
-interface LogView {
-  readonly segments: readonly Segment[]
-  readonly fs: WalFs
-  readonly codec: PayloadCodecOptions
-  readonly scan: (seg: Segment) => FrameRef[]
-  readonly nextSeq: () => number
-  /** Sequence numbers [from, to) are in no frame (`before`: the segment after them, if any). */
-  readonly gap: (from: number, to: number, before: Segment | undefined) => void
-  /** Copies a frame to quarantine; throws WalError IO when it cannot. */
-  readonly quarantine: (seg: Segment, ref: FrameRef) => void
-}
-
-/**
- * Reads frames in order, one at a time, following the log as it grows
- * (made by `WriteAheadLog.reader`, used on the log's owner thread). `position`
- * is the sequence number the reader has reached: every item below it was
- * returned, skipped, or is not in the log.
- */
-export class WalReader {
-  readonly #log: LogView
-  #position: number
-  #segment: Segment | undefined
-  #index = 0
-  #fd = -1
-  #fdSegment: Segment | undefined
-
-  constructor(log: LogView, fromSeq: number) {
-    this.#log = log
-    this.#position = fromSeq
-  }
-
-  get position(): number {
-    return this.#position
-  }
-
-  /** The next frame wholly below `limitSeq` (default: everything appended), or undefined. */
-  next(limitSeq: number = this.#log.nextSeq()): WalFrame | undefined {
-    const ref = this.#peek(limitSeq)
-    if (!ref) return undefined
-    const payload = this.#read(ref)
-    const frame: WalFrame = { ...ref.header, payload: decodePayload(payload, ref.header, this.#log.codec) }
-    this.#advance(ref)
-    return frame
-  }
-
-  /**
-   * Skips the frame `next` would return (one that cannot be decoded: a
-   * tampered frame, a key not supplied). Returns its item count (0: none).
-   */
-  skip(limitSeq: number = this.#log.nextSeq()): number {
-    const ref = this.#peek(limitSeq)
-    if (!ref) return 0
-    this.#advance(ref)
-    return ref.header.count
-  }
-
-  /** The header of the frame `next` would return, without reading or decoding it. */
-  peekHeader(limitSeq: number = this.#log.nextSeq()): FrameHeader | undefined {
-    return this.#peek(limitSeq)?.header
-  }
-
-  /**
-   * Copies the frame `next` would return to the log's `quarantine/` (kind
-   * `auth`: it cannot be decoded while others of its key can), then skips
-   * it. Returns its item count (0: none).
-   * @throws WalError IO when the copy fails: nothing is skipped then.
-   */
-  quarantine(limitSeq: number = this.#log.nextSeq()): number {
-    const ref = this.#peek(limitSeq)
-    if (!ref) return 0
-    this.#log.quarantine(this.#segment!, ref)
-    this.#advance(ref)
-    return ref.header.count
-  }
-
-  /**
-   * Moves the reader forward to `seq` (frames below it are not returned).
-   * Returns how many sequence numbers it skipped.
-   */
-  skipTo(seq: number): number {
-    const from = this.#position
-    this.#position = Math.max(this.#position, seq)
-    return this.#position - from
-  }
-
-  /** Moves to the end of the log: what is there now is not to be read. */
-  catchUp(): void {
-    const segs = this.#log.segments
-    this.#segment = segs.at(-1)
-    this.#index = this.#segment?.frames?.length ?? 0
-    this.#position = Math.max(this.#position, this.#log.nextSeq())
-  }
-
-  /** Whether frames not read yet exist (appended, not necessarily synced). */
-  get behind(): boolean {
-    return this.#position < this.#log.nextSeq()
-  }
-
-  close(): void {
-    this.#closeFd()
-  }
-
-  /** Index of the reader's segment, re-found if it was deleted. */
-  #locate(): number {
-    const segs = this.#log.segments
-    let i = this.#segment ? segs.indexOf(this.#segment) : -1
-    if (i < 0) {
-      // Not started, or its segment was deleted: find the first segment that
-      // holds anything at or after the position.
-      i = 0
-      while (i + 1 < segs.length && segs[i + 1]!.firstSeq <= this.#position) i++
-      this.#segment = segs[i]
-      this.#index = 0
-    }
-    return i
-  }
-
-  #peek(limitSeq: number): FrameRef | undefined {
-    const segs = this.#log.segments
-    for (let i = this.#locate(); i < segs.length; i++) {
-      const seg = segs[i]!
-      if (seg !== this.#segment) {
-        this.#segment = seg
-        this.#index = 0
-      }
-      const refs = this.#log.scan(seg)
-      while (this.#index < refs.length) {
-        const ref = refs[this.#index]!
-        const end = ref.header.firstSeq + ref.header.count
-        if (end <= this.#position) {
-          this.#index++
-          continue
-        }
-        if (ref.header.firstSeq > this.#position) {
-          // No frame holds the items from the position to this frame: a gap
-          // (reported by the log unless below the watermark), passed over.
-          this.#log.gap(this.#position, ref.header.firstSeq, seg)
-          this.#position = ref.header.firstSeq
-        }
-        return end <= limitSeq ? ref : undefined
-      }
-      if (i === segs.length - 1) break
-    }
-    // Every frame is read and the log says it holds more: those sequence
-    // numbers are in no frame (a stray segment named past the data). Without
-    // this the reader stays `behind` forever.
-    const end = this.#log.nextSeq()
-    if (this.#position < end) {
-      this.#log.gap(this.#position, end, undefined)
-      this.#position = end
-    }
-    return undefined
-  }
-
-  #advance(ref: FrameRef): void {
-    this.#index++
-    this.#position = Math.max(this.#position, ref.header.firstSeq + ref.header.count)
-  }
-
-  #read(ref: FrameRef): Uint8Array {
-    const seg = this.#segment!
-    const fs = this.#log.fs
-    if (this.#fdSegment !== seg) {
-      this.#closeFd()
-      try {
-        this.#fd = fs.openSync(seg.path, 'r')
-      } catch (cause) {
-        throw ioError(`opening ${seg.path}`, cause)
-      }
-      this.#fdSegment = seg
-    }
-    const payload = new Uint8Array(ref.header.length)
-    try {
-      let done = 0
-      while (done < payload.byteLength) {
-        const n = fs.readSync(
-          this.#fd,
-          payload,
-          done,
-          payload.byteLength - done,
-          ref.offset + FRAME_HEADER_BYTES + done,
-        )
-        if (n === 0) throw new Error('unexpected end of file')
-        done += n
-      }
-    } catch (cause) {
-      throw ioError(`reading ${seg.path}`, cause)
-    }
-    return payload
-  }
-
-  #closeFd(): void {
-    if (this.#fd >= 0) {
-      try {
-        this.#log.fs.closeSync(this.#fd)
-      } catch {}
-      this.#fd = -1
-      this.#fdSegment = undefined
-    }
   }
 }
