@@ -13,6 +13,13 @@ export const WalErrorCodes = {
   DECRYPT: 'VQ_WAL_DECRYPT',
   /** A frame is encrypted with a key id the WAL was not given. */
   KEY_MISSING: 'VQ_WAL_KEY_MISSING',
+  /**
+   * Part of the log cannot be read — a damaged region, a frame failing
+   * authentication among good ones, misplaced frames, a gap in sequence
+   * numbers, a stray file: its items are lost; its bytes are kept in the
+   * log's `quarantine/` folder.
+   */
+  DAMAGED: 'VQ_WAL_DAMAGED',
   /** The directory is open in a live WriteAheadLog (another process, or another thread or queue of this one). */
   LOCKED: 'VQ_WAL_LOCKED',
 } as const

@@ -55,6 +55,12 @@ export const MetricSlot = {
   WAL_FULL: 25,
   /** Limit on batches in flight: adaptive concurrency's current limit, else maxInFlightBatches. */
   CONCURRENCY_LIMIT: 26,
+  /** WAL: gaps in sequence numbers found (a missing segment, lost frames). */
+  WAL_GAPS: 27,
+  /** WAL: pieces of damage copied (or moved) to the log's quarantine folder. */
+  WAL_QUARANTINED: 28,
+  /** WAL: 1 while re-delivery is stopped at a frame whose key is missing or probably wrong. */
+  WAL_STALLED: 29,
 } as const
 
 export const HISTOGRAM_OFFSET = 40

@@ -124,11 +124,15 @@ export type PipelineToHost =
   | {
       readonly __vq: 1
       readonly type: 'wal'
-      readonly event: 'recovered' | 'full' | 'room' | 'error'
+      readonly event: 'recovered' | 'full' | 'room' | 'error' | 'condition'
       /** recovered: items re-delivered from before the start; error: what failed. */
       readonly items?: number
       readonly ms?: number
       readonly error?: ErrorInfo
+      /** condition: which one (wal-stage.ts WalCondition), its status (undefined: over) and why. */
+      readonly condition?: 'stalled' | 'io' | 'ack' | 'damage'
+      readonly status?: 'degraded' | 'down'
+      readonly reason?: string
     }
   | { readonly __vq: 1; readonly type: 'newSlab'; readonly uid: number; readonly slab: SharedArrayBuffer }
   | { readonly __vq: 1; readonly type: 'retiredSlab'; readonly uid: number }

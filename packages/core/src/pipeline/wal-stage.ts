@@ -1,4 +1,8 @@
+import { join } from 'node:path'
 import {
+  FrameFlag,
+  QUARANTINE_DIR,
+  type WalDamage,
   WalError,
   WalErrorCodes,
   type WalFrame,
@@ -16,9 +20,37 @@ const ACK_INTERVAL_MS = 100
 /** After a failed write or fsync (ENOSPC, EIO), the log is tried again this much later (ms). */
 const RETRY_IO_MS = 100
 
+/**
+ * health() stops reporting a log that could not be written once writes have
+ * succeeded for this long (ms): on a full disk a small frame can fit where a
+ * large one did not, and the state would flap with every batch.
+ */
+const IO_HEALTHY_AFTER_MS = 1000
+
+/**
+ * Frames read ahead, after a frame fails authentication, to tell a wrong key
+ * (none of its key id authenticates) from a damaged frame (others do).
+ */
+const KEY_PROBE_FRAMES = 32
+
+/**
+ * A condition of the log that health() reports while it lasts: `stalled`
+ * (re-delivery stopped: a key missing or probably wrong; down), `io` (the
+ * log cannot be written: ENOSPC, EIO; degraded), `ack` (the watermark
+ * cannot be written; degraded), `damage` (damage found since start;
+ * degraded). `status` undefined: it is over.
+ */
+export type WalCondition = 'stalled' | 'io' | 'ack' | 'damage'
+
 export type WalStageEvent =
   | { readonly event: 'recovered'; readonly items: number; readonly ms: number }
   | { readonly event: 'error'; readonly error: ErrorInfo }
+  | {
+      readonly event: 'condition'
+      readonly condition: WalCondition
+      readonly status?: 'degraded' | 'down'
+      readonly reason?: string
+    }
 
 /**
  * The pipeline thread's use of the write-ahead log. The pipeline thread is
@@ -42,6 +74,7 @@ export class WalStage {
   readonly #maxBytes: number
   readonly #metrics: MetricsWriter
   readonly #onEvent: (e: WalStageEvent) => void
+  readonly #dir: string
   /** Items below this were in the log when it was opened. */
   readonly #startSeq: number
   readonly #openedAt = performance.now()
@@ -49,12 +82,29 @@ export class WalStage {
   #lastAckAt = 0
   #lastSyncAt = performance.now()
   #dirty = false
-  /** A frame whose key is missing: reading stops here (nothing is skipped) until a restart with the key. */
+  /**
+   * A frame whose key is missing, or probably wrong: reading stops here
+   * (nothing is skipped, the watermark never passes it) until a restart
+   * with the key.
+   */
   #stalled = false
   #skippedCorrupt = 0
+  /** Key ids with a frame from before the start that authenticated in this process. */
+  readonly #keysThatWork = new Set<number>()
+  /** Copying a damaged frame to quarantine failed: reading waits until then (performance.now()). */
+  #quarantineRetryAt = 0
+  /** Damage was found: health() says so until the queue stops. */
+  #damageReported = false
+  /** The last damage reason sent (sent again only when it changes). */
+  #damageReason = ''
+  /** The watermark could not be written (reported once per failing streak). */
+  #ackFailing = false
   /** A write or fsync failed: no new attempt before this time (performance.now()). */
   #ioRetryAt = 0
   #ioFailing = false
+  /** health() shows that the log cannot be written (cleared IO_HEALTHY_AFTER_MS after the last failure). */
+  #ioReported = false
+  #ioFailedAt = 0
   /** A background fdatasync is running (commit). */
   #syncing = false
   /** A watermark write (ackAsync) is running. */
@@ -69,19 +119,22 @@ export class WalStage {
     fs?: WalFs,
   ) {
     this.#onSynced = onSynced
+    this.#syncMode = config.syncMode
+    this.#syncIntervalMs = config.syncIntervalMs
+    this.#maxBytes = config.maxBytes
+    this.#metrics = metrics
+    this.#onEvent = onEvent
+    this.#dir = config.dir
+    // (Damage found while opening is reported as it is found: before the log is assigned.)
     this.#wal = WriteAheadLog.open(config.dir, {
       segmentBytes: config.segmentBytes,
       compression: config.compression,
       encryption: config.encryption,
       // Unlinking a 64 MiB segment stalled this thread ~29 ms (ext4): p99 latency.
       deleteInBackground: true,
+      onDamage: (d) => this.#damaged(d),
       ...(fs ? { fs } : {}),
     })
-    this.#syncMode = config.syncMode
-    this.#syncIntervalMs = config.syncIntervalMs
-    this.#maxBytes = config.maxBytes
-    this.#metrics = metrics
-    this.#onEvent = onEvent
     this.#reader = this.#wal.reader()
     this.#startSeq = this.#wal.nextSeq
     this.#recovering = this.#reader.behind
@@ -151,15 +204,50 @@ export class WalStage {
     if (this.#ioFailing && performance.now() < this.#ioRetryAt) return undefined
     try {
       const result = write()
-      this.#ioFailing = false
+      this.#ioOk()
       return result
     } catch (err) {
       if (!(err instanceof WalError) || err.code !== WalErrorCodes.IO) throw err
-      if (!this.#ioFailing) this.#onEvent({ event: 'error', error: info(err) })
-      this.#ioFailing = true
-      this.#ioRetryAt = performance.now() + RETRY_IO_MS
+      this.#ioFailed(err)
       return undefined
     }
+  }
+
+  /**
+   * A write or fsync failed: tried again RETRY_IO_MS later. Reported once per
+   * episode (an 'error' event and a health() reason), which ends once writes
+   * have succeeded for IO_HEALTHY_AFTER_MS.
+   */
+  #ioFailed(err: WalError): void {
+    const now = performance.now()
+    this.#ioFailedAt = now
+    this.#ioFailing = true
+    this.#ioRetryAt = now + RETRY_IO_MS
+    if (this.#ioReported) return
+    this.#ioReported = true
+    this.#onEvent({ event: 'error', error: info(err) })
+    this.#onEvent({
+      event: 'condition',
+      condition: 'io',
+      status: 'degraded',
+      reason: `write-ahead log cannot be written (${err.message}): batches wait in memory, retried every ${RETRY_IO_MS} ms`,
+    })
+  }
+
+  #ioOk(): void {
+    if (!this.#ioFailing) return
+    this.#ioFailing = false
+    this.#clearIoLater()
+  }
+
+  /** Clears the health condition once writes have gone on succeeding for IO_HEALTHY_AFTER_MS. */
+  #clearIoLater(): void {
+    setTimeout(() => {
+      if (!this.#ioReported || this.#ioFailing) return
+      if (performance.now() - this.#ioFailedAt < IO_HEALTHY_AFTER_MS) return this.#clearIoLater()
+      this.#ioReported = false
+      this.#onEvent({ event: 'condition', condition: 'io' })
+    }, IO_HEALTHY_AFTER_MS).unref()
   }
 
   /** A write or fsync failed and is not due for another try yet. */
@@ -169,36 +257,128 @@ export class WalStage {
 
   /**
    * The next backlog frame to send (durable first under syncMode 'always'),
-   * or undefined. A frame that fails decryption with the key it names is
-   * tampered or damaged: skipped and counted. A frame whose key was not
-   * supplied stops the reading (an 'error' event says why) rather than
-   * losing it.
+   * or undefined. A frame whose key was not supplied, or which fails
+   * authentication while no frame of its key id from before the start has
+   * authenticated (the key is probably wrong), stops the reading — nothing
+   * is skipped, the watermark never passes it — with an 'error' event and
+   * health() down until a restart with the right key. A frame that fails
+   * among good ones of its key is damage: copied to quarantine, skipped,
+   * counted and reported.
    */
   nextFrame(): WalFrame | undefined {
-    if (this.#stalled) return undefined
+    if (this.#stalled || performance.now() < this.#quarantineRetryAt) return undefined
     const limit = this.durableSeq
     for (;;) {
       try {
         const frame = this.#reader.next(limit)
-        if (frame && frame.firstSeq < this.#startSeq) this.#metrics.add(MetricSlot.RECOVERED, frame.count)
+        if (frame) {
+          if (frame.firstSeq < this.#startSeq) {
+            this.#metrics.add(MetricSlot.RECOVERED, frame.count)
+            if (frame.flags & FrameFlag.ENCRYPTED) this.#keysThatWork.add(frame.keyId)
+          }
+        }
         this.#checkRecovered()
         return frame
       } catch (err) {
         if (err instanceof WalError && err.code === WalErrorCodes.DECRYPT) {
-          this.#reader.skip(limit)
+          const header = this.#reader.peekHeader(limit)!
+          // Written by this process (with the key it has) or among good frames of its key: damage.
+          const damaged =
+            header.firstSeq >= this.#startSeq ||
+            this.#keysThatWork.has(header.keyId) ||
+            this.#keyAuthenticatesAhead(header.keyId, header.firstSeq + header.count, limit)
+          if (!damaged) {
+            this.#stall(
+              err,
+              `write-ahead log re-delivery stopped at sequence ${header.firstSeq}: its frames of key id ${header.keyId} fail authentication and none of that key has: the key is probably wrong. Nothing is skipped or deleted; restart with the right key`,
+            )
+            return undefined
+          }
+          try {
+            this.#reader.quarantine(limit)
+          } catch (copyErr) {
+            if (!(copyErr instanceof WalError) || copyErr.code !== WalErrorCodes.IO) throw copyErr
+            // Not skipped without its copy: reading waits, the copy is tried again.
+            this.#ioFailed(copyErr)
+            this.#quarantineRetryAt = performance.now() + RETRY_IO_MS
+            return undefined
+          }
           this.#skippedCorrupt++
           this.#gauges()
-          this.#onEvent({ event: 'error', error: info(err) })
           continue
         }
         if (err instanceof WalError && err.code === WalErrorCodes.KEY_MISSING) {
-          this.#stalled = true
-          this.#onEvent({ event: 'error', error: info(err) })
+          this.#stall(
+            err,
+            `write-ahead log re-delivery stopped: ${err.message}. Nothing is skipped or deleted; restart with that key`,
+          )
           return undefined
         }
         throw err
       }
     }
+  }
+
+  /** Stops reading the backlog (until a restart): an error event, health() down. */
+  #stall(err: WalError, reason: string): void {
+    this.#stalled = true
+    this.#metrics.set(MetricSlot.WAL_STALLED, 1)
+    this.#onEvent({ event: 'error', error: { ...info(err), message: `${err.message}. ${reason}` } })
+    this.#onEvent({ event: 'condition', condition: 'stalled', status: 'down', reason })
+  }
+
+  /**
+   * Whether a frame of `keyId` written before the start authenticates among
+   * the next KEY_PROBE_FRAMES frames from `fromSeq` (a reader of its own:
+   * the main reader does not move). Frames this process wrote do not count:
+   * they were encrypted with the key it has, right or wrong.
+   */
+  #keyAuthenticatesAhead(keyId: number, fromSeq: number, limit: number): boolean {
+    const probe = this.#wal.reader(fromSeq)
+    try {
+      for (let n = 0; n < KEY_PROBE_FRAMES; n++) {
+        const header = probe.peekHeader(limit)
+        if (!header || header.firstSeq >= this.#startSeq) return false
+        if (header.keyId !== keyId || !(header.flags & FrameFlag.ENCRYPTED)) {
+          probe.skip(limit)
+          continue
+        }
+        try {
+          probe.next(limit)
+          this.#keysThatWork.add(keyId)
+          return true
+        } catch (err) {
+          if (!(err instanceof WalError) || err.code !== WalErrorCodes.DECRYPT) throw err
+          probe.skip(limit)
+        }
+      }
+      return false
+    } finally {
+      probe.close()
+    }
+  }
+
+  /** Damage the log found (while opening, or reading): an error event, counted, health() degraded. */
+  #damaged(d: WalDamage): void {
+    this.#onEvent({
+      event: 'error',
+      error: {
+        name: 'WalError',
+        code: WalErrorCodes.DAMAGED,
+        message: `write-ahead log damage: ${d.message}`,
+      },
+    })
+    this.#damageReported = true
+    // (While opening, the counts are read once the log is assigned: #gauges.)
+    if (this.#wal) this.#gauges()
+  }
+
+  #damageCondition(): void {
+    const wal = this.#wal
+    const reason = `write-ahead log damage found since start: ${wal.gaps} gap(s) in sequence numbers (${wal.gapItems} item(s) missing), ${wal.corruptRegions + this.#skippedCorrupt} damaged region(s) or frame(s), ${wal.quarantined} piece(s) kept in ${join(this.#dir, QUARANTINE_DIR)} (see vinequeue-wal inspect)`
+    if (reason === this.#damageReason) return
+    this.#damageReason = reason
+    this.#onEvent({ event: 'condition', condition: 'damage', status: 'degraded', reason })
   }
 
   #checkRecovered(): void {
@@ -219,6 +399,9 @@ export class WalStage {
    * undefined when there is nothing to drop.
    */
   dropOldestSegment(): { end: number; dropped: number } | undefined {
+    // Re-delivery stopped for a key: the oldest segment holds what a restart
+    // with the right key would deliver. Not dropped (the log acts as 'block').
+    if (this.#stalled) return undefined
     let end = this.#wal.oldestSegmentEnd
     if (end === undefined || end <= this.#wal.ackedSeq) return undefined
     if (end === this.#wal.nextSeq) {
@@ -254,7 +437,7 @@ export class WalStage {
     this.#wal.syncAsync().then(
       () => {
         this.#syncing = false
-        this.#ioFailing = false
+        this.#ioOk()
         this.#lastSyncAt = performance.now()
         this.#metrics.recordFsync(this.#lastSyncAt - started)
         this.#gauges()
@@ -264,11 +447,7 @@ export class WalStage {
         this.#syncing = false
         this.#dirty = true
         if (err instanceof WalError && err.code === WalErrorCodes.USAGE) return // closed meanwhile
-        if (!this.#ioFailing) {
-          this.#onEvent({ event: 'error', error: info(err as WalError) })
-        }
-        this.#ioFailing = true
-        this.#ioRetryAt = performance.now() + RETRY_IO_MS
+        this.#ioFailed(err as WalError)
         this.#onSynced()
       },
     )
@@ -285,7 +464,7 @@ export class WalStage {
   /** A synchronous fdatasync of everything appended (at stop). false: it failed (reported). */
   syncNow(): boolean {
     if (this.#syncMode === 'none') return true
-    this.#ioFailing = false
+    this.#ioRetryAt = 0 // (now, whatever failed before)
     const ok = this.#io(() => this.#wal.sync()) !== undefined
     if (ok) this.#dirty = false
     return ok
@@ -329,13 +508,25 @@ export class WalStage {
       this.#wal.ackAsync(seq).then(
         () => {
           this.#acking = false
+          if (this.#ackFailing) {
+            this.#ackFailing = false
+            this.#onEvent({ event: 'condition', condition: 'ack' })
+          }
           this.#gauges()
         },
         (err: unknown) => {
           this.#acking = false
           if (err instanceof WalError && err.code === WalErrorCodes.USAGE) return // closed meanwhile
           if (!(err instanceof WalError) || err.code !== WalErrorCodes.IO) throw err
+          if (this.#ackFailing) return
+          this.#ackFailing = true
           this.#onEvent({ event: 'error', error: info(err) })
+          this.#onEvent({
+            event: 'condition',
+            condition: 'ack',
+            status: 'degraded',
+            reason: `write-ahead log watermark cannot be written (${err.message}): delivered segments are not deleted until it can`,
+          })
         },
       )
     }
@@ -358,12 +549,15 @@ export class WalStage {
     this.#metrics.set(MetricSlot.WAL_SIZE, this.#wal.sizeBytes)
     this.#metrics.set(MetricSlot.WAL_PENDING, this.#wal.pendingItems)
     this.#metrics.set(MetricSlot.WAL_CORRUPT, this.#wal.corruptRegions + this.#skippedCorrupt)
+    this.#metrics.set(MetricSlot.WAL_GAPS, this.#wal.gaps)
+    this.#metrics.set(MetricSlot.WAL_QUARANTINED, this.#wal.quarantined)
+    if (this.#damageReported) this.#damageCondition()
   }
 
   /** Syncs and closes the log (what is in it is re-delivered at the next start). */
   close(): void {
     this.#reader.close()
-    this.#ioFailing = false
+    this.#ioRetryAt = 0
     this.#io(() => this.#wal.close())
   }
 }

@@ -95,6 +95,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   /** The last send failed `misconfigured` (e.g. TLS verification) and none has succeeded since. */
   #misconfigured: ErrorInfo | undefined
   #lastStatus: HealthStatus = 'ok'
+  /** Conditions of the write-ahead log that health() reports while they last, by kind. */
+  readonly #walConditions = new Map<string, { status: 'degraded' | 'down'; reason: string }>()
 
   constructor(options: QueueOptions) {
     super()
@@ -286,6 +288,11 @@ export class Queue extends EventEmitter<QueueEvents> {
           this.emit('recovered', { items: msg.items ?? 0, ms: msg.ms ?? 0 })
         } else if (msg.event === 'error') {
           this.#emitError(errorFromInfo(msg.error!))
+        } else if (msg.event === 'condition') {
+          if (msg.status && msg.reason)
+            this.#walConditions.set(msg.condition!, { status: msg.status, reason: msg.reason })
+          else this.#walConditions.delete(msg.condition!)
+          this.#statusMaybeChanged()
         } else {
           this.emit('walFull', msg.event === 'full')
           this.#statusMaybeChanged()
@@ -590,7 +597,12 @@ export class Queue extends EventEmitter<QueueEvents> {
       reasons.push(
         `deadLetterFile cannot be written (${dlf.code}): ${dlf.items} dead-lettered item(s) waiting`,
       )
-    return { status: misconfigured ? 'down' : reasons.length > 0 ? 'degraded' : 'ok', reasons }
+    let down = misconfigured !== undefined && this.#lifecycle === 'running'
+    for (const c of this.#walConditions.values()) {
+      reasons.push(c.reason)
+      down ||= c.status === 'down'
+    }
+    return { status: down ? 'down' : reasons.length > 0 ? 'degraded' : 'ok', reasons }
   }
 
   /** `await using queue = createQueue(...)` stops the queue at scope exit. */

@@ -305,6 +305,12 @@ export interface Metrics {
   walDroppedTotal: number
   /** WAL: the log is at `wal.maxBytes`. */
   walFull: boolean
+  /** WAL: gaps in sequence numbers found since start (a missing segment, lost frames): their items are lost. */
+  walGapsTotal: number
+  /** WAL: pieces of damage copied (or moved) to `<wal.dir>/quarantine` since start. */
+  walQuarantinedTotal: number
+  /** WAL: re-delivery is stopped at a frame whose key is missing or probably wrong (health() is down). */
+  walStalled: boolean
   /** WAL: items from before this start are still being re-delivered. */
   recovering: boolean
   /** WAL: fdatasync latency percentiles (ms). */

@@ -13,7 +13,7 @@ import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
 // placed exactly on one file operation by a hook on node:fs in the child's
 // pipeline thread (fixtures/wal-kill-hook.mjs: before/after a segment is
 // created, half-way through its first frame, before/after a segment is
-// unlinked, before the watermark rename), the rest land at random moments.
+// unlinked, before the watermark is written), the rest land at random moments.
 // After each kill a fresh queue on the same directory must re-deliver exactly
 // what the log held unacknowledged, intact, and:
 //   mode 'first': every item whose flush() resolved was delivered before the
@@ -32,7 +32,7 @@ type KillPoint =
   | 'rotate-torn'
   | 'delete-before'
   | 'delete-after'
-  | 'ack-rename-before'
+  | 'ack-write-before'
 
 interface ChildConfig {
   mode: 'first' | 'spill'
@@ -83,9 +83,9 @@ const SCENARIOS: Scenario[] = [
     kill: { point: 'delete-after', k: [1, 30] },
   },
   {
-    name: 'first: kill before the watermark rename',
+    name: 'first: kill before the watermark is written',
     mode: 'first',
-    kill: { point: 'ack-rename-before', k: [1, 5] },
+    kill: { point: 'ack-write-before', k: [1, 5] },
   },
   { name: 'first: kill at a random moment', mode: 'first', kill: { randomMs: [50, 500] } },
   {

@@ -3,9 +3,17 @@ import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import { FRAME_HEADER_BYTES } from '../format/frame.ts'
 import { decodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
-import { scanSegment } from '../format/segment-scan.ts'
+import { type ScannedFrame, scanSegment } from '../format/segment-scan.ts'
+import { QUARANTINE_DIR } from '../log/quarantine.ts'
 import { BatchFormatError, type BatchItem, batchItems } from './batch-records.ts'
-import { ExitCode, readWatermark, segmentNames } from './log-files.ts'
+import {
+  formatGap,
+  formatMisplaced,
+  quarantineFiles,
+  SequenceCheck,
+  usableSegmentNames,
+} from './log-analysis.ts'
+import { ExitCode, readWatermark } from './log-files.ts'
 
 export interface DumpOptions {
   /** Include acknowledged items still on disk (default: only items at or above the watermark). */
@@ -14,6 +22,11 @@ export interface DumpOptions {
   readonly fromSeq: number | undefined
   /** Decryption keys by key id (the caller wipes them afterwards). */
   readonly keys: ReadonlyMap<number, Uint8Array>
+  /**
+   * Dump the frames the log moved to `quarantine/` instead of the log's own
+   * (each line then names its file: `"quarantined":"<name>"`).
+   */
+  readonly quarantine?: boolean
 }
 
 /**
@@ -40,12 +53,13 @@ function jsonReplacer(this: Record<string, unknown>, key: string, value: unknown
   return value
 }
 
-function itemLine(seq: number, item: BatchItem): string {
+function itemLine(seq: number, item: BatchItem, from?: string): string {
+  const origin = from === undefined ? '' : `,"quarantined":${JSON.stringify(from)}`
   if (item.raw) {
     const b = Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength)
-    return `{"seq":${seq},"raw":"${b.toString('base64')}"}\n`
+    return `{"seq":${seq},"raw":"${b.toString('base64')}"${origin}}\n`
   }
-  return `{"seq":${seq},"item":${JSON.stringify(item.value, jsonReplacer)}}\n`
+  return `{"seq":${seq},"item":${JSON.stringify(item.value, jsonReplacer)}${origin}}\n`
 }
 
 /**
@@ -53,7 +67,9 @@ function itemLine(seq: number, item: BatchItem): string {
  * printed whole or not at all: one that fails its CRC (a damaged region),
  * authentication (wrong or missing key), or is not a batch of as many items
  * as its header says, is reported on stderr with its segment and byte offset,
- * and makes the exit code DAMAGED. Read-only, like inspect and verify.
+ * and makes the exit code DAMAGED; so do gaps in sequence numbers, misplaced
+ * frames and a non-empty quarantine. `--quarantine` dumps the frames kept
+ * there instead. Read-only, like inspect and verify.
  */
 export function dump(dir: string, options: DumpOptions): number {
   let problems = 0
@@ -72,43 +88,79 @@ export function dump(dir: string, options: DumpOptions): number {
   const codec: PayloadCodecOptions = anyKey === undefined ? {} : { encryption: { keyId: anyKey, keys } }
   const out = process.stdout
   let printed = 0
-  for (const name of segmentNames(dir)) {
-    const bytes = readFileSync(join(dir, name))
-    const scan = scanSegment(bytes)
-    for (const d of scan.damaged) {
-      report(
-        `${name} bytes ${d.start}–${d.end} (${d.end - d.start} B): no valid frame there, its items are not dumped`,
-      )
-    }
-    for (const frame of scan.frames) {
-      const h = frame.header
-      if (h.firstSeq + h.count <= from) continue
-      const where = `${name} offset ${frame.offset}`
-      let items: BatchItem[]
-      try {
-        const payload = bytes.subarray(frame.offset + FRAME_HEADER_BYTES, frame.end)
-        items = batchItems(decodePayload(payload, h, codec), h.count)
-      } catch (err) {
-        // WalError messages name the key id, never the key.
-        let message = err instanceof Error ? err.message : String(err)
-        if (err instanceof WalError && err.code === WalErrorCodes.KEY_MISSING) {
-          message += ' (give it with --key-file or --key-env)'
-        } else if (err instanceof BatchFormatError) {
-          message = `frame at sequence ${h.firstSeq} is not a VineQueue batch: ${message}`
-        } else if (!(err instanceof WalError)) {
-          message = `frame at sequence ${h.firstSeq} could not be decoded: ${message}`
-        }
-        report(`${where}: ${message}; its ${h.count} item(s) are not dumped`)
-        continue
+  /** Prints a frame's items at or above `from`; false when stdout went away. */
+  const printFrame = (bytes: Uint8Array, name: string, frame: ScannedFrame, origin?: string): boolean => {
+    const h = frame.header
+    if (h.firstSeq + h.count <= from) return true
+    const where = `${origin === undefined ? name : `${QUARANTINE_DIR}/${origin}`} offset ${frame.offset}`
+    let items: BatchItem[]
+    try {
+      const payload = bytes.subarray(frame.offset + FRAME_HEADER_BYTES, frame.end)
+      items = batchItems(decodePayload(payload, h, codec), h.count)
+    } catch (err) {
+      // WalError messages name the key id, never the key.
+      let message = err instanceof Error ? err.message : String(err)
+      if (err instanceof WalError && err.code === WalErrorCodes.KEY_MISSING) {
+        message += ' (give it with --key-file or --key-env)'
+      } else if (err instanceof BatchFormatError) {
+        message = `frame at sequence ${h.firstSeq} is not a VineQueue batch: ${message}`
+      } else if (!(err instanceof WalError)) {
+        message = `frame at sequence ${h.firstSeq} could not be decoded: ${message}`
       }
-      // Built whole before writing: no partial frame on stdout.
-      let lines = ''
-      for (let i = Math.max(0, from - h.firstSeq); i < items.length; i++)
-        lines += itemLine(h.firstSeq + i, items[i]!)
-      out.write(lines)
-      printed += items.length - Math.max(0, from - h.firstSeq)
-      // The reader went away (`dump | head`): stop reading the log.
-      if (out.errored || out.destroyed) return problems > 0 ? ExitCode.DAMAGED : ExitCode.OK
+      report(`${where}: ${message}; its ${h.count} item(s) are not dumped`)
+      return true
+    }
+    // Built whole before writing: no partial frame on stdout.
+    let lines = ''
+    for (let i = Math.max(0, from - h.firstSeq); i < items.length; i++)
+      lines += itemLine(h.firstSeq + i, items[i]!, origin)
+    out.write(lines)
+    printed += items.length - Math.max(0, from - h.firstSeq)
+    // The reader went away (`dump | head`): stop reading the log.
+    return !(out.errored || out.destroyed)
+  }
+  const quarantined = quarantineFiles(dir)
+  if (options.quarantine) {
+    // Whatever the log moved aside: frames (a frame failing authentication,
+    // misplaced frames, a stray segment) are printed when they decode; bytes
+    // holding no valid frame are reported.
+    for (const q of quarantined) {
+      const bytes = readFileSync(join(dir, QUARANTINE_DIR, q.name))
+      const scan = scanSegment(bytes)
+      for (const d of scan.damaged) {
+        report(
+          `${QUARANTINE_DIR}/${q.name} bytes ${d.start}–${d.end} (${d.end - d.start} B): no valid frame there`,
+        )
+      }
+      for (const frame of scan.frames) {
+        if (!printFrame(bytes, q.name, frame, q.name)) return problems > 0 ? ExitCode.DAMAGED : ExitCode.OK
+      }
+    }
+  } else {
+    const check = new SequenceCheck(watermark)
+    const { names, stray } = usableSegmentNames(dir)
+    for (const name of stray) report(`${name}: named past 2^53, not a segment of this log; not dumped`)
+    for (const [i, name] of names.entries()) {
+      const bytes = readFileSync(join(dir, name))
+      const scan = scanSegment(bytes)
+      for (const d of scan.damaged) {
+        report(
+          `${name} bytes ${d.start}–${d.end} (${d.end - d.start} B): no valid frame there, its items are not dumped`,
+        )
+      }
+      const before = check.misplaced.length
+      const frames = check.segment(name, names[i + 1], scan.frames)
+      for (const m of check.misplaced.slice(before)) report(`${formatMisplaced(m)}; not dumped`)
+      for (const frame of frames) {
+        if (!printFrame(bytes, name, frame)) return problems > 0 ? ExitCode.DAMAGED : ExitCode.OK
+      }
+    }
+    check.finish()
+    for (const g of check.gaps) if (g.toSeq > from) report(formatGap(g))
+    if (quarantined.length > 0) {
+      report(
+        `${QUARANTINE_DIR}/ holds ${quarantined.length} file(s) the log moved aside (damage): dump --quarantine prints what they hold`,
+      )
     }
   }
   if (problems > 0) {

@@ -1,43 +1,19 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanCloseHolds, decodeCleanClose } from '../format/clean-close.ts'
-import { scanSegment } from '../format/segment-scan.ts'
 import { readDirLock } from '../log/dir-lock.ts'
-import { ExitCode, readWatermark, segmentNames } from './log-files.ts'
+import { QUARANTINE_DIR } from '../log/quarantine.ts'
+import { analyzeLog, formatGap, formatMisplaced, type SegmentReport } from './log-analysis.ts'
+import { ExitCode } from './log-files.ts'
 
-export interface SegmentReport {
-  readonly name: string
-  readonly bytes: number
-  readonly frames: number
-  readonly items: number
-  readonly firstSeq: number | undefined
-  readonly endSeq: number | undefined
-  readonly damaged: ReadonlyArray<{ readonly start: number; readonly end: number }>
-}
-
-/** Scans every segment (CRCs checked) without keeping its bytes. */
-export function scanSegments(dir: string): SegmentReport[] {
-  return segmentNames(dir).map((name): SegmentReport => {
-    const bytes = readFileSync(join(dir, name))
-    const scan = scanSegment(bytes)
-    const first = scan.frames[0]?.header
-    const last = scan.frames.at(-1)?.header
-    return {
-      name,
-      bytes: bytes.byteLength,
-      frames: scan.frames.length,
-      items: scan.frames.reduce((s, f) => s + f.header.count, 0),
-      firstSeq: first?.firstSeq,
-      endSeq: last ? last.firstSeq + last.count : undefined,
-      damaged: scan.damaged,
-    }
-  })
-}
-
-/** `inspect DIR`: segments (size, frames, items, sequence range), watermark, pending items. */
+/**
+ * `inspect DIR`: segments (size, frames, items, sequence range), watermark,
+ * pending items, gaps in sequence numbers, misplaced frames, stray files,
+ * what the log moved to quarantine, the lock, the clean-close record.
+ */
 export function inspect(dir: string): number {
-  const segments = scanSegments(dir)
-  const watermark = readWatermark(dir)
+  const log = analyzeLog(dir)
+  const { segments, watermark } = log
   const acked = watermark.ackedSeq ?? 0
   const state =
     watermark.state === 'ok'
@@ -55,6 +31,22 @@ export function inspect(dir: string): number {
     if (s.endSeq !== undefined && s.endSeq > acked) pending += s.endSeq - Math.max(acked, s.firstSeq!)
   }
   out.write(`pending    ${pending} items\nsize       ${segments.reduce((n, s) => n + s.bytes, 0)} B\n`)
+  const missing = log.gaps.reduce((n, g) => n + g.toSeq - g.fromSeq, 0)
+  out.write(
+    `gaps       ${log.gaps.length === 0 ? 'none' : `${log.gaps.length} (${missing} items missing)`}\n`,
+  )
+  for (const g of log.gaps) out.write(`  ${formatGap(g)}\n`)
+  for (const m of log.misplaced) out.write(`  misplaced: ${formatMisplaced(m)}\n`)
+  for (const name of log.stray)
+    out.write(`  stray: ${name} (named past 2^53; moved to ${QUARANTINE_DIR}/ at the next open)\n`)
+  out.write(
+    `quarantine ${
+      log.quarantine.length === 0
+        ? 'empty'
+        : `${log.quarantine.length} file(s) in ${join(dir, QUARANTINE_DIR)} (damage kept aside; dump --quarantine reads their frames)`
+    }\n`,
+  )
+  for (const q of log.quarantine) out.write(`  ${q.name}  ${q.bytes} B  ${q.kind}\n`)
   const lock = readDirLock(dir)
   out.write(
     `lock       ${

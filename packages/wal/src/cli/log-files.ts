@@ -21,7 +21,7 @@ export const ExitCode = {
 /** Segment file names, in sequence order (they are named by their zero-padded first sequence number). */
 export function segmentNames(dir: string): string[] {
   return readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
+    .filter((n) => /^\d{20}\.wal$/.test(n))
     .sort()
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `vinequeue-wal inspect DIR` — segments, frames, items, watermark, pending.
- * `vinequeue-wal verify DIR`  — checks every CRC; lists damage with offsets.
+ * `vinequeue-wal verify DIR`  — checks every CRC and the sequence; lists damage
+ *                               with offsets, gaps, and what is in quarantine.
  * `vinequeue-wal dump DIR`    — the pending items as NDJSON (dump.ts).
  * Exit codes (log-files.ts): 0 healthy, 1 something damaged or unreadable,
  * 2 usage error. Read-only: nothing is truncated or deleted (opening the log
@@ -17,12 +18,13 @@ import { verify } from './verify.ts'
 
 const USAGE = `usage: vinequeue-wal inspect DIR
        vinequeue-wal verify DIR
-       vinequeue-wal dump DIR [--all] [--from SEQ] [--key-file PATH]... [--key-env NAME]...
+       vinequeue-wal dump DIR [--all] [--from SEQ] [--quarantine] [--key-file PATH]... [--key-env NAME]...
 
 dump prints one JSON line per item, in sequence order: {"seq":N,"item":…}, or
 {"seq":N,"raw":"<base64>"} for an enqueueRaw item. By default only the items not
 acknowledged yet; --all includes acknowledged items still on disk; --from SEQ
-starts at SEQ. Keys of an encrypted log come from files or environment
+starts at SEQ; --quarantine prints the frames the log moved to its quarantine
+folder (damage kept aside) instead. Keys of an encrypted log come from files or environment
 variables, one "keyId:base64key" per line (a 32-byte AES-256 key).`
 
 function usageError(message: string): number {
@@ -71,7 +73,7 @@ function run(argv: readonly string[]): number {
     throw err
   }
   try {
-    return dump(dir, { all: values.all ?? false, fromSeq, keys })
+    return dump(dir, { all: values.all ?? false, fromSeq, keys, quarantine: values.quarantine ?? false })
   } finally {
     wipeKeys(keys)
   }
@@ -79,6 +81,7 @@ function run(argv: readonly string[]): number {
 
 const OPTIONS = {
   all: { type: 'boolean' },
+  quarantine: { type: 'boolean' },
   from: { type: 'string' },
   'key-file': { type: 'string', multiple: true },
   'key-env': { type: 'string', multiple: true },

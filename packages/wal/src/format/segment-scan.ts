@@ -118,3 +118,18 @@ export function scanSegmentChunks(
   }
   return { frames, corruptRegions: 0, damaged: [], tornBytes: 0, validEnd: off }
 }
+
+/**
+ * Whether the bytes after the last valid frame of the last segment look like
+ * a write the crash cut short — shorter than a frame header, a frame whose
+ * header checks out but whose payload runs past the end, or zeros (blocks a
+ * power cut left unwritten) — rather than damage. A torn write was never
+ * reported durable and is cut without a trace; anything else is copied to
+ * quarantine before the cut.
+ */
+export function isTornWrite(tail: Uint8Array): boolean {
+  if (tail.byteLength < FRAME_HEADER_BYTES) return true
+  const check = checkFrame(tail, 0)
+  if (!check.ok && check.reason === 'short') return true
+  return tail.every((b) => b === 0)
+}

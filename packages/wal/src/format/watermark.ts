@@ -8,9 +8,11 @@ import { decodeCheckedRecord, encodeCheckedRecord } from './checked-record.ts'
  *   | magic VQWA  | ackedSeq u64      | CRC32C u32  |   16 bytes, little-endian
  *   +-------------+-------------------+-------------+
  *
- * Written to `ack.tmp`, fdatasync'ed, then renamed over `ack`: a reader sees
- * the old or the new watermark, never a mix. A damaged file reads as 0 —
- * everything is delivered again (at-least-once), never skipped.
+ * Created through `ack.tmp` (fdatasync, rename), then overwritten in place:
+ * 16 bytes at offset 0 lie in one disk sector, which devices write whole, so
+ * a reader sees the old or the new watermark; the CRC catches anything else.
+ * A damaged file reads as 0 — everything is delivered again (at-least-once),
+ * never skipped.
  */
 export const WATERMARK_MAGIC = 0x41575156 // 'VQWA'
 

@@ -6,17 +6,19 @@ import {
   decodeCleanClose,
   encodeCleanClose,
 } from '../format/clean-close.ts'
-import { encodeFrame, FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
-import {
-  checkCodecOptions,
-  decodePayload,
-  encodePayload,
-  type PayloadCodecOptions,
-} from '../format/payload-codec.ts'
-import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
+import { encodeFrame } from '../format/frame.ts'
+import { checkCodecOptions, encodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
+import { isTornWrite, type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import { decodeWatermark, encodeWatermark } from '../format/watermark.ts'
+import { DamageKeeper } from './damage-keeper.ts'
 import { acquireDirLock, releaseDirLock } from './dir-lock.ts'
 import { nodeFs, type WalFs } from './fs.ts'
+import type { WalDamage } from './quarantine.ts'
+import { Reserve } from './reserve.ts'
+import { type FrameRef, ioError, type Segment, type WalFrame, WalReader } from './wal-reader.ts'
+
+export type { WalFrame } from './wal-reader.ts'
+export { WalReader } from './wal-reader.ts'
 
 export interface WalOptions extends PayloadCodecOptions {
   /** A segment is closed and a new one started past this size. Default 64 MiB. */
@@ -32,6 +34,13 @@ export interface WalOptions extends PayloadCodecOptions {
    * open. Default false (deleted before `ack()` returns).
    */
   readonly deleteInBackground?: boolean
+  /**
+   * Called (on the owner thread, during `open` too) for each piece of damage
+   * found: a damaged region, a frame quarantined, misplaced frames, a gap in
+   * sequence numbers, a stray file. Counted in `gaps` and `quarantined`
+   * whether or not it is given.
+   */
+  readonly onDamage?: (damage: WalDamage) => void
 }
 
 /** What opening found on disk. */
@@ -57,30 +66,8 @@ export interface RecoveryReport {
    * when it reaches it, and appends go to a new segment.
    */
   readonly cleanClose: boolean
-}
-
-/** A frame read back: `count` items from `firstSeq`, the payload as written. */
-export interface WalFrame extends FrameHeader {
-  readonly payload: Uint8Array
-}
-
-interface FrameRef {
-  readonly header: FrameHeader
-  readonly offset: number
-}
-
-interface Segment {
-  readonly name: string
-  readonly path: string
-  /** Sequence number of its first item (from its name). */
-  readonly firstSeq: number
-  /**
-   * Its frames, once scanned. Segments older than the last one are not read
-   * at open (that is what lets a large backlog open fast): a reader scans
-   * each one when it gets there.
-   */
-  frames: FrameRef[] | undefined
-  size: number
+  /** Pieces of damage copied (or moved) to `quarantine/` while opening. */
+  readonly quarantined: number
 }
 
 const SEGMENT_SUFFIX = '.wal'
@@ -94,10 +81,6 @@ function segmentName(firstSeq: number): string {
 
 /** Closed segments that may wait for the next sync; past this a rotation syncs the oldest itself. */
 const MAX_UNSYNCED = 4
-
-function ioError(what: string, cause: unknown): WalError {
-  return new WalError(WalErrorCodes.IO, `WAL ${what} failed: ${(cause as Error).message}`, { cause })
-}
 
 /**
  * A segmented append-only log in one directory, for exactly one owner thread.
@@ -131,6 +114,11 @@ export class WriteAheadLog {
   #dirDirty = false
   /** An ackAsync is writing the watermark. */
   #acking = false
+  /** The highest watermark written to `ack` (synced or not). */
+  #writtenSeq = 0
+  readonly #reserve: Reserve
+  /** Damage found: copied to quarantine, reported, counted. */
+  readonly #keeper: DamageKeeper
   readonly recovery: RecoveryReport
 
   private constructor(dir: string, options: WalOptions) {
@@ -138,6 +126,8 @@ export class WriteAheadLog {
     this.#fs = options.fs ?? nodeFs
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
     this.#deleteInBackground = options.deleteInBackground ?? false
+    this.#reserve = new Reserve(this.#fs, dir)
+    this.#keeper = new DamageKeeper(this.#fs, dir, this.#reserve, () => this.#ackedSeq, options.onDamage)
     checkCodecOptions(options)
     this.#codec = { compression: options.compression ?? false, encryption: options.encryption }
     if (!Number.isInteger(this.#segmentBytes) || this.#segmentBytes < 4096) {
@@ -168,7 +158,7 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`mkdir ${this.dir}`, cause)
     }
-    acquireDirLock(fs, this.dir)
+    this.#reserve.run(() => acquireDirLock(fs, this.dir))
     try {
       return this.#recoverLocked()
     } catch (err) {
@@ -181,12 +171,26 @@ export class WriteAheadLog {
   #recoverLocked(): RecoveryReport {
     const fs = this.#fs
     let watermarkReset = false
+    let watermarkOk = false
     try {
       const acked = decodeWatermark(fs.readFileSync(join(this.dir, 'ack')))
       if (acked === undefined) watermarkReset = true
-      else this.#ackedSeq = acked
+      else {
+        this.#ackedSeq = acked
+        watermarkOk = true
+      }
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('reading the watermark', cause)
+    }
+    this.#writtenSeq = this.#ackedSeq
+    if (!watermarkOk) {
+      // Later acknowledgements overwrite this file in place, which needs no
+      // new block: a full disk cannot stop the watermark (and with it the
+      // deletion that frees space). Best effort here: without it the first
+      // ack creates the file.
+      try {
+        this.#createWatermark(this.#ackedSeq)
+      } catch {}
     }
     let names: string[]
     try {
@@ -197,6 +201,12 @@ export class WriteAheadLog {
     } catch (cause) {
       throw ioError(`listing ${this.dir}`, cause)
     }
+    // A segment's name is its first sequence number: one past 2^53 cannot be
+    // (a stray file); it would poison every sequence number after it.
+    for (const name of names.filter((n) => !Number.isSafeInteger(Number.parseInt(n, 10)))) {
+      this.#keeper.moveStray(name)
+    }
+    names = names.filter((n) => Number.isSafeInteger(Number.parseInt(n, 10)))
     let corruptRegions = 0
     let truncatedBytes = 0
     let frames = 0
@@ -212,7 +222,7 @@ export class WriteAheadLog {
       const size =
         !last || clean?.firstSeq === firstSeq ? this.#withFd(path, 'r', (fd) => fs.fstatSizeSync(fd)) : -1
       if (!last || cleanCloseHolds(clean, firstSeq, size)) {
-        this.#segments.push({ name, path, firstSeq, frames: undefined, size })
+        this.#segments.push({ name, path, firstSeq, frames: undefined, size, unsaved: [] })
         if (last) {
           this.#nextSeq = Math.max(this.#nextSeq, clean!.nextSeq) // (appends start a new segment)
           cleanClose = true
@@ -220,9 +230,31 @@ export class WriteAheadLog {
         continue
       }
       const scan = this.#scanFile(path)
+      const seg: Segment = { name, path, firstSeq, frames: undefined, size: scan.validEnd, unsaved: [] }
       corruptRegions += scan.corruptRegions
-      frames += scan.frames.length
+      for (const d of scan.damaged.slice(0, scan.corruptRegions))
+        this.#keeper.save(seg, d.start, d.end, 'corrupt')
+      seg.frames = this.#keeper.checkFrames(seg, scan.frames, undefined)
+      frames += seg.frames.length
       if (scan.tornBytes > 0) {
+        const tornEnd = scan.validEnd + scan.tornBytes
+        if (!isTornWrite(this.#keeper.readRange(path, scan.validEnd, tornEnd))) {
+          // Not a write cut short: damage. Kept before the cut (or the open fails).
+          let quarantined: string
+          try {
+            quarantined = this.#keeper.copy(seg, scan.validEnd, tornEnd, 'corrupt')
+          } catch (cause) {
+            throw ioError(`copying damaged bytes of ${name} to quarantine`, cause)
+          }
+          this.#keeper.report({
+            kind: 'corrupt',
+            segment: name,
+            start: scan.validEnd,
+            end: tornEnd,
+            quarantined,
+            message: `${name} bytes ${scan.validEnd}–${tornEnd} (${scan.tornBytes} B) after its last valid frame hold no valid frame and are not a write cut short (damaged): copied to ${quarantined}, then cut`,
+          })
+        }
         // Cut the torn tail so appends continue after the last valid frame.
         this.#withFd(path, 'r+', (fd) => {
           fs.ftruncateSync(fd, scan.validEnd)
@@ -230,22 +262,18 @@ export class WriteAheadLog {
         })
         truncatedBytes += scan.tornBytes
       }
-      this.#segments.push({
-        name,
-        path,
-        firstSeq,
-        frames: scan.frames.map((f) => ({ header: f.header, offset: f.offset })),
-        size: scan.validEnd,
-      })
-      for (const f of scan.frames) {
+      this.#segments.push(seg)
+      for (const f of seg.frames) {
         this.#nextSeq = Math.max(this.#nextSeq, f.header.firstSeq + f.header.count)
       }
     }
     this.#corruptRegions = corruptRegions
+    this.#keeper.floor = watermarkOk ? this.#ackedSeq : (this.#segments[0]?.firstSeq ?? this.#nextSeq)
     // The watermark can be ahead of the data (frames lost to damage) or behind it.
     this.#nextSeq = Math.max(this.#nextSeq, this.#ackedSeq)
     this.#syncedSeq = this.#nextSeq
     this.#dropAcknowledgedSegments()
+    this.#reserve.keep()
     // Keep appending to the last segment if it was scanned and has room, else start a new one.
     const tail = this.#segments.at(-1)
     if (tail?.frames && tail.size < this.#segmentBytes) {
@@ -263,6 +291,7 @@ export class WriteAheadLog {
       truncatedBytes,
       watermarkReset,
       cleanClose,
+      quarantined: this.#keeper.quarantined,
     }
   }
 
@@ -366,6 +395,21 @@ export class WriteAheadLog {
     return this.#corruptRegions
   }
 
+  /** Gaps in sequence numbers found so far by readers (a missing segment, lost frames). */
+  get gaps(): number {
+    return this.#keeper.gaps
+  }
+
+  /** Items in those gaps. */
+  get gapItems(): number {
+    return this.#keeper.gapItems
+  }
+
+  /** Pieces of damage copied (or moved) to `quarantine/` so far. */
+  get quarantined(): number {
+    return this.#keeper.quarantined
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new WalError(WalErrorCodes.USAGE, 'The WAL is closed')
   }
@@ -401,6 +445,14 @@ export class WriteAheadLog {
       try {
         this.#fs.ftruncateSync(this.#fd, at)
       } catch {}
+      if ((cause as NodeJS.ErrnoException).code === 'ENOSPC' && this.#ackedSeq >= firstSeq && at > 0) {
+        // The disk is full and the segment being written holds only delivered
+        // items: close it so it can be deleted now (the next append starts a
+        // new one). Otherwise it would hold its space until the next append
+        // succeeded, which needs that space.
+        this.#closeFd()
+        this.#dropAcknowledgedSegments()
+      }
       throw ioError('append', cause)
     }
     seg.size += frame.byteLength
@@ -481,7 +533,7 @@ export class WriteAheadLog {
       throw ioError(`creating ${path}`, cause)
     }
     this.#dirDirty = true
-    const seg: Segment = { name, path, firstSeq, frames: [], size: 0 }
+    const seg: Segment = { name, path, firstSeq, frames: [], size: 0, unsaved: [] }
     this.#segments.push(seg)
     return seg
   }
@@ -611,13 +663,64 @@ export class WriteAheadLog {
     this.#checkOpen()
     this.#throwDeleteError()
     if (seq <= this.#ackedSeq) return
+    this.#writeWatermark(seq)
+    this.#installWatermark(seq)
+  }
+
+  /**
+   * Writes the watermark over `ack` in place and fdatasyncs it. In place,
+   * not a new file renamed over it: overwriting the 16 bytes of an existing
+   * file needs no new block, so acknowledgements — and the deletions that
+   * give space back — still work on a full disk (where writing `ack.tmp`
+   * failed with ENOSPC and nothing was ever deleted again). The record is
+   * 16 bytes at offset 0, inside one disk sector, which devices write whole
+   * (PostgreSQL writes its pg_control the same way); its CRC catches the
+   * rest: a damaged watermark reads as 0, everything re-delivered.
+   */
+  #writeWatermark(seq: number): void {
+    const value = Math.max(seq, this.#writtenSeq)
+    const fd = this.#openWatermark()
+    if (fd < 0) {
+      this.#reserve.run(() => this.#createWatermark(value))
+      this.#writtenSeq = value
+      return
+    }
+    try {
+      const bytes = encodeWatermark(value)
+      // (A copy-on-write file system needs a new block even to overwrite: the reserve.)
+      this.#reserve.run(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
+      this.#writtenSeq = value
+      this.#fs.fdatasyncSync(fd)
+    } catch (cause) {
+      throw ioError('writing the watermark', cause)
+    } finally {
+      this.#fs.closeSync(fd)
+    }
+  }
+
+  /** The `ack` file opened for writing in place, or -1 when it does not exist. */
+  #openWatermark(): number {
+    try {
+      return this.#fs.openSync(join(this.dir, 'ack'), 'r+', FILE_MODE)
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return -1
+      throw ioError('opening the watermark', cause)
+    }
+  }
+
+  /** Creates `ack` (missing or damaged): written to `ack.tmp`, fdatasync'ed, renamed over it. */
+  #createWatermark(seq: number): void {
     const tmp = join(this.dir, 'ack.tmp')
     this.#withFd(tmp, 'w', (fd) => {
       const bytes = encodeWatermark(seq)
       this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
       this.#fs.fdatasyncSync(fd)
     })
-    this.#installWatermark(tmp, seq)
+    try {
+      this.#fs.renameSync(tmp, join(this.dir, 'ack'))
+    } catch (cause) {
+      throw ioError('renaming the watermark', cause)
+    }
   }
 
   /** A background deletion that failed is thrown once, by the next ack. */
@@ -627,76 +730,87 @@ export class WriteAheadLog {
     if (err) throw err
   }
 
-  /** `tmp` holds the durable watermark `seq`: it becomes `ack`, and delivered segments go. */
-  #installWatermark(tmp: string, seq: number): void {
-    try {
-      this.#fs.renameSync(tmp, join(this.dir, 'ack'))
-    } catch (cause) {
-      throw ioError('renaming the watermark', cause)
-    }
+  /** The watermark `seq` is durable: delivered segments go. */
+  #installWatermark(seq: number): void {
     this.#ackedSeq = seq
     this.#dropAcknowledgedSegments()
   }
 
   /**
-   * `ack` with the watermark's fdatasync in libuv's thread pool: the file is
-   * written here, synced in the background, then renamed over `ack` (and
-   * delivered segments deleted) on this thread. A synchronous ack stalled
+   * `ack` with the watermark's fdatasync in libuv's thread pool: the record
+   * is written over `ack` in place here, synced in the background, then
+   * delivered segments are deleted on this thread. A synchronous ack stalled
    * its thread up to ~50 ms here whenever a segment's fdatasync was running
    * (ext4 commits the journal, and with it that segment's data, first).
    * One at a time: rejects with WalError USAGE while one runs (`ack` may run
-   * meanwhile). If the log is closed before the sync returns, the watermark
-   * stays where it was (the items are delivered again after a restart:
-   * at-least-once).
+   * meanwhile). If the log is closed before the sync returns, no segment is
+   * deleted for it (the watermark written may or may not be on disk: either
+   * way nothing undelivered is skipped).
    * @throws (rejects) WalError IO as `ack` does.
    */
   ackAsync(seq: number): Promise<void> {
+    let fd: number
     try {
       this.#checkOpen()
       if (this.#acking) throw new WalError(WalErrorCodes.USAGE, 'ackAsync: one is already running')
       this.#throwDeleteError()
+      if (seq <= this.#ackedSeq) return Promise.resolve()
+      fd = this.#openWatermark()
+      if (fd < 0) {
+        this.ack(seq) // (no `ack` file yet: created on the spot)
+        return Promise.resolve()
+      }
     } catch (err) {
       return Promise.reject(err)
-    }
-    if (seq <= this.#ackedSeq) return Promise.resolve()
-    // Its own file: an ack() meanwhile (at stop) writes ack.tmp and moves the
-    // watermark past this one, which then leaves `ack` alone.
-    const tmp = join(this.dir, 'ack.async.tmp')
-    let fd: number
-    try {
-      fd = this.#fs.openSync(tmp, 'w', FILE_MODE)
-    } catch (cause) {
-      return Promise.reject(ioError(`opening ${tmp}`, cause))
     }
     this.#acking = true
     return (async () => {
       try {
-        const bytes = encodeWatermark(seq)
-        this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
+        const value = Math.max(seq, this.#writtenSeq)
+        const bytes = encodeWatermark(value)
+        this.#reserve.run(() => this.#fs.writeSync(fd, bytes, 0, bytes.byteLength, 0))
+        this.#writtenSeq = value
         await this.#inBackground(fd, 'fdatasync')
       } catch (cause) {
-        throw ioError(`writing ${tmp}`, cause)
+        throw ioError('writing the watermark', cause)
       } finally {
         this.#acking = false
         try {
           this.#fs.closeSync(fd)
         } catch {}
       }
-      if (!this.#closed && seq > this.#ackedSeq) this.#installWatermark(tmp, seq)
+      if (!this.#closed && seq > this.#ackedSeq) this.#installWatermark(seq)
     })()
   }
 
-  /** Deletes every segment, but the one being appended to, whose items are all acknowledged. */
+  /**
+   * Deletes every segment, but the one being appended to, whose items are
+   * all acknowledged — once the damage found in it is in quarantine (a
+   * segment whose copy failed stays until a later try succeeds; acknowledged
+   * ones after it still go, so a full disk still gets space back).
+   */
   #dropAcknowledgedSegments(): void {
-    while (this.#segments.length > 0) {
-      const seg = this.#segments[0]!
+    const before = this.#segments.length
+    this.#dropSegments()
+    // Space came back (or soon will: background deletions): the reserve again.
+    if (this.#segments.length < before) this.#reserve.keep()
+  }
+
+  #dropSegments(): void {
+    let i = 0
+    while (i < this.#segments.length) {
+      const seg = this.#segments[i]!
       if (this.#fd >= 0 && seg === this.#segments.at(-1)) return
       // A segment ends where the next one starts (or at nextSeq for the last).
-      const end = this.#segments[1]?.firstSeq ?? this.#nextSeq
+      const end = this.#segments[i + 1]?.firstSeq ?? this.#nextSeq
       if (end > this.#ackedSeq) return
+      if (!this.#keeper.saveUnsaved(seg)) {
+        i++
+        continue
+      }
       if (this.#deleteInBackground && this.#fs.unlink) {
         // Readers holding it open read on (an unlinked file lives while open).
-        this.#segments.shift()
+        this.#segments.splice(i, 1)
         this.#fs.unlink(seg.path, (err) => {
           if (err && err.code !== 'ENOENT') this.#deleteError ??= ioError(`deleting ${seg.path}`, err)
         })
@@ -707,7 +821,7 @@ export class WriteAheadLog {
       } catch (cause) {
         throw ioError(`deleting ${seg.path}`, cause)
       }
-      this.#segments.shift()
+      this.#segments.splice(i, 1)
     }
   }
 
@@ -725,6 +839,8 @@ export class WriteAheadLog {
         codec: this.#codec,
         scan: (seg) => this.#scanDeferred(seg),
         nextSeq: () => this.#nextSeq,
+        gap: (from, to, before) => this.#keeper.gap(from, to, before),
+        quarantine: (seg, ref) => this.#keeper.quarantineFrame(seg, ref),
       },
       fromSeq,
     )
@@ -736,7 +852,9 @@ export class WriteAheadLog {
     const scan = this.#scanFile(seg.path)
     // A segment that was followed by another was complete: a torn end is damage.
     this.#corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
-    seg.frames = scan.frames.map((f) => ({ header: f.header, offset: f.offset }))
+    const next = this.#segments[this.#segments.indexOf(seg) + 1]
+    seg.frames = this.#keeper.checkFrames(seg, scan.frames, next?.firstSeq)
+    for (const d of scan.damaged) this.#keeper.save(seg, d.start, d.end, 'corrupt')
     return seg.frames
   }
 
@@ -762,170 +880,5 @@ export class WriteAheadLog {
     this.#writeCleanClose()
     releaseDirLock(this.#fs, this.dir)
     this.#closed = true
-  }
-}
-
-interface LogView {
-  readonly segments: readonly Segment[]
-  readonly fs: WalFs
-  readonly codec: PayloadCodecOptions
-  readonly scan: (seg: Segment) => FrameRef[]
-  readonly nextSeq: () => number
-}
-
-/**
- * Reads frames in order, one at a time, following the log as it grows
- * (made by `WriteAheadLog.reader`, used on the log's owner thread). `position`
- * is the sequence number the reader has reached: every item below it was
- * returned, skipped, or is not in the log.
- */
-export class WalReader {
-  readonly #log: LogView
-  #position: number
-  #segment: Segment | undefined
-  #index = 0
-  #fd = -1
-  #fdSegment: Segment | undefined
-
-  constructor(log: LogView, fromSeq: number) {
-    this.#log = log
-    this.#position = fromSeq
-  }
-
-  get position(): number {
-    return this.#position
-  }
-
-  /** The next frame wholly below `limitSeq` (default: everything appended), or undefined. */
-  next(limitSeq: number = this.#log.nextSeq()): WalFrame | undefined {
-    const ref = this.#peek(limitSeq)
-    if (!ref) return undefined
-    const payload = this.#read(ref)
-    const frame: WalFrame = { ...ref.header, payload: decodePayload(payload, ref.header, this.#log.codec) }
-    this.#advance(ref)
-    return frame
-  }
-
-  /**
-   * Skips the frame `next` would return (one that cannot be decoded: a
-   * tampered frame, a key not supplied). Returns its item count (0: none).
-   */
-  skip(limitSeq: number = this.#log.nextSeq()): number {
-    const ref = this.#peek(limitSeq)
-    if (!ref) return 0
-    this.#advance(ref)
-    return ref.header.count
-  }
-
-  /**
-   * Moves the reader forward to `seq` (frames below it are not returned).
-   * Returns how many sequence numbers it skipped.
-   */
-  skipTo(seq: number): number {
-    const from = this.#position
-    this.#position = Math.max(this.#position, seq)
-    return this.#position - from
-  }
-
-  /** Moves to the end of the log: what is there now is not to be read. */
-  catchUp(): void {
-    const segs = this.#log.segments
-    this.#segment = segs.at(-1)
-    this.#index = this.#segment?.frames?.length ?? 0
-    this.#position = Math.max(this.#position, this.#log.nextSeq())
-  }
-
-  /** Whether frames not read yet exist (appended, not necessarily synced). */
-  get behind(): boolean {
-    return this.#position < this.#log.nextSeq()
-  }
-
-  close(): void {
-    this.#closeFd()
-  }
-
-  /** Index of the reader's segment, re-found if it was deleted. */
-  #locate(): number {
-    const segs = this.#log.segments
-    let i = this.#segment ? segs.indexOf(this.#segment) : -1
-    if (i < 0) {
-      // Not started, or its segment was deleted: find the first segment that
-      // holds anything at or after the position.
-      i = 0
-      while (i + 1 < segs.length && segs[i + 1]!.firstSeq <= this.#position) i++
-      this.#segment = segs[i]
-      this.#index = 0
-    }
-    return i
-  }
-
-  #peek(limitSeq: number): FrameRef | undefined {
-    const segs = this.#log.segments
-    for (let i = this.#locate(); i < segs.length; i++) {
-      const seg = segs[i]!
-      if (seg !== this.#segment) {
-        this.#segment = seg
-        this.#index = 0
-      }
-      const refs = this.#log.scan(seg)
-      while (this.#index < refs.length) {
-        const ref = refs[this.#index]!
-        const end = ref.header.firstSeq + ref.header.count
-        if (end <= this.#position) {
-          this.#index++
-          continue
-        }
-        return end <= limitSeq ? ref : undefined
-      }
-      if (i === segs.length - 1) return undefined
-    }
-    return undefined
-  }
-
-  #advance(ref: FrameRef): void {
-    this.#index++
-    this.#position = Math.max(this.#position, ref.header.firstSeq + ref.header.count)
-  }
-
-  #read(ref: FrameRef): Uint8Array {
-    const seg = this.#segment!
-    const fs = this.#log.fs
-    if (this.#fdSegment !== seg) {
-      this.#closeFd()
-      try {
-        this.#fd = fs.openSync(seg.path, 'r')
-      } catch (cause) {
-        throw ioError(`opening ${seg.path}`, cause)
-      }
-      this.#fdSegment = seg
-    }
-    const payload = new Uint8Array(ref.header.length)
-    try {
-      let done = 0
-      while (done < payload.byteLength) {
-        const n = fs.readSync(
-          this.#fd,
-          payload,
-          done,
-          payload.byteLength - done,
-          ref.offset + FRAME_HEADER_BYTES + done,
-        )
-        if (n === 0) throw new Error('unexpected end of file')
-        done += n
-      }
-    } catch (cause) {
-      throw ioError(`reading ${seg.path}`, cause)
-    }
-    return payload
-  }
-
-  #closeFd(): void {
-    if (this.#fd >= 0) {
-      try {
-        this.#log.fs.closeSync(this.#fd)
-      } catch {}
-      this.#fd = -1
-      this.#fdSegment = undefined
-    }
   }
 }
