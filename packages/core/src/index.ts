@@ -34,6 +34,8 @@ export type {
   FullPolicy,
   Health,
   HealthStatus,
+  LatencyHistogram,
+  LatencyHistograms,
   Metrics,
   PresetName,
   QueueEvents,
