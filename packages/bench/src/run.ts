@@ -1,9 +1,11 @@
 /**
  * `pnpm bench`: runs every question in sequence, printing progress on stderr,
- * then the table on stdout, and writes results/latest.json.
+ * then the table on stdout, and writes results/latest.json and its chart,
+ * results/latest.svg.
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { writeChart } from './chart.ts'
 import { runE2eHttp } from './e2e-http.ts'
 import { runE2eHttpLatency } from './e2e-http-latency.ts'
 import { runE2eMemory } from './e2e-memory.ts'
@@ -19,6 +21,7 @@ import { runWal } from './wal.ts'
 import { runWalLog } from './wal-log.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
+const CHART = fileURLToPath(new URL('../results/latest.svg', import.meta.url))
 
 interface Step {
   readonly name: string
@@ -115,7 +118,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${formatTable(figures)}\n\n`)
   if (steps === STEPS) {
     writeJson(RESULTS, figures)
-    progress(`wrote ${RESULTS}`)
+    writeChart(RESULTS, CHART)
+    progress(`wrote ${RESULTS} and ${CHART}`)
   }
   // Other processes on the machine skew every figure: say how busy it was.
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${load()}`)
