@@ -14,6 +14,7 @@ import { makeEvents } from './event.ts'
 import { runEventLoopDelay } from './event-loop-delay.ts'
 import { runLatency } from './latency.ts'
 import { runPeers } from './peers.ts'
+import { runPino } from './pino.ts'
 import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
 import { runStartBacklog } from './start-backlog.ts'
@@ -51,6 +52,11 @@ const STEPS: readonly Step[] = [
     run: (pool) => runEventLoopDelay(pool),
   },
   { name: 'peers', what: 'thread-stream, array batcher, VineQueue e2e', run: (pool) => runPeers(pool) },
+  {
+    name: 'pino',
+    what: 'pino → VineQueue destination, beside pino.transport() (thread-stream) and pino.destination() (sonic-boom to a file)',
+    run: (pool) => runPino(pool),
+  },
   {
     name: 'wal',
     what: 'end to end with the WAL on (syncMode always: plain, snappy, AES-GCM) beside memory-only and a naive fsync loop',
