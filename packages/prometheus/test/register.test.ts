@@ -55,6 +55,26 @@ function value(families: Map<string, Family>, name: string, labels: Record<strin
   return matches[0]!.value
 }
 
+/**
+ * Waits (bounded) until two readings of the queue 150 ms apart are equal:
+ * after drain() some values still settle (the pipeline publishes its item
+ * count lazily; the WAL writes its watermark and deletes delivered segments
+ * in the background), and the scrape must be compared with a reading of the
+ * same state.
+ */
+async function settled(queue: Queue): Promise<void> {
+  const read = (): string => JSON.stringify([queue.metrics(), queue.latencyHistograms()])
+  const deadline = Date.now() + 20_000
+  let last = read()
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 150))
+    const now = read()
+    if (now === last) return
+    if (Date.now() > deadline) throw new Error('queue metrics did not settle')
+    last = now
+  }
+}
+
 /** Every scalar series of a queue, as `queue.metrics()` names it (written out, not derived from the package). */
 function expectedScalars(m: Metrics, wal: boolean): Array<[string, Record<string, string>, number]> {
   const rows: Array<[string, Record<string, string>, number]> = [
@@ -166,6 +186,7 @@ describe('registerQueueMetrics', () => {
     for (let id = 0; id < 1000; id++) orders.enqueue({ id, event: 'order' })
     for (let id = 0; id < 120; id++) audit.enqueue({ id })
     await Promise.all([orders.drain(), audit.drain()])
+    await Promise.all([settled(orders), settled(audit)])
 
     const families = await scrape(url)
     const queues: Array<[Queue, Record<string, string>, boolean]> = [
@@ -209,6 +230,7 @@ describe('registerQueueMetrics', () => {
     // Read at scrape time: more work shows up at the next scrape, no timer involved.
     for (let id = 0; id < 30; id++) audit.enqueue({ id })
     await audit.drain()
+    await settled(audit)
     const again = await scrape(url)
     expect(value(again, 'vinequeue_sent_items_total', { queue: 'audit' })).toBe(150)
     expect(value(again, 'vinequeue_sent_items_total', o)).toBe(999)
