@@ -1,9 +1,11 @@
 /**
  * `pnpm bench`: runs every question in sequence, printing progress on stderr,
- * then the table on stdout, and writes results/latest.json.
+ * then the table on stdout, and writes results/latest.json and its chart,
+ * results/latest.svg.
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { writeChart } from './chart.ts'
 import { runE2eHttp } from './e2e-http.ts'
 import { runE2eHttpLatency } from './e2e-http-latency.ts'
 import { runE2eMemory } from './e2e-memory.ts'
@@ -12,6 +14,7 @@ import { makeEvents } from './event.ts'
 import { runEventLoopDelay } from './event-loop-delay.ts'
 import { runLatency } from './latency.ts'
 import { runPeers } from './peers.ts'
+import { runPino } from './pino.ts'
 import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
 import { runStartBacklog } from './start-backlog.ts'
@@ -19,6 +22,7 @@ import { runWal } from './wal.ts'
 import { runWalLog } from './wal-log.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
+const CHART = fileURLToPath(new URL('../results/latest.svg', import.meta.url))
 
 interface Step {
   readonly name: string
@@ -48,6 +52,11 @@ const STEPS: readonly Step[] = [
     run: (pool) => runEventLoopDelay(pool),
   },
   { name: 'peers', what: 'thread-stream, array batcher, VineQueue e2e', run: (pool) => runPeers(pool) },
+  {
+    name: 'pino',
+    what: 'pino → VineQueue destination, beside pino.transport() (thread-stream) and pino.destination() (sonic-boom to a file)',
+    run: (pool) => runPino(pool),
+  },
   {
     name: 'wal',
     what: 'end to end with the WAL on (syncMode always: plain, snappy, AES-GCM) beside memory-only and a naive fsync loop',
@@ -115,7 +124,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${formatTable(figures)}\n\n`)
   if (steps === STEPS) {
     writeJson(RESULTS, figures)
-    progress(`wrote ${RESULTS}`)
+    writeChart(RESULTS, CHART)
+    progress(`wrote ${RESULTS} and ${CHART}`)
   }
   // Other processes on the machine skew every figure: say how busy it was.
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${load()}`)

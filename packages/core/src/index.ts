@@ -36,6 +36,8 @@ export type {
   FullPolicy,
   Health,
   HealthStatus,
+  LatencyHistogram,
+  LatencyHistograms,
   Metrics,
   PresetName,
   QueueEvents,

@@ -7,7 +7,7 @@ import {
 } from '../metrics/layout.ts'
 import { softLimitDelay } from '../producer/handle.ts'
 import { ControlSlot, LaneCounter, LaneSlot, laneCapacity } from '../ring/layout.ts'
-import type { CircuitState, Metrics, ResolvedOptions } from './types.ts'
+import type { CircuitState, LatencyHistogram, LatencyHistograms, Metrics, ResolvedOptions } from './types.ts'
 
 const CIRCUIT: readonly CircuitState[] = ['closed', 'open', 'half-open']
 
@@ -140,5 +140,33 @@ export function readMetrics(
     batchSize: slot(MetricSlot.BATCH_SIZE),
     concurrencyLimit: slot(MetricSlot.CONCURRENCY_LIMIT),
     lanes: lanes.length,
+  }
+}
+
+const UPPER_BOUNDS_US: readonly number[] = Object.freeze(
+  Array.from({ length: HISTOGRAM_BUCKETS }, (_, b) => bucketUpperUs(b)),
+)
+
+/**
+ * The send-latency and fsync histograms as they are in shared memory. The
+ * pipeline thread stores a bucket and then the sum (two stores, not one
+ * transaction), so `count` is taken from the buckets themselves: it always
+ * equals the sum of `counts`, and `sumUs` may lag by the sample in progress.
+ */
+export function readHistograms(metricsSab: SharedArrayBuffer): LatencyHistograms {
+  const g = new BigUint64Array(metricsSab)
+  const read = (offset: number, sumSlot: number): LatencyHistogram => {
+    const counts: number[] = []
+    let count = 0
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+      const n = Number(Atomics.load(g, offset + b))
+      counts.push(n)
+      count += n
+    }
+    return { upperBoundsUs: UPPER_BOUNDS_US, counts, count, sumUs: Number(Atomics.load(g, sumSlot)) }
+  }
+  return {
+    send: read(HISTOGRAM_OFFSET, MetricSlot.LATENCY_SUM_US),
+    walSync: read(FSYNC_HISTOGRAM_OFFSET, MetricSlot.FSYNC_SUM_US),
   }
 }

@@ -33,13 +33,14 @@ import {
 import { workerExecArgv } from '../worker-exec-argv.ts'
 import { runInThreadSend } from './in-thread-send.ts'
 import { pipelineWorkers } from './internals.ts'
-import { finishedLaneCounters, type LaneCounters, readMetrics } from './metrics-reader.ts'
+import { finishedLaneCounters, type LaneCounters, readHistograms, readMetrics } from './metrics-reader.ts'
 import { resolveOptions } from './options.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
   EnqueueAsyncOptions,
   Health,
   HealthStatus,
+  LatencyHistograms,
   Metrics,
   QueueEvents,
   QueueOptions,
@@ -549,6 +550,15 @@ export class Queue extends EventEmitter<QueueEvents> {
   metrics(): Metrics {
     this.#retireLanes()
     return readMetrics(this.#metrics, this.#control, this.#lanes, this.options, this.#retired)
+  }
+
+  /**
+   * The send-latency and WAL fsync histograms behind `metrics()`'s
+   * percentiles, bucket by bucket (for exporters such as Prometheus), read
+   * from shared memory without messaging any thread.
+   */
+  latencyHistograms(): LatencyHistograms {
+    return readHistograms(this.#metrics)
   }
 
   /**

@@ -337,6 +337,31 @@ export interface Metrics {
   lanes: number
 }
 
+/**
+ * One latency histogram as the pipeline thread records it: log-scale buckets,
+ * four per doubling (bucket b holds samples in [2^(b/4), 2^((b+1)/4)) µs,
+ * samples rounded to whole µs; the first bucket also holds 0). Read from
+ * shared memory without messaging any thread.
+ */
+export interface LatencyHistogram {
+  /** Exclusive upper bound (µs) of each bucket, ascending; the same frozen array every time. */
+  readonly upperBoundsUs: readonly number[]
+  /** Samples per bucket (not cumulative), in the order of `upperBoundsUs`. */
+  readonly counts: readonly number[]
+  /** Samples recorded: the sum of `counts`. */
+  readonly count: number
+  /** Sum of the samples (µs). */
+  readonly sumUs: number
+}
+
+/** The queue's latency histograms (`queue.latencyHistograms()`). */
+export interface LatencyHistograms {
+  /** Send latency: from a batch's hand-off to a sender until its send settled (each attempt). */
+  readonly send: LatencyHistogram
+  /** WAL: fdatasync latency of each group commit (all zero without a WAL). */
+  readonly walSync: LatencyHistogram
+}
+
 export type HealthStatus = 'ok' | 'degraded' | 'down'
 
 export interface Health {

@@ -1,0 +1,2 @@
+export { VineQueueDestination, vinequeueDestination } from './destination.ts'
+export type { VineQueueDestinationOptions } from './options.ts'
