@@ -81,6 +81,8 @@ try {
   console.log(
     `VineQueue demo: ${int(flags.events)} events from ${refs.length} producers (main thread + ${flags.producers} workers)`,
   )
+  // Worker threads share this process's Node; the sink is forked with process.execPath.
+  console.log(`  Node ${process.version} (sink process: Node ${sink.node})`)
   console.log(`  WAL ${walDir} (syncMode always) → @vinequeue/senders/http, NDJSON → sink ${sink.url}`)
   console.log(
     flags.outageMs > 0

@@ -53,6 +53,8 @@ describe('demo', () => {
     expect(stdout).toMatch(/dead letters\s+0\n/)
     expect(stdout).toContain('OK: all 30,000 events arrived, exactly as sent')
     expect(existsSync(walDir(stdout))).toBe(false)
+    // The demo runs on the Node that started it (this test's), its sink process too.
+    expect(stdout).toContain(`Node ${process.version} (sink process: Node ${process.version})`)
   })
 
   it('fails, and cleans up, when the sink process dies', async () => {

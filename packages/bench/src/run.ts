@@ -19,6 +19,7 @@ import { runPoolTopology } from './pool-topology.ts'
 import { type Figure, formatTable, progress, writeJson } from './report.ts'
 import { runStartBacklog } from './start-backlog.ts'
 import { runWal } from './wal.ts'
+import { runWalCodec } from './wal-codec.ts'
 import { runWalLog } from './wal-log.ts'
 
 const RESULTS = fileURLToPath(new URL('../results/latest.json', import.meta.url))
@@ -66,6 +67,11 @@ const STEPS: readonly Step[] = [
     name: 'wal_log',
     what: '@vinequeue/wal alone: sync() latency after a batch append, recovery (open + frames) throughput',
     run: (pool) => runWalLog(pool),
+  },
+  {
+    name: 'wal_codec',
+    what: 'zstd (node:zlib, levels -5, 1 and 3) beside snappy on WAL batch payloads: size, compress and decompress MB/s',
+    run: (pool) => runWalCodec(pool),
   },
   {
     name: 'e2e_http',

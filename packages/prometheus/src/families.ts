@@ -240,7 +240,7 @@ export const FAMILIES: readonly Family[] = [
   },
   {
     name: 'wal_quarantined_total',
-    help: 'Pieces of damage kept in the log directory\'s quarantine folder (walQuarantinedTotal).',
+    help: "Pieces of damage kept in the log directory's quarantine folder (walQuarantinedTotal).",
     type: 'counter',
     wal: true,
     samples: (m) => one(m.walQuarantinedTotal),

@@ -53,4 +53,4 @@ const stats = setInterval(
 )
 stats.unref()
 
-send({ __sink: 1, type: 'listening', port: await server.listen() })
+send({ __sink: 1, type: 'listening', port: await server.listen(), node: process.version })

@@ -19,14 +19,17 @@ export interface SinkReport {
  */
 export class Sink extends EventEmitter<{ phase: [SinkPhase]; failed: [Error] }> {
   readonly url: string
+  /** `process.version` of the sink's process (forked with this process's Node, `process.execPath`). */
+  readonly node: string
   /** The latest counts the sink sent (every 200 ms). */
   readonly stats = { unique: 0, received: 0 }
   readonly #child: ChildProcess
   #closing = false
 
-  constructor(child: ChildProcess, port: number) {
+  constructor(child: ChildProcess, port: number, node: string) {
     super()
     this.#child = child
+    this.node = node
     this.url = `http://127.0.0.1:${port}${SINK_PATH}`
     child.on('message', (msg: SinkToParent) => {
       if (msg?.__sink !== 1) return
@@ -97,18 +100,18 @@ export async function startSink(totalEvents: number): Promise<Sink> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const { port, node } = await new Promise<{ port: number; node: string }>((resolve, reject) => {
       child.on('message', function onMessage(msg: SinkToParent) {
         if (msg?.__sink !== 1 || msg.type !== 'listening') return
         child.off('message', onMessage)
-        resolve(msg.port)
+        resolve(msg)
       })
       child.once('error', reject)
       child.once('exit', (code, signal) =>
         reject(new Error(`sink process exited before listening (${signal ?? `code ${code}`})`)),
       )
     })
-    return new Sink(child, port)
+    return new Sink(child, port, node)
   } catch (err) {
     child.kill('SIGKILL')
     throw err

@@ -31,7 +31,7 @@ export type ParentToSink =
   | { readonly __sink: 1; readonly type: 'report' }
 
 export type SinkToParent =
-  | { readonly __sink: 1; readonly type: 'listening'; readonly port: number }
+  | { readonly __sink: 1; readonly type: 'listening'; readonly port: number; readonly node: string }
   | { readonly __sink: 1; readonly type: 'phase'; readonly phase: SinkPhase }
   | { readonly __sink: 1; readonly type: 'stats'; readonly unique: number; readonly received: number }
   | {

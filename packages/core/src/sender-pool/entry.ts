@@ -149,8 +149,8 @@ function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): E
 }
 
 /**
- * Where a module graph fails to parse, as `path:line`. Node 20 gives a
- * dynamic import's SyntaxError no file or line (they are printed only for an
+ * Where a module graph fails to parse, as `path:line`. Node (22 and 24 as
+ * well as 20) gives a dynamic import's SyntaxError no file or line (they are printed only for an
  * uncaught one), so the import is repeated in a child process whose stderr
  * names them — nothing runs there: a graph that does not parse is not
  * evaluated. Only on this failure path; undefined if it cannot tell.

@@ -32,7 +32,10 @@ async function fullQueue(
   // One item goes in flight and blocks; one more fills the open slab.
   q.enqueue({ n: -2, s: ITEM })
   q.enqueue({ n: -1, s: ITEM })
-  await waitFor(() => q.metrics().inFlightBatches === 1)
+  // Both must have left the lane before it is filled: a pipeline thread slow to
+  // take the second (a busy machine) would otherwise free its room later, and
+  // the lane would not stay full.
+  await waitFor(() => q.metrics().inFlightBatches === 1 && q.metrics().memoryQueueBytes === 0)
   let accepted = 0
   for (let n = 0; n < 200; n++) {
     try {

@@ -31,6 +31,10 @@ const createHttpSender: SenderFactory<HttpSenderOptions> = defineSender((options
     connectTimeout: o.connectTimeoutMs,
     headersTimeout: o.headersTimeoutMs,
     bodyTimeout: o.bodyTimeoutMs,
+    // undici 8 negotiates HTTP/2 when a TLS server offers it (ALPN); the
+    // options above (sockets, pipelining, 0 = a socket per request) are
+    // HTTP/1.1's, so the sender stays on HTTP/1.1.
+    allowH2: false,
     ...(o.tls ? { connect: { ...o.tls } } : {}),
   })
   let closed: Promise<void> | undefined

@@ -1,5 +1,3 @@
-import * as zlib from 'node:zlib'
-
 /**
  * Options of the Kafka sender. They cross a thread boundary (the queue
  * structured-clones them into every sender thread), so they are plain data:
@@ -28,9 +26,9 @@ export interface KafkaSenderOptions {
    */
   readonly acks?: -1 | 0 | 1
   /**
-   * Record batch compression. `'gzip'` (node:zlib), `'snappy'` and `'lz4'`
-   * (WebAssembly, no native module) work on every supported Node;
-   * `'zstd'` needs `zlib.zstdCompressSync` (Node ≥ 22.15 / 23.8). Default `'none'`.
+   * Record batch compression: `'gzip'` and `'zstd'` (node:zlib; zstd at its
+   * default level 3), `'snappy'` and `'lz4'` (WebAssembly, no native
+   * module). Default `'none'`.
    */
   readonly compression?: KafkaCompression
   /**
@@ -128,15 +126,13 @@ const kDefaults: Readonly<Omit<ResolvedKafkaSenderOptions, 'brokers' | 'topic' |
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([...Object.keys(kDefaults), 'brokers', 'topic', 'retries'])
 
-/** Codecs this Node can write; zstd only where node:zlib has it. */
+/** Every codec the sender can write (all of them on every supported Node). */
 export const supportedCompressions: readonly KafkaCompression[] = Object.freeze([
   'none',
   'gzip',
   'snappy',
   'lz4',
-  ...(typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function'
-    ? ['zstd' as const]
-    : []),
+  'zstd',
 ])
 
 const SASL_MECHANISMS: readonly string[] = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']
@@ -207,11 +203,9 @@ export function resolveOptions(options: KafkaSenderOptions | undefined): Resolve
     issues.push(`acks: must be -1 (all in-sync replicas), 1 (leader) or 0 (none) (got ${describe(o.acks)})`)
   }
   if (!supportedCompressions.includes(o.compression)) {
-    const why =
-      o.compression === 'zstd'
-        ? ': zstd needs zlib.zstdCompressSync (Node ≥ 22.15 or ≥ 23.8)'
-        : ` (got ${describe(o.compression)})`
-    issues.push(`compression: must be one of ${supportedCompressions.join(', ')}${why}`)
+    issues.push(
+      `compression: must be one of ${supportedCompressions.join(', ')} (got ${describe(o.compression)})`,
+    )
   }
   if (typeof o.idempotent !== 'boolean') {
     issues.push(`idempotent: must be a boolean (got ${describe(o.idempotent)})`)

@@ -15,9 +15,11 @@ import { WireReader, WireWriter } from './wire.ts'
  *
  *   key  API              advertised  implemented
  *   18   ApiVersions      0–3         3   (the client always sends v3 first)
+ *                                     1   (with SASL, again before SaslHandshake,
+ *                                          to pick the SaslAuthenticate version)
  *   3    Metadata         0–12        12
  *   0    Produce          3–9         9   (record batches v2; CRC-32C checked;
- *                                          none/gzip/snappy/lz4, zstd where Node has it)
+ *                                          none/gzip/snappy/lz4/zstd)
  *   22   InitProducerId   0–4         4   (idempotent producers; sequence numbers checked)
  *   17   SaslHandshake    0–1         1   (only when `sasl` is set: PLAIN)
  *   36   SaslAuthenticate 0–2         2
@@ -302,6 +304,7 @@ export class KafkaBroker {
     }
     switch (apiKey) {
       case ApiKeys.API_VERSIONS:
+        if (apiVersion === 1) return this.#reply(conn, correlationId, false, this.#apiVersionsV1())
         expect(3)
         return this.#reply(conn, correlationId, false, this.#apiVersions(r))
       case ApiKeys.METADATA:
@@ -356,6 +359,15 @@ export class KafkaBroker {
       .compactArray(apis, (w, [key, min, max]) => w.int16(key).int16(min).int16(max).taggedFields())
       .int32(0) // throttle_time_ms
       .taggedFields()
+  }
+
+  /** v1: an empty request; the answer in the pre-flexible layout (int32-counted array, no tags). */
+  #apiVersionsV1(): WireWriter {
+    const apis = this.#sasl ? [...ADVERTISED, ...ADVERTISED_SASL] : ADVERTISED
+    return new WireWriter()
+      .int16(0)
+      .array32(apis, (w, [key, min, max]) => w.int16(key).int16(min).int16(max))
+      .int32(0) // throttle_time_ms
   }
 
   #metadata(r: WireReader): WireWriter {

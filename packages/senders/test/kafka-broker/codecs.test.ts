@@ -52,7 +52,7 @@ describe('broker stand-in codecs', () => {
     fc.assert(
       fc.property(
         fc.array(message, { minLength: 1, maxLength: 10 }),
-        fc.constantFrom('none', 'gzip', 'snappy', 'lz4'),
+        fc.constantFrom('none', 'gzip', 'snappy', 'lz4', 'zstd'),
         fc.nat(),
         (messages, compression, flip) => {
           const batch = createRecordsBatch(

@@ -1,5 +1,4 @@
-import * as zlib from 'node:zlib'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, zstdDecompressSync } from 'node:zlib'
 
 /**
  * Checksums and decompressors the stand-in uses to check what the client
@@ -11,7 +10,7 @@ import { gunzipSync } from 'node:zlib'
  *   and the xerial framing the Java client writes (`\x82SNAPPY\0` + int32 blocks).
  * - LZ4 frames (https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md),
  *   header, block and content checksums verified (xxHash32).
- * - gzip through node:zlib; zstd through node:zlib where this Node has it.
+ * - gzip and zstd through node:zlib.
  */
 
 const CRC32C_TABLE: Uint32Array = (() => {
@@ -237,11 +236,8 @@ export function decompress(codec: number, data: Buffer): Buffer {
       return snappyDecompress(data)
     case 3:
       return lz4Decompress(data)
-    case 4: {
-      const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync
-      if (!zstd) throw new RangeError('zstd: this Node has no zlib.zstdDecompressSync')
-      return zstd(data)
-    }
+    case 4:
+      return zstdDecompressSync(data)
     default:
       throw new RangeError(`unknown compression codec ${codec}`)
   }
