@@ -139,6 +139,17 @@ function producerOptions(o: ResolvedKafkaSenderOptions): ProducerOptions<Buffer,
     retryDelay: o.retryDelayMs,
     metadataMaxAge: o.metadataMaxAgeMs,
     autocreateTopics: false,
+    // InitProducerId's producer id and epoch when the client asks for a new
+    // producer: the protocol's "none" is -1/-1, but the client defaults to
+    // 0/0 (@platformatic/kafka 2.12.1, every InitProducerId it sends, the
+    // recovery after UNKNOWN_PRODUCER_ID included). Kafka ignores them
+    // without a transactional id; a stricter broker (librdkafka's mock)
+    // takes 0/0 for an epoch bump of producer 0 and answers
+    // UNKNOWN_PRODUCER_ID, so no idempotent send ever succeeds. The client
+    // falls back to these options wherever it does not pass its own; the
+    // Produce requests of a non-idempotent producer do not read them.
+    // See UPSTREAM.md.
+    ...(o.idempotent ? { producerId: -1n, producerEpoch: -1 } : {}),
     // On NOT_LEADER_OR_FOLLOWER & co the client would re-send the whole
     // request, partitions that succeeded included: duplicates. We refresh
     // the metadata ourselves and retry only the failed items. (The
