@@ -34,8 +34,10 @@ export interface MockRecord {
 
 const SCRIPT = fileURLToPath(new URL('./mock-cluster.mjs', import.meta.url))
 
-export async function startMockCluster(brokerCount = 3): Promise<MockCluster> {
-  const execPath = process.env.VINEQUEUE_RDKAFKA_NODE || process.execPath
+export async function startMockCluster(
+  brokerCount = 3,
+  execPath: string = process.env.VINEQUEUE_RDKAFKA_NODE || process.execPath,
+): Promise<MockCluster> {
   const child: ChildProcess = fork(SCRIPT, [String(brokerCount)], {
     execPath,
     execArgv: [],
