@@ -8,6 +8,7 @@ import {
   type SenderFactory,
   type SendResult,
 } from '@vinequeue/core/sender'
+import { PendingResend } from './idempotent-resend.ts'
 import { buildMessages, encodeHeaders, type KafkaMessage } from './messages.ts'
 import { type KafkaSenderOptions, type ResolvedKafkaSenderOptions, resolveOptions } from './options.ts'
 import { classify, itemFailures } from './outcome.ts'
@@ -23,35 +24,52 @@ const createKafkaSender: SenderFactory<KafkaSenderOptions> = defineSender((input
   const producer = new Producer(producerOptions(options))
   const headers = Object.keys(options.headers).length > 0 ? encodeHeaders(options.headers) : undefined
   let sticky = 0
-  // Idempotent producers: one send at a time (`lock`), and a fresh producer
-  // id after any failure (see `attempt`).
+  // Idempotent producers: one send at a time (`lock`); after a failure,
+  // either the same records again under the same producer state (`pending`)
+  // or a fresh producer id (see `attempt`).
   let lock: Promise<unknown> = Promise.resolve()
   let renewProducerId = false
+  let pending: PendingResend | undefined
 
   /** Everything one send asks of the client, not cut short by aborts. */
   async function attempt(messages: KafkaMessage[]): Promise<void> {
-    // Partitions are chosen here rather than by the client so that a failed
-    // partition can be mapped back to its items. Keyed messages: the
-    // client's default partitioner (murmur2 of the key bytes, `>>> 0`, modulo
-    // the partition count). Keyless messages of one batch share one
-    // partition, rotating per batch (like Java's sticky partitioner), rather
-    // than spreading one batch over every partition.
     const count = await partitionCount()
-    const keyless = sticky++ % count
-    for (const m of messages) m.partition = m.key ? defaultPartitioner(m, m.key) % count : keyless
+    const resend = pending?.match(messages)
+    pending = undefined
+    if (resend) {
+      // The queue's retry of a send the client gave up on: same partitions,
+      // same producer id, epoch and sequence numbers, so the broker
+      // acknowledges what it already wrote without writing it again.
+      for (let i = 0; i < messages.length; i++) messages[i]!.partition = resend.partitions[i]!
+    } else {
+      // Partitions are chosen here rather than by the client so that a failed
+      // partition can be mapped back to its items. Keyed messages: the
+      // client's default partitioner (murmur2 of the key bytes, `>>> 0`, modulo
+      // the partition count). Keyless messages of one batch share one
+      // partition, rotating per batch (like Java's sticky partitioner), rather
+      // than spreading one batch over every partition.
+      const keyless = sticky++ % count
+      for (const m of messages) m.partition = m.key ? defaultPartitioner(m, m.key) % count : keyless
+    }
     try {
-      if (options.idempotent && renewProducerId) {
+      if (options.idempotent && resend) {
+        producer.restoreIdempotentState(resend.state)
+        renewProducerId = false
+      } else if (options.idempotent && renewProducerId) {
         await producer.initIdempotentProducer({})
         renewProducerId = false
       }
       await producer.send({ messages, acks: options.acks, compression: options.compression })
     } catch (err) {
-      // The client advances idempotent sequence numbers only for requests
-      // that fully succeeded; after anything else its numbering may no
-      // longer match the broker's, and a reused number makes the broker
-      // acknowledge new records as "duplicates" without writing them. A new
-      // producer id starts again from 0.
-      if (options.idempotent) renewProducerId = true
+      if (options.idempotent) {
+        // The client drops its producer state after a failed send. Unless the
+        // next send is the retry of these records (`pending`), a new producer
+        // id starts again from sequence 0: reusing the old id with numbers
+        // the broker has not seen in order would be refused, or acknowledged
+        // as duplicates without being written.
+        renewProducerId = true
+        if (classify(err).retryable) pending = PendingResend.from(err, options.topic, messages)
+      }
       throw err
     }
   }
@@ -139,6 +157,17 @@ function producerOptions(o: ResolvedKafkaSenderOptions): ProducerOptions<Buffer,
     retryDelay: o.retryDelayMs,
     metadataMaxAge: o.metadataMaxAgeMs,
     autocreateTopics: false,
+    // InitProducerId's producer id and epoch when the client asks for a new
+    // producer: the protocol's "none" is -1/-1, but the client defaults to
+    // 0/0 (@platformatic/kafka 2.12.1, every InitProducerId it sends, the
+    // recovery after UNKNOWN_PRODUCER_ID included). Kafka ignores them
+    // without a transactional id; a stricter broker (librdkafka's mock)
+    // takes 0/0 for an epoch bump of producer 0 and answers
+    // UNKNOWN_PRODUCER_ID, so no idempotent send ever succeeds. The client
+    // falls back to these options wherever it does not pass its own; the
+    // Produce requests of a non-idempotent producer do not read them.
+    // See UPSTREAM.md.
+    ...(o.idempotent ? { producerId: -1n, producerEpoch: -1 } : {}),
     // On NOT_LEADER_OR_FOLLOWER & co the client would re-send the whole
     // request, partitions that succeeded included: duplicates. We refresh
     // the metadata ourselves and retry only the failed items. (The
