@@ -11,7 +11,7 @@
 //   node scripts/rdkafka.mjs            check, rebuild if needed (about 2 minutes), check again
 //   node scripts/rdkafka.mjs headers    print a nodedir holding this Node's headers (fetched once)
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -34,15 +34,31 @@ function headersDir() {
     execFileSync(
       'npm',
       ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--silent', `${pkg}@${version}`],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
+      { stdio: ['ignore', 'ignore', 'inherit'], env: cleanEnv() },
     )
   }
-  if (!hasHeaders(nodedir)) fail(`the npm package ${pkg}@${version} brought no include/node/node.h`)
+  if (!hasHeaders(nodedir)) fail(`the npm package ${pkg}@${version} brought no headers of Node ${version}`)
   return nodedir
 }
 
+/**
+ * The environment for npm/npx calls, without the npm_* settings of the npm or pnpm that started
+ * this script (an outer `npx -p node@24 -p pnpm` leaves `npm_config_package` behind, which an
+ * inner npx would take as what to install).
+ */
+function cleanEnv(extra = {}) {
+  const env = {}
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v
+  return { ...env, ...extra }
+}
+
+/** Whether `dir` holds the headers of this very Node version (a config's nodedir may name another's). */
 function hasHeaders(dir) {
-  return existsSync(join(dir, 'include', 'node', 'node.h'))
+  const file = join(dir, 'include', 'node', 'node_version.h')
+  if (!existsSync(file)) return false
+  const text = readFileSync(file, 'utf8')
+  const part = (name) => text.match(new RegExp(`#define NODE_${name}_VERSION (\\d+)`))?.[1]
+  return `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` === version
 }
 
 function rdkafkaDir() {
@@ -105,7 +121,7 @@ if (process.argv[2] === 'headers') {
     const build = spawnSync('npx', ['-y', NODE_GYP, 'rebuild', `--nodedir=${nodedir}`], {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, npm_config_nodedir: nodedir },
+      env: cleanEnv({ npm_config_nodedir: nodedir }),
     })
     if (build.status !== 0) fail(`node-gyp rebuild failed in ${dir}`)
     const again = probe(dir)
