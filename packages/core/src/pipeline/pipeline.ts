@@ -129,12 +129,10 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(
-      config,
-      this.#metrics,
+    this.#dispatcher = new Dispatcher(config, this.#metrics, {
       post,
-      (slab) => this.#settled(slab),
-      (ms, success, backPressure) => {
+      settled: (slab) => this.#settled(slab),
+      outcome: (ms, success, backPressure) => {
         if (this.#adaptive) {
           this.#cutter.maxBatchSize = this.#adaptive.record(ms)
           this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
@@ -144,8 +142,8 @@ export class Pipeline {
           queueMicrotask(() => this.#dispatchWaiting()) // (after the settled batch frees its place)
         }
       },
-      () => this.kick(),
-      (state) => {
+      retrying: () => this.kick(),
+      circuit: (state) => {
         Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
         if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
           this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
@@ -153,8 +151,9 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'circuit', state })
         this.kick()
       },
-      (bytes, count, reason, attempts) => this.#deadLetterFile?.write(bytes, count, reason, attempts),
-    )
+      deadLetter: (bytes, count, reason, attempts) =>
+        this.#deadLetterFile?.write(bytes, count, reason, attempts),
+    })
   }
 
   #setReject(bit: number, on: boolean): void {
