@@ -4,37 +4,24 @@ import { concatBatches } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
-import { ControlSlot, RejectReason, recordSize } from '../ring/layout.ts'
+import { ControlSlot, Doorbell, RejectReason, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
 import { AdaptiveConcurrency } from './adaptive-concurrency.ts'
 import { BatchCutter } from './batch-cutter.ts'
 import { CircuitCode } from './circuit-breaker.ts'
 import { DeadLetterFile } from './dead-letter-file.ts'
 import { Dispatcher } from './dispatcher.ts'
+import { type FlushContext, FlushRequests } from './flush-requests.ts'
+import { InFlightWindow } from './in-flight-window.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalStage } from './wal-stage.ts'
-
-/** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
-const ASLEEP_WAKE_ME = 1
-const ASLEEP_FOR_ACKS = 2
 
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
 const ACCUMULATE_MS = 1
 
 /** With every slab taken and a lane not yet full enough to spill, how often the pipeline looks again (ms). */
 const SPILL_POLL_MS = 5
-
-interface FlushRequest {
-  readonly id: number
-  readonly drain: boolean
-  /** Lane write positions when the request arrived. */
-  readonly marks: Map<LaneReader, number>
-  /** Last batch id holding items from before the request, once known. */
-  target?: number
-  /** drain with a WAL: the log's next sequence number when the target was set. */
-  walTarget?: number
-}
 
 /** A batch cut for the WAL's backlog: durable once the log's durableSeq reaches `end` (flush waits for that). */
 interface SpillMark {
@@ -62,11 +49,10 @@ export class Pipeline {
   readonly #softLimit: number
   /** Lane fill (ratio) where batches start to spill to the WAL when no slab is free. */
   readonly #spillFill: number
-  /** Batches sent and not settled (in flight or waiting to retry), by id. */
-  readonly #unsettled = new Map<number, Slab>()
-  readonly #requests: FlushRequest[] = []
-  /** Cut batches waiting for an in-flight slot (FIFO; at most one with the slab count used). */
-  readonly #waiting: Slab[] = []
+  /** Batches cut and not settled; those waiting for an in-flight slot (at most one with the slab count used). */
+  readonly #window: InFlightWindow<Slab>
+  readonly #requests = new FlushRequests()
+  readonly #flushContext: FlushContext
   /**
    * Cut batches appended to the WAL, waiting for the pass's commit: slabs
    * (WAL-first, sent after it) and spill marks (kept only by the log).
@@ -78,9 +64,6 @@ export class Pipeline {
   readonly #spillSlabs: SlabPool | undefined
   #walFull = false
   readonly #deadLetterFile: DeadLetterFile | undefined
-  /** Dispatched and not settled (in flight or waiting to retry). Bounded by maxInFlightBatches. */
-  #inFlight = 0
-  readonly #maxInFlight: number
   #current: Slab | undefined
   #nextId = 1
   #stopDeadline: number | undefined
@@ -104,7 +87,6 @@ export class Pipeline {
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
     this.#spillFill = (config.softLimit + config.hardLimit) / 2
-    this.#maxInFlight = config.maxInFlightBatches
     this.#walConfig = config.wal
     if (config.adaptiveBatching) {
       this.#adaptive = new AdaptiveBatchSize(config.adaptiveBatching, config.adaptiveBatching.minBatchSize)
@@ -114,7 +96,10 @@ export class Pipeline {
     if (config.adaptiveConcurrency) {
       this.#concurrency = new AdaptiveConcurrency(config.adaptiveConcurrency, config.maxInFlightBatches)
     }
-    this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency?.limit ?? this.#maxInFlight)
+    this.#window = new InFlightWindow(config.maxInFlightBatches, this.#concurrency, (slab) =>
+      this.#dispatcher.send(slab),
+    )
+    this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#window.limit)
     // One slab per batch in flight plus one being filled (or cut and waiting
     // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
@@ -139,7 +124,7 @@ export class Pipeline {
         }
         if (this.#concurrency?.settled(ms, success, backPressure)) {
           this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
-          queueMicrotask(() => this.#dispatchWaiting()) // (after the settled batch frees its place)
+          queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
         }
       },
       retrying: () => this.kick(),
@@ -154,6 +139,26 @@ export class Pipeline {
       deadLetter: (bytes, count, reason, attempts) =>
         this.#deadLetterFile?.write(bytes, count, reason, attempts),
     })
+    this.#flushContext = {
+      isLive: (lane) => this.#lanes.includes(lane),
+      cut: () => this.#cut(),
+      lastCutId: () => this.#nextId - 1,
+      walNextSeq: () => this.#wal?.nextSeq,
+      handedOver: (target) => {
+        // Every batch up to the target handed to a sender or durable in the
+        // WAL (none waiting for an in-flight slot or the commit).
+        this.#spillWaitingUpTo(target)
+        // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
+        const handedOver = (s: { id: number; walSeq?: number | undefined }): boolean =>
+          s.id > target || s.walSeq !== undefined
+        return this.#window.everyWaiting(handedOver) && this.#unsynced.every(handedOver)
+      },
+      // Every batch up to the target settled, the WAL's backlog included.
+      settled: (target, walTarget) =>
+        !this.#window.hasUnsettledUpTo(target) &&
+        (walTarget === undefined || this.#wal!.settledSeq(this.#window.lowestWalSeq()) >= walTarget),
+      done: (id) => this.#post({ __vq: 1, type: 'flushed', id }),
+    }
   }
 
   #setReject(bit: number, on: boolean): void {
@@ -196,9 +201,9 @@ export class Pipeline {
       const progressed = this.#drain() || loaded
       this.#lingerCheck()
       this.#commit() // (batches now durable may go, and flushes waiting for them resolve)
-      this.#serviceRequests()
+      this.#requests.service(this.#flushContext)
       this.#commit()
-      this.#wal?.settle(this.#lowestUnsettledWalSeq())
+      this.#wal?.settle(this.#window.lowestWalSeq())
       if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.bytes : 0)
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
@@ -223,11 +228,7 @@ export class Pipeline {
         this.#lanes.push(new LaneReader(msg.lane))
         break
       case 'flush':
-        this.#requests.push({
-          id: msg.id,
-          drain: msg.drain,
-          marks: new Map(this.#lanes.map((lane) => [lane, lane.writePosition()])),
-        })
+        this.#requests.add(msg.id, msg.drain, this.#lanes)
         break
       case 'stop':
         this.#stopDeadline = performance.now() + msg.timeoutMs
@@ -246,7 +247,7 @@ export class Pipeline {
 
   /** Wakes the loop if it sleeps (called on this thread: messages, acks, timers). */
   kick(): void {
-    if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, 0) !== 0) {
+    if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE) !== Doorbell.AWAKE) {
       Atomics.notify(this.#control, ControlSlot.DOORBELL)
     }
   }
@@ -265,7 +266,7 @@ export class Pipeline {
       for (let i = 0; i < this.#lanes.length; i++) {
         const lane = this.#lanes[i]!
         if (lane.isEmpty()) {
-          if (lane.isFinished() && !this.#requests.some((r) => r.marks.has(lane))) {
+          if (lane.isFinished() && !this.#requests.holds(lane)) {
             this.#lanes.splice(i--, 1)
           }
           continue
@@ -321,7 +322,7 @@ export class Pipeline {
     const wal = this.#wal
     if (!wal?.behind) return false
     let loaded = false
-    while (this.#slabs.available > 0 && this.#inFlight + this.#waiting.length < this.#maxInFlight) {
+    while (this.#slabs.available > 0 && this.#window.hasRoom) {
       const frame = wal.nextFrame()
       if (!frame) break
       const slab = this.#slabs.acquire(frame.payload.byteLength)!
@@ -331,11 +332,11 @@ export class Pipeline {
       slab.walSeq = frame.firstSeq
       slab.id = this.#nextId++
       slab.setState(SlabState.IN_FLIGHT)
-      this.#unsettled.set(slab.id, slab)
-      this.#waiting.push(slab)
+      this.#window.add(slab)
+      this.#window.enqueue(slab)
       loaded = true
     }
-    if (loaded) this.#dispatchWaiting()
+    if (loaded) this.#window.dispatch()
     return loaded
   }
 
@@ -349,23 +350,14 @@ export class Pipeline {
     const durable = wal.durableSeq
     let n = 0
     for (const cut of this.#unsynced) {
-      const end = cut instanceof Slab ? cut.walSeq + cut.count : cut.end
+      const end = cut instanceof Slab ? cut.walSeq! + cut.count : cut.end
       if (end > durable) break
-      if (cut instanceof Slab) this.#waiting.push(cut)
+      if (cut instanceof Slab) this.#window.enqueue(cut)
       n++
     }
     if (n === 0) return
     this.#unsynced.splice(0, n)
-    this.#dispatchWaiting()
-  }
-
-  /** Sequence number of the oldest item the WAL must keep (undefined: none unsettled). */
-  #lowestUnsettledWalSeq(): number | undefined {
-    let low: number | undefined
-    for (const slab of this.#unsettled.values()) {
-      if (slab.walSeq >= 0 && (low === undefined || slab.walSeq < low)) low = slab.walSeq
-    }
-    return low
+    this.#window.dispatch()
   }
 
   /**
@@ -392,7 +384,7 @@ export class Pipeline {
       lane.usedBytes() >= lane.capacity * this.#spillFill ||
       lane.hasWaiter() ||
       // A flush waits and the target is not taking batches: make them durable instead.
-      (this.#requests.some((r) => !r.drain) && this.#targetStalled())
+      (this.#requests.flushWaiting && this.#targetStalled())
     if (!pressed) return undefined
     const policy = this.#walConfig!.fullPolicy
     if (this.#walFull && (policy === 'block' || policy === 'reject')) return undefined
@@ -404,9 +396,7 @@ export class Pipeline {
 
   /** Batches are failing (retrying) or parked behind an open circuit. */
   #targetStalled(): boolean {
-    if (this.#dispatcher.parked > 0) return true
-    for (const slab of this.#unsettled.values()) if (slab.retrying) return true
-    return false
+    return this.#dispatcher.parked > 0 || this.#window.anyRetrying()
   }
 
   /**
@@ -437,9 +427,9 @@ export class Pipeline {
     const wal = this.#wal!
     const drop = wal.dropOldestSegment()
     if (!drop) return false
-    for (const slab of this.#unsettled.values())
-      if (slab.walSeq >= 0 && slab.walSeq < drop.end) slab.walSeq = -1
-    wal.settle(this.#lowestUnsettledWalSeq(), true)
+    for (const slab of this.#window.unsettled())
+      if (slab.walSeq !== undefined && slab.walSeq < drop.end) slab.walSeq = undefined
+    wal.settle(this.#window.lowestWalSeq(), true)
     return true
   }
 
@@ -466,7 +456,7 @@ export class Pipeline {
       else this.#slabs.release(slab)
       return true
     }
-    let walSeq = -1
+    let walSeq: number | undefined
     if (wal && this.#walConfig!.mode === 'first') {
       walSeq = wal.appendSent(slab.view(), slab.count)
       if (walSeq < 0) {
@@ -478,24 +468,15 @@ export class Pipeline {
     this.#current = undefined
     slab.id = this.#nextId++
     slab.setState(SlabState.IN_FLIGHT)
-    this.#unsettled.set(slab.id, slab)
-    if (walSeq >= 0) {
+    this.#window.add(slab)
+    if (walSeq !== undefined) {
       slab.walSeq = walSeq
       this.#unsynced.push(slab)
       return true
     }
-    this.#waiting.push(slab)
-    this.#dispatchWaiting()
+    this.#window.enqueue(slab)
+    this.#window.dispatch()
     return true
-  }
-
-  #dispatchWaiting(): void {
-    const limit = this.#concurrency?.limit ?? this.#maxInFlight
-    while (this.#waiting.length > 0 && this.#inFlight < limit) {
-      this.#inFlight++
-      this.#concurrency?.started(this.#inFlight)
-      this.#dispatcher.send(this.#waiting.shift()!)
-    }
   }
 
   #lingerCheck(): void {
@@ -510,46 +491,10 @@ export class Pipeline {
   }
 
   #settled(slab: Slab): void {
-    this.#unsettled.delete(slab.id)
-    this.#inFlight--
+    this.#window.settle(slab)
     this.#slabs.release(slab)
-    this.#dispatchWaiting()
+    this.#window.dispatch()
     this.kick()
-  }
-
-  #serviceRequests(): void {
-    for (let i = 0; i < this.#requests.length; i++) {
-      const req = this.#requests[i]!
-      if (req.target === undefined) {
-        let reached = true
-        for (const [lane, mark] of req.marks) {
-          if (this.#lanes.includes(lane) && !lane.reached(mark)) {
-            reached = false
-            break
-          }
-        }
-        if (!reached || !this.#cut()) continue
-        req.target = this.#nextId - 1
-        if (req.drain && this.#wal) req.walTarget = this.#wal.nextSeq
-      }
-      // flush: every batch up to the target handed to a sender or durable in
-      // the WAL (none waiting for an in-flight slot or the commit); drain:
-      // every one of them settled, the WAL's backlog included.
-      if (!req.drain) this.#spillWaitingUpTo(req.target)
-      // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
-      const handedOver = (s: { id: number; walSeq?: number }): boolean =>
-        s.id > req.target! || (s.walSeq !== undefined && s.walSeq >= 0)
-      if (
-        req.drain
-          ? this.#hasUnsettledUpTo(req.target) ||
-            (req.walTarget !== undefined &&
-              this.#wal!.settledSeq(this.#lowestUnsettledWalSeq()) < req.walTarget)
-          : !this.#waiting.every(handedOver) || !this.#unsynced.every(handedOver)
-      )
-        continue
-      this.#requests.splice(i--, 1)
-      this.#post({ __vq: 1, type: 'flushed', id: req.id })
-    }
   }
 
   /**
@@ -559,14 +504,14 @@ export class Pipeline {
    */
   #spillWaitingUpTo(id: number): void {
     if (!this.#wal) return
-    for (let i = 0; i < this.#waiting.length; i++) {
-      const slab = this.#waiting[i]!
-      if (slab.id > id || slab.walSeq >= 0) continue
-      if (!this.#toBacklog(slab, slab.id)) return // the flush waits
-      this.#waiting.splice(i--, 1)
-      this.#unsettled.delete(slab.id)
-      this.#slabs.release(slab)
-    }
+    this.#window.takeWaiting(
+      (slab) => slab.id <= id && slab.walSeq === undefined,
+      (slab) => {
+        if (!this.#toBacklog(slab, slab.id)) return false // the flush waits
+        this.#slabs.release(slab)
+        return true
+      },
+    )
   }
 
   /**
@@ -587,15 +532,10 @@ export class Pipeline {
     return true
   }
 
-  #hasUnsettledUpTo(id: number): boolean {
-    for (const unsettled of this.#unsettled.keys()) if (unsettled <= id) return true
-    return false
-  }
-
   #updateGauges(): void {
     let items = this.#current?.count ?? 0
     let retrying = 0
-    for (const slab of this.#unsettled.values()) {
+    for (const slab of this.#window.unsettled()) {
       items += slab.count
       if (slab.retrying) retrying++
     }
@@ -612,7 +552,7 @@ export class Pipeline {
 
   #allDelivered(): boolean {
     return (
-      this.#unsettled.size === 0 &&
+      this.#window.size === 0 &&
       !this.#wal?.behind &&
       (this.#current?.count ?? 0) === 0 &&
       this.#lanes.every((lane) => lane.isEmpty())
@@ -635,11 +575,7 @@ export class Pipeline {
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
     if (this.#wal) {
-      timeout = Math.min(
-        timeout,
-        this.#wal.ackDueInMs(this.#lowestUnsettledWalSeq()),
-        this.#wal.syncDueInMs(),
-      )
+      timeout = Math.min(timeout, this.#wal.ackDueInMs(this.#window.lowestWalSeq()), this.#wal.syncDueInMs())
     }
     // Nowhere to drain to: every slab taken, or the open spill batch waits for room in a full WAL.
     const blocked = accumulate || this.#drainBlocked || this.#cutRefused
@@ -647,21 +583,21 @@ export class Pipeline {
     if (blocked && !accumulate && this.#wal && this.#lanes.some((lane) => !lane.isEmpty())) {
       timeout = Math.min(timeout, SPILL_POLL_MS)
     }
-    const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
+    const value = blocked ? Doorbell.ASLEEP_FOR_ACKS : Doorbell.ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)
     // Re-check after announcing sleep: a producer that published before it saw
     // the doorbell did not notify (ring/lane-writer.ts publish()).
     if (!blocked && this.#lanes.some((lane) => !lane.isEmpty())) {
-      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
       return yieldToLoop() // (never a pass without timers and messages in between)
     }
     if (timeout <= 0) {
-      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
       return yieldToLoop()
     }
     const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, timeout)
     if (res.async) await res.value
-    Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+    Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
   }
 
   /**
@@ -693,10 +629,10 @@ export class Pipeline {
     let count = 0
     // Spill mode: batches sent from memory are not in the WAL yet.
     const notLogged: Array<{ bytes: Uint8Array; count: number }> = []
-    for (const slab of [...this.#unsettled.values()].sort((a, b) => a.id - b.id)) {
+    for (const slab of [...this.#window.unsettled()].sort((a, b) => a.id - b.id)) {
       parts.push(slab.view().slice())
       count += slab.count
-      if (slab.walSeq < 0) notLogged.push({ bytes: slab.view(), count: slab.count })
+      if (slab.walSeq === undefined) notLogged.push({ bytes: slab.view(), count: slab.count })
     }
     // Not in the WAL yet: the open batch and whatever is still in the lanes.
     const fresh: Array<{ bytes: Uint8Array; count: number }> = []
@@ -715,7 +651,7 @@ export class Pipeline {
     if (this.#wal) {
       // Everything undelivered is left durable for the next start; the
       // watermark stops at the oldest of it.
-      let low = this.#lowestUnsettledWalSeq()
+      let low = this.#window.lowestWalSeq()
       for (const f of [...notLogged, ...fresh]) {
         const seq = this.#wal.nextSeq
         // (If the log cannot take them, they are still in the StopReport.)

@@ -42,8 +42,8 @@ export class Slab {
   tainted = false
   /** An attempt failed; the batch waits for (or is in) a retry. */
   retrying = false
-  /** WAL: sequence number of the batch's first item, -1 when not in the WAL (yet). */
-  walSeq = -1
+  /** WAL: sequence number of the batch's first item; undefined while it is not in the WAL. */
+  walSeq: number | undefined = undefined
   /** performance.now() of the first send attempt (for maxRetryAgeMs). */
   firstSentAt = 0
   /** The current attempt is a half-open circuit probe. */
@@ -118,7 +118,7 @@ export class SlabPool {
     slab.attempt = 0
     slab.openedAt = 0
     slab.retrying = false
-    slab.walSeq = -1
+    slab.walSeq = undefined
     slab.firstSentAt = 0
     slab.probe = false
     slab.setState(SlabState.FILLING)
