@@ -5,12 +5,13 @@ import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
 import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
+import type { Flight } from './flight.ts'
 import { HostTransport } from './host-transport.ts'
 import { isBackPressure, splitOutcome } from './outcome-split.ts'
 import { PoolTransport } from './pool-transport.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { retryDecision } from './retry-policy.ts'
-import { type Slab, SlabState } from './slab-pool.ts'
+import { SlabState } from './slab-pool.ts'
 import type { Transport } from './transport.ts'
 
 /** What the dispatcher tells its owner (the pipeline). */
@@ -18,7 +19,7 @@ export interface DispatcherHooks {
   /** Posts a message to the host (sends for an in-thread sender, dead letters, circuit and misconfiguration reports). */
   post(msg: PipelineToHost, transfer?: TransferListItem[]): void
   /** The batch is done with (delivered, or dead-lettered): its slab may be released. */
-  settled(slab: Slab): void
+  settled(flight: Flight): void
   /** Every attempt's outcome: its latency (ms), whether the whole batch was delivered, whether the target pushed back. */
   outcome(latencyMs: number, success: boolean, backPressure: boolean): void
   /** A batch is waiting to be retried. */
@@ -30,7 +31,7 @@ export interface DispatcherHooks {
 }
 
 /**
- * Sends batches (slabs) and decides what happens to each outcome: settle,
+ * Sends batches (flights: a record beside each slab) and decides what happens to each outcome: settle,
  * retry the failed part after a backoff (retry-policy.ts), or dead-letter
  * (outcome-split.ts). Attempts run on a transport: the sender pool for
  * module senders, the host's in-thread `send` otherwise. While the circuit
@@ -46,7 +47,7 @@ export class Dispatcher {
   readonly #retryTimers = new Set<NodeJS.Timeout>()
   readonly #breaker: CircuitBreaker | undefined
   /** Batches due to be sent while the circuit does not allow it, oldest first. */
-  readonly #parked: Slab[] = []
+  readonly #parked: Flight[] = []
   #unparkTimer: NodeJS.Timeout | undefined
   #closed = false
   /** The last send failed `misconfigured` and none has succeeded since. */
@@ -64,11 +65,11 @@ export class Dispatcher {
       })
     }
     const onResult = (
-      slab: Slab,
+      flight: Flight,
       startedAt: number,
       failed: readonly ItemFailure[] | undefined,
       error: ErrorInfo | undefined,
-    ): void => this.#outcome(slab, startedAt, failed, error)
+    ): void => this.#outcome(flight, startedAt, failed, error)
     if (config.sender) {
       this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult)
     } else {
@@ -83,14 +84,14 @@ export class Dispatcher {
   }
 
   /**
-   * Sends (or re-sends) a slab's batch, or parks it while the circuit is
+   * Sends (or re-sends) a batch, or parks it while the circuit is
    * open (it goes out when the circuit half-opens or closes).
    */
-  send(slab: Slab): void {
+  send(flight: Flight): void {
     if (this.#closed) return
     const permit = this.#breaker?.acquire() ?? true
-    if (permit === false) return this.#park(slab)
-    this.#attempt(slab, permit === 'probe')
+    if (permit === false) return this.#park(flight)
+    this.#attempt(flight, permit === 'probe')
   }
 
   /** Batches parked by the circuit breaker. */
@@ -98,9 +99,9 @@ export class Dispatcher {
     return this.#parked.length
   }
 
-  #park(slab: Slab): void {
-    this.#parked.push(slab)
-    slab.setState(SlabState.IN_FLIGHT)
+  #park(flight: Flight): void {
+    this.#parked.push(flight)
+    flight.slab.setState(SlabState.IN_FLIGHT, flight.id)
     this.#scheduleUnpark()
   }
 
@@ -135,15 +136,15 @@ export class Dispatcher {
   }
 
   /** One attempt; `probe`: the circuit's half-open probe (its outcome decides the state). */
-  #attempt(slab: Slab, probe: boolean): void {
-    slab.probe = probe
+  #attempt(flight: Flight, probe: boolean): void {
+    flight.probe = probe
     if (probe) this.#metrics.add(MetricSlot.CIRCUIT_PROBES, 1)
-    slab.attempt++
-    if (slab.firstSentAt === 0) slab.firstSentAt = performance.now()
+    flight.attempt++
+    if (flight.firstSentAt === 0) flight.firstSentAt = performance.now()
     const startedAt = performance.now()
-    slab.setState(SlabState.IN_FLIGHT)
+    flight.slab.setState(SlabState.IN_FLIGHT, flight.id)
     this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, 1)
-    this.#transport.send(slab, startedAt)
+    this.#transport.send(flight, startedAt)
   }
 
   /** The host's answer for an in-thread send. */
@@ -157,16 +158,17 @@ export class Dispatcher {
     this.#host?.result(batchId, attempt, failed, error, abandoned)
   }
 
-  #outcome(slab: Slab, startedAt: number, failed?: readonly ItemFailure[], error?: ErrorInfo): void {
+  #outcome(flight: Flight, startedAt: number, failed?: readonly ItemFailure[], error?: ErrorInfo): void {
     if (this.#closed) return
+    const slab = flight.slab
     this.#metrics.add(MetricSlot.IN_FLIGHT_BATCHES, -1)
     const latency = performance.now() - startedAt
     this.#metrics.recordLatency(latency)
     this.#hooks.outcome(latency, !error && !failed?.length, isBackPressure(failed, error))
     if (this.#breaker) {
       // The target is unwell if it failed the whole batch with a retryable error.
-      this.#breaker.record(error !== undefined && error.retryable !== false, slab.probe)
-      slab.probe = false
+      this.#breaker.record(error !== undefined && error.retryable !== false, flight.probe)
+      flight.probe = false
       if (this.#parked.length > 0) queueMicrotask(() => this.#unpark())
     }
     this.#noteMisconfigured(error)
@@ -175,29 +177,29 @@ export class Dispatcher {
       case 'delivered':
         this.#metrics.add(MetricSlot.SENT, slab.count)
         this.#metrics.add(MetricSlot.BATCHES_SENT, 1)
-        return this.#hooks.settled(slab)
+        return this.#hooks.settled(flight)
       case 'failed':
         this.#metrics.add(MetricSlot.ERRORS, 1)
         // A sender bug, not a target failure: retried like one, and reported.
         if (error!.code === ErrorCodes.INVALID_SEND_RESULT)
           this.#hooks.post({ __vq: 1, type: 'invalidSendResult', error: error! })
-        if (split.permanent) return this.#deadLetterAll(slab, split.reason)
-        return this.#retryOrGiveUp(slab, split.reason, split.retryAfterMs)
+        if (split.permanent) return this.#deadLetterAll(flight, split.reason)
+        return this.#retryOrGiveUp(flight, split.reason, split.retryAfterMs)
       case 'partial': {
         // Deliver-count the rest, dead-letter permanent ones, retry the others.
         this.#metrics.add(MetricSlot.ERRORS, 1)
         this.#metrics.add(MetricSlot.SENT, split.delivered)
         for (const { reason, indexes } of split.deadLetters) {
-          this.#deadLetter(extractRecords(slab.view(), indexes), indexes.length, reason, slab.attempt)
+          this.#deadLetter(extractRecords(slab.view(), indexes), indexes.length, reason, flight.attempt)
         }
         if (split.retry.length === 0) {
           this.#metrics.add(MetricSlot.BATCHES_SENT, 1)
-          return this.#hooks.settled(slab)
+          return this.#hooks.settled(flight)
         }
         slab.bytes = compactRecords(slab.view(), split.retry)
         slab.count = split.retry.length
-        slab.setState(SlabState.IN_FLIGHT)
-        return this.#retryOrGiveUp(slab, split.retryReason, split.retryAfterMs)
+        slab.setState(SlabState.IN_FLIGHT, flight.id)
+        return this.#retryOrGiveUp(flight, split.retryReason, split.retryAfterMs)
       }
       default: {
         const never: never = split
@@ -225,28 +227,28 @@ export class Dispatcher {
   }
 
   /** Retries after the policy's backoff, or dead-letters the batch when the policy gives up. */
-  #retryOrGiveUp(slab: Slab, reason: string, retryAfterMs?: number): void {
+  #retryOrGiveUp(flight: Flight, reason: string, retryAfterMs?: number): void {
     const decision = retryDecision(
       this.#config,
-      slab.attempt,
-      performance.now() - slab.firstSentAt,
+      flight.attempt,
+      performance.now() - flight.firstSentAt,
       reason,
       retryAfterMs,
     )
-    if (!decision.retry) return this.#deadLetterAll(slab, decision.reason)
+    if (!decision.retry) return this.#deadLetterAll(flight, decision.reason)
     this.#metrics.add(MetricSlot.RETRIES, 1)
-    slab.retrying = true
+    flight.retrying = true
     this.#hooks.retrying()
     const timer = setTimeout(() => {
       this.#retryTimers.delete(timer)
-      this.send(slab)
+      this.send(flight)
     }, decision.delayMs)
     this.#retryTimers.add(timer)
   }
 
-  #deadLetterAll(slab: Slab, reason: string): void {
-    this.#deadLetter(slab.view().slice(), slab.count, reason, slab.attempt)
-    this.#hooks.settled(slab)
+  #deadLetterAll(flight: Flight, reason: string): void {
+    this.#deadLetter(flight.slab.view().slice(), flight.slab.count, reason, flight.attempt)
+    this.#hooks.settled(flight)
   }
 
   #deadLetter(bytes: Uint8Array, count: number, reason: string, attempts: number): void {

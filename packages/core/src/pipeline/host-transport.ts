@@ -2,8 +2,8 @@ import type { TransferListItem } from 'node:worker_threads'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
+import type { Flight } from './flight.ts'
 import type { ErrorInfo, PipelineToHost } from './protocol.ts'
-import type { Slab } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
 /**
@@ -17,7 +17,7 @@ export class HostTransport implements Transport {
   readonly #metrics: MetricsWriter
   readonly #onResult: AttemptResult
   /** Sends awaiting the host's answer, by batch id. */
-  readonly #pending = new Map<number, { slab: Slab; startedAt: number; attempt: number }>()
+  readonly #pending = new Map<number, { flight: Flight; startedAt: number; attempt: number }>()
 
   constructor(
     post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
@@ -33,13 +33,14 @@ export class HostTransport implements Transport {
     return Promise.resolve()
   }
 
-  send(slab: Slab, startedAt: number): void {
-    this.#pending.set(slab.id, { slab, startedAt, attempt: slab.attempt })
+  send(flight: Flight, startedAt: number): void {
+    const slab = flight.slab
+    this.#pending.set(flight.id, { flight, startedAt, attempt: flight.attempt })
     this.#post({
       __vq: 1,
       type: 'send',
-      batchId: slab.id,
-      attempt: slab.attempt,
+      batchId: flight.id,
+      attempt: flight.attempt,
       slab: slab.sab,
       count: slab.count,
       byteLength: slab.bytes,
@@ -62,10 +63,10 @@ export class HostTransport implements Transport {
     if (!pending || pending.attempt !== attempt) return
     this.#pending.delete(batchId)
     if (abandoned) {
-      pending.slab.tainted = true
+      pending.flight.slab.tainted = true
       this.#metrics.add(MetricSlot.TIMEOUTS, 1)
     }
-    this.#onResult(pending.slab, pending.startedAt, failed, error)
+    this.#onResult(pending.flight, pending.startedAt, failed, error)
   }
 
   close(): Promise<ErrorInfo[]> {

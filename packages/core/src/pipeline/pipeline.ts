@@ -11,10 +11,11 @@ import { BatchCutter } from './batch-cutter.ts'
 import { CircuitCode } from './circuit-breaker.ts'
 import { DeadLetterFile } from './dead-letter-file.ts'
 import { Dispatcher } from './dispatcher.ts'
+import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
-import { Slab, SlabPool, SlabState } from './slab-pool.ts'
+import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalStage } from './wal-stage.ts'
 
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
@@ -22,6 +23,15 @@ const ACCUMULATE_MS = 1
 
 /** With every slab taken and a lane not yet full enough to spill, how often the pipeline looks again (ms). */
 const SPILL_POLL_MS = 5
+
+/** The batch being filled: its slab, when its first record came, whether it is for the WAL's backlog (spill). */
+interface OpenBatch {
+  readonly slab: Slab
+  /** performance.now() of the first record (for the linger deadline). */
+  openedAt: number
+  /** The slab collects a batch for the WAL's backlog, not for sending. */
+  readonly spill: boolean
+}
 
 /** A batch cut for the WAL's backlog: durable once the log's durableSeq reaches `end` (flush waits for that). */
 interface SpillMark {
@@ -34,6 +44,14 @@ interface SpillMark {
  * batches (count, bytes, linger, flush, stop), hand them to the dispatcher,
  * and answer flush/drain/stop. Sleeps on the control block's doorbell when
  * there is nothing to do (an idle queue burns no CPU).
+ *
+ * Batches between cut and settlement are the in-flight window's
+ * (in-flight-window.ts), flush()/drain() the flush requests'
+ * (flush-requests.ts), sends the dispatcher's. The private fields left here
+ * (about 30) are the drain loop's own state — lanes, the open batch, the
+ * slab pools, the stop deadline, the adaptive sizes — and the WAL's
+ * (the stage, the commit list, the full state), which every pass reads
+ * together: drain, cut, commit and sleep each look at both.
  */
 export class Pipeline {
   readonly #control: Int32Array
@@ -50,21 +68,21 @@ export class Pipeline {
   /** Lane fill (ratio) where batches start to spill to the WAL when no slab is free. */
   readonly #spillFill: number
   /** Batches cut and not settled; those waiting for an in-flight slot (at most one with the slab count used). */
-  readonly #window: InFlightWindow<Slab>
+  readonly #window: InFlightWindow<Flight>
   readonly #requests = new FlushRequests()
   readonly #flushContext: FlushContext
   /**
    * Cut batches appended to the WAL, waiting for the pass's commit: slabs
    * (WAL-first, sent after it) and spill marks (kept only by the log).
    */
-  #unsynced: Array<Slab | SpillMark> = []
+  #unsynced: Array<Flight | SpillMark> = []
   #wal: WalStage | undefined
   readonly #walConfig: PipelineConfig['wal']
   /** The one slab that collects batches for the WAL's backlog (shared, so the host sees it if this thread dies). */
   readonly #spillSlabs: SlabPool | undefined
   #walFull = false
   readonly #deadLetterFile: DeadLetterFile | undefined
-  #current: Slab | undefined
+  #current: OpenBatch | undefined
   #nextId = 1
   #stopDeadline: number | undefined
   /** The last drain found a lane under pressure (see #drain). */
@@ -96,8 +114,8 @@ export class Pipeline {
     if (config.adaptiveConcurrency) {
       this.#concurrency = new AdaptiveConcurrency(config.adaptiveConcurrency, config.maxInFlightBatches)
     }
-    this.#window = new InFlightWindow(config.maxInFlightBatches, this.#concurrency, (slab) =>
-      this.#dispatcher.send(slab),
+    this.#window = new InFlightWindow(config.maxInFlightBatches, this.#concurrency, (flight) =>
+      this.#dispatcher.send(flight),
     )
     this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#window.limit)
     // One slab per batch in flight plus one being filled (or cut and waiting
@@ -116,7 +134,7 @@ export class Pipeline {
     }
     this.#dispatcher = new Dispatcher(config, this.#metrics, {
       post,
-      settled: (slab) => this.#settled(slab),
+      settled: (flight) => this.#settled(flight),
       outcome: (ms, success, backPressure) => {
         if (this.#adaptive) {
           this.#cutter.maxBatchSize = this.#adaptive.record(ms)
@@ -204,7 +222,7 @@ export class Pipeline {
       this.#requests.service(this.#flushContext)
       this.#commit()
       this.#wal?.settle(this.#window.lowestWalSeq())
-      if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.bytes : 0)
+      if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.slab.bytes : 0)
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
         if (this.#allDelivered()) return this.#finishStop(false)
@@ -271,11 +289,12 @@ export class Pipeline {
           }
           continue
         }
-        const slab = this.#current ?? this.#open(lane)
-        if (!slab) {
+        const open = this.#current ?? this.#open(lane)
+        if (!open) {
           this.#drainBlocked = true
           return progressed
         }
+        const slab = open.slab
         const room = this.#cutter.room(slab.count, slab.bytes)
         // (Read before draining: a successful drain clears the flag as it notifies.)
         const waiter = lane.hasWaiter()
@@ -283,7 +302,7 @@ export class Pipeline {
         // -1: a dropOldest producer won the race for these records; try once more.
         if (n < 0) n = this.#drainLane(lane, slab, room)
         if (n > 0) {
-          if (slab.count === 0) slab.openedAt = performance.now()
+          if (slab.count === 0) open.openedAt = performance.now()
           slab.count += n
           slab.bytes += lane.lastBytes
           moved = progressed = true
@@ -291,7 +310,7 @@ export class Pipeline {
           // faster than a 1 ms nap would allow: do not let it accumulate.
           if (waiter || lane.lastBytes * 8 >= lane.capacity) this.#pressed = true
         }
-        const reason = this.#cutter.check(slab.count, slab.openedAt, n === 0 && !lane.isEmpty())
+        const reason = this.#cutter.check(slab.count, open.openedAt, n === 0 && !lane.isEmpty())
         if (reason) this.#cut()
       }
     }
@@ -329,11 +348,10 @@ export class Pipeline {
       slab.data.set(frame.payload)
       slab.count = frame.count
       slab.bytes = frame.payload.byteLength
-      slab.walSeq = frame.firstSeq
-      slab.id = this.#nextId++
-      slab.setState(SlabState.IN_FLIGHT)
-      this.#window.add(slab)
-      this.#window.enqueue(slab)
+      const flight = newFlight(this.#nextId++, slab, frame.firstSeq)
+      slab.setState(SlabState.IN_FLIGHT, flight.id)
+      this.#window.add(flight)
+      this.#window.enqueue(flight)
       loaded = true
     }
     if (loaded) this.#window.dispatch()
@@ -350,9 +368,9 @@ export class Pipeline {
     const durable = wal.durableSeq
     let n = 0
     for (const cut of this.#unsynced) {
-      const end = cut instanceof Slab ? cut.walSeq! + cut.count : cut.end
+      const end = 'slab' in cut ? cut.walSeq! + cut.slab.count : cut.end
       if (end > durable) break
-      if (cut instanceof Slab) this.#window.enqueue(cut)
+      if ('slab' in cut) this.#window.enqueue(cut)
       n++
     }
     if (n === 0) return
@@ -369,10 +387,11 @@ export class Pipeline {
    * (A stop does not spill: it collects what is in memory, logs it and
    * reports it.)
    */
-  #open(lane: LaneReader): Slab | undefined {
+  #open(lane: LaneReader): OpenBatch | undefined {
     const wal = this.#wal
     if (!wal || (!wal.behind && this.#slabs.available > 0)) {
-      this.#current = this.#slabs.acquire()
+      const slab = this.#slabs.acquire()
+      this.#current = slab && { slab, openedAt: 0, spill: false }
       return this.#current
     }
     const pressed =
@@ -389,9 +408,8 @@ export class Pipeline {
     const policy = this.#walConfig!.fullPolicy
     if (this.#walFull && (policy === 'block' || policy === 'reject')) return undefined
     const slab = this.#spillSlabs!.acquire()
-    if (slab) slab.spill = true
-    this.#current = slab
-    return slab
+    this.#current = slab && { slab, openedAt: 0, spill: true }
+    return this.#current
   }
 
   /** Batches are failing (retrying) or parked behind an open circuit. */
@@ -427,8 +445,8 @@ export class Pipeline {
     const wal = this.#wal!
     const drop = wal.dropOldestSegment()
     if (!drop) return false
-    for (const slab of this.#window.unsettled())
-      if (slab.walSeq !== undefined && slab.walSeq < drop.end) slab.walSeq = undefined
+    for (const flight of this.#window.unsettled())
+      if (flight.walSeq !== undefined && flight.walSeq < drop.end) flight.walSeq = undefined
     wal.settle(this.#window.lowestWalSeq(), true)
     return true
   }
@@ -439,10 +457,11 @@ export class Pipeline {
    * stay open: the log is full and wal.fullPolicy does not drop.
    */
   #cut(): boolean {
-    const slab = this.#current
-    if (!slab || slab.count === 0) return true
+    const open = this.#current
+    if (!open || open.slab.count === 0) return true
+    const slab = open.slab
     const wal = this.#wal
-    if (wal && (slab.spill || wal.behind)) {
+    if (wal && (open.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
       const id = this.#nextId
       if (!this.#toBacklog(slab, id)) {
@@ -452,7 +471,7 @@ export class Pipeline {
       this.#nextId++
       this.#cutRefused = false
       this.#current = undefined
-      if (slab.spill) this.#spillSlabs!.release(slab)
+      if (open.spill) this.#spillSlabs!.release(slab)
       else this.#slabs.release(slab)
       return true
     }
@@ -466,33 +485,32 @@ export class Pipeline {
     }
     this.#cutRefused = false
     this.#current = undefined
-    slab.id = this.#nextId++
-    slab.setState(SlabState.IN_FLIGHT)
-    this.#window.add(slab)
+    const flight = newFlight(this.#nextId++, slab, walSeq)
+    slab.setState(SlabState.IN_FLIGHT, flight.id)
+    this.#window.add(flight)
     if (walSeq !== undefined) {
-      slab.walSeq = walSeq
-      this.#unsynced.push(slab)
+      this.#unsynced.push(flight)
       return true
     }
-    this.#window.enqueue(slab)
+    this.#window.enqueue(flight)
     this.#window.dispatch()
     return true
   }
 
   #lingerCheck(): void {
-    const slab = this.#current
-    if (!slab || slab.count === 0) return
+    const open = this.#current
+    if (!open || open.slab.count === 0) return
     if (
       this.#stopDeadline !== undefined ||
-      this.#cutter.check(slab.count, slab.openedAt, false) === 'linger'
+      this.#cutter.check(open.slab.count, open.openedAt, false) === 'linger'
     ) {
       this.#cut()
     }
   }
 
-  #settled(slab: Slab): void {
-    this.#window.settle(slab)
-    this.#slabs.release(slab)
+  #settled(flight: Flight): void {
+    this.#window.settle(flight)
+    this.#slabs.release(flight.slab)
     this.#window.dispatch()
     this.kick()
   }
@@ -505,10 +523,10 @@ export class Pipeline {
   #spillWaitingUpTo(id: number): void {
     if (!this.#wal) return
     this.#window.takeWaiting(
-      (slab) => slab.id <= id && slab.walSeq === undefined,
-      (slab) => {
-        if (!this.#toBacklog(slab, slab.id)) return false // the flush waits
-        this.#slabs.release(slab)
+      (flight) => flight.id <= id && flight.walSeq === undefined,
+      (flight) => {
+        if (!this.#toBacklog(flight.slab, flight.id)) return false // the flush waits
+        this.#slabs.release(flight.slab)
         return true
       },
     )
@@ -533,11 +551,11 @@ export class Pipeline {
   }
 
   #updateGauges(): void {
-    let items = this.#current?.count ?? 0
+    let items = this.#current?.slab.count ?? 0
     let retrying = 0
-    for (const slab of this.#window.unsettled()) {
-      items += slab.count
-      if (slab.retrying) retrying++
+    for (const flight of this.#window.unsettled()) {
+      items += flight.slab.count
+      if (flight.retrying) retrying++
     }
     this.#metrics.set(MetricSlot.PIPELINE_ITEMS, items)
     this.#metrics.set(MetricSlot.RETRYING_BATCHES, retrying)
@@ -554,7 +572,7 @@ export class Pipeline {
     return (
       this.#window.size === 0 &&
       !this.#wal?.behind &&
-      (this.#current?.count ?? 0) === 0 &&
+      (this.#current?.slab.count ?? 0) === 0 &&
       this.#lanes.every((lane) => lane.isEmpty())
     )
   }
@@ -567,11 +585,11 @@ export class Pipeline {
    * one with the sender threads) and spares producers a wake-up per publish.
    */
   async #sleep(accumulate: boolean): Promise<void> {
-    const slab = this.#current
+    const open = this.#current
     // (A batch waiting for room in the WAL is past its linger time: poll instead.)
     let timeout = this.#cutRefused
       ? SPILL_POLL_MS
-      : this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
+      : this.#cutter.msUntilLinger(open?.slab.count ?? 0, open?.openedAt ?? 0)
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
     if (this.#wal) {
@@ -629,15 +647,16 @@ export class Pipeline {
     let count = 0
     // Spill mode: batches sent from memory are not in the WAL yet.
     const notLogged: Array<{ bytes: Uint8Array; count: number }> = []
-    for (const slab of [...this.#window.unsettled()].sort((a, b) => a.id - b.id)) {
+    for (const { slab, walSeq } of [...this.#window.unsettled()].sort((a, b) => a.id - b.id)) {
       parts.push(slab.view().slice())
       count += slab.count
-      if (slab.walSeq === undefined) notLogged.push({ bytes: slab.view(), count: slab.count })
+      if (walSeq === undefined) notLogged.push({ bytes: slab.view(), count: slab.count })
     }
     // Not in the WAL yet: the open batch and whatever is still in the lanes.
     const fresh: Array<{ bytes: Uint8Array; count: number }> = []
-    if (this.#current && this.#current.count > 0) {
-      fresh.push({ bytes: this.#current.view().slice(), count: this.#current.count })
+    const open = this.#current?.slab
+    if (open && open.count > 0) {
+      fresh.push({ bytes: open.view().slice(), count: open.count })
     }
     for (const lane of this.#lanes) {
       const rest = lane.drainAll()

@@ -13,8 +13,9 @@ import type {
 } from '../sender-pool/protocol.ts'
 import { createWatchdogBuffer, Watchdog } from '../sender-pool/watchdog.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
+import type { Flight } from './flight.ts'
 import type { ErrorInfo, PipelineConfig } from './protocol.ts'
-import { SLAB_HEADER_BYTES, type Slab } from './slab-pool.ts'
+import { SLAB_HEADER_BYTES } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
 /** Grace after `sendTimeoutMs` before a sender thread whose event loop is stuck is terminated. */
@@ -114,8 +115,9 @@ export class PoolTransport implements Transport {
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
   }
 
-  send(slab: Slab, startedAt: number): void {
+  send(flight: Flight, startedAt: number): void {
     if (!this.#pool) throw new Error('PoolTransport.send before ready()')
+    const slab = flight.slab
     const task: SenderTask = {
       __vq: 1,
       type: 'send',
@@ -123,17 +125,20 @@ export class PoolTransport implements Transport {
       byteOffset: SLAB_HEADER_BYTES,
       byteLength: slab.bytes,
       count: slab.count,
-      batchId: slab.id,
-      attempt: slab.attempt,
+      batchId: flight.id,
+      attempt: flight.attempt,
     }
     this.#pool.run(task).then(
       (res: SenderTaskResult) => {
-        if (res.type === 'sent') this.#onResult(slab, startedAt, res.failed, undefined)
+        if (res.type === 'sent') this.#onResult(flight, startedAt, res.failed, undefined)
         else if (res.type === 'failed') {
           if (res.error.code === ErrorCodes.SEND_TIMEOUT) this.#metrics.add(MetricSlot.TIMEOUTS, 1)
-          this.#onResult(slab, startedAt, undefined, { ...res.error, retryable: res.error.retryable ?? true })
+          this.#onResult(flight, startedAt, undefined, {
+            ...res.error,
+            retryable: res.error.retryable ?? true,
+          })
         } else
-          this.#onResult(slab, startedAt, undefined, {
+          this.#onResult(flight, startedAt, undefined, {
             name: 'Error',
             message: `unexpected reply ${res.type}`,
           })
@@ -144,7 +149,7 @@ export class PoolTransport implements Transport {
         const stuck = this.#killedSends > 0
         if (stuck) this.#killedSends--
         this.#metrics.add(stuck ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
-        this.#onResult(slab, startedAt, undefined, {
+        this.#onResult(flight, startedAt, undefined, {
           name: stuck ? 'SendTimeoutError' : 'SenderThreadError',
           message: stuck
             ? `send did not settle within ${this.#config.sendTimeoutMs} ms and its thread stopped responding: the thread was terminated`

@@ -1,6 +1,6 @@
 import type { ItemFailure } from '../sender/types.ts'
+import type { Flight } from './flight.ts'
 import type { ErrorInfo } from './protocol.ts'
-import type { Slab } from './slab-pool.ts'
 
 /**
  * An attempt's answer: `failed` items (the rest delivered) or `error` for
@@ -8,7 +8,7 @@ import type { Slab } from './slab-pool.ts'
  * `Transport.send` (performance.now()).
  */
 export type AttemptResult = (
-  slab: Slab,
+  flight: Flight,
   startedAt: number,
   failed: readonly ItemFailure[] | undefined,
   error: ErrorInfo | undefined,
@@ -25,8 +25,8 @@ export type AttemptResult = (
 export interface Transport {
   /** Resolves once sends can run (the sender is loaded); rejects with the sender's load error. */
   ready(): Promise<void>
-  /** Starts one attempt of the slab's batch (its `attempt` already counted). */
-  send(slab: Slab, startedAt: number): void
+  /** Starts one attempt of the batch (its `attempt` already counted; its records in `flight.slab`). */
+  send(flight: Flight, startedAt: number): void
   /**
    * Stops carrying attempts (pending ones are never answered) and releases
    * the transport's threads, waiting at most `closeTimeoutMs` for senders to

@@ -3,6 +3,7 @@ import { createMetricsBuffer, MetricSlot } from '../../src/metrics/layout.ts'
 import { MetricsWriter } from '../../src/metrics/writer.ts'
 import type { CircuitStateName } from '../../src/pipeline/circuit-breaker.ts'
 import { Dispatcher } from '../../src/pipeline/dispatcher.ts'
+import { type Flight, newFlight } from '../../src/pipeline/flight.ts'
 import type { PipelineToHost } from '../../src/pipeline/protocol.ts'
 import { Slab } from '../../src/pipeline/slab-pool.ts'
 import { resolveOptions } from '../../src/queue/options.ts'
@@ -29,14 +30,14 @@ function setup(options: Partial<QueueOptions> = {}) {
   } as QueueOptions)
   const metrics = new MetricsWriter(createMetricsBuffer())
   const posted: PipelineToHost[] = []
-  const settled: Slab[] = []
+  const settled: Flight[] = []
   const outcomes: Array<{ success: boolean; backPressure: boolean }> = []
   const deadLetters: Array<{ items: string[]; count: number; reason: string; attempts: number }> = []
   const circuit: CircuitStateName[] = []
   let retrying = 0
   const dispatcher = new Dispatcher(config, metrics, {
     post: (msg) => posted.push(msg),
-    settled: (slab) => settled.push(slab),
+    settled: (flight) => settled.push(flight),
     outcome: (_ms, success, backPressure) => outcomes.push({ success, backPressure }),
     retrying: () => retrying++,
     circuit: (state) => circuit.push(state),
@@ -44,11 +45,7 @@ function setup(options: Partial<QueueOptions> = {}) {
       deadLetters.push({ items: rawItems(bytes), count, reason, attempts }),
   })
   const sends = (): Send[] => posted.filter((m): m is Send => m.type === 'send')
-  const slab = (id: number, items: string[]): Slab => {
-    const s = fillRaw(new Slab(4096), items)
-    s.id = id
-    return s
-  }
+  const slab = (id: number, items: string[]): Flight => newFlight(id, fillRaw(new Slab(4096), items))
   return {
     dispatcher,
     metrics,
@@ -96,7 +93,7 @@ describe('Dispatcher', () => {
     expect(t.metrics.get(MetricSlot.SENT)).toBe(1)
     expect(t.retrying()).toBe(1)
     expect(s.retrying).toBe(true)
-    expect(rawItems(s.view())).toEqual(['c'])
+    expect(rawItems(s.slab.view())).toEqual(['c'])
     expect(t.sends()).toHaveLength(1)
     // Full jitter below the first backoff cap (retryInitialDelayMs).
     await vi.advanceTimersByTimeAsync(100)

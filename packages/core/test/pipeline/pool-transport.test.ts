@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 // JavaScript from dist, beside the transport that names it.
 import { createMetricsBuffer, MetricSlot } from '../../dist/metrics/layout.js'
 import { MetricsWriter } from '../../dist/metrics/writer.js'
+import { type Flight, newFlight } from '../../dist/pipeline/flight.js'
 import { PoolTransport } from '../../dist/pipeline/pool-transport.js'
 import type { ErrorInfo } from '../../dist/pipeline/protocol.js'
 import { Slab } from '../../dist/pipeline/slab-pool.js'
@@ -13,7 +14,7 @@ import { tempDir, waitFor } from '../helpers.ts'
 import { fillRaw } from './slab-kit.ts'
 
 interface Answer {
-  readonly slab: Slab
+  readonly flight: Flight
   readonly failed: readonly ItemFailure[] | undefined
   readonly error: ErrorInfo | undefined
 }
@@ -36,17 +37,16 @@ function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs =
       sendTimeoutMs,
     },
     metrics,
-    (slab, _startedAt, failed, error) => answers.push({ slab, failed, error }),
+    (flight, _startedAt, failed, error) => answers.push({ flight, failed, error }),
   )
   transports.push(transport)
   return { transport, answers, metrics }
 }
 
-function batch(id: number, items: string[]): Slab {
-  const slab = fillRaw(new Slab(4096), items)
-  slab.id = id
-  slab.attempt = 1
-  return slab
+function batch(id: number, items: string[]): Flight {
+  const flight = newFlight(id, fillRaw(new Slab(4096), items))
+  flight.attempt = 1
+  return flight
 }
 
 describe('PoolTransport', () => {
@@ -54,10 +54,10 @@ describe('PoolTransport', () => {
     const failed = [{ index: 1, retryable: false, reason: 'no' }]
     const { transport, answers } = pool('answer-sender.mjs', { mode: 'always', result: { failed } })
     await transport.ready()
-    const slab = batch(1, ['a', 'b'])
-    transport.send(slab, 0)
+    const flight = batch(1, ['a', 'b'])
+    transport.send(flight, 0)
     await waitFor(() => answers.length === 1)
-    expect(answers[0]).toEqual({ slab, failed, error: undefined })
+    expect(answers[0]).toEqual({ flight, failed, error: undefined })
   })
 
   it("ready() rejects with the sender module's load error", async () => {
