@@ -16,7 +16,7 @@ import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
-import type { WalStage } from './wal-stage.ts'
+import type { WalBacklog } from './wal-backlog.ts'
 
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
 const ACCUMULATE_MS = 1
@@ -33,12 +33,6 @@ interface OpenBatch {
   readonly spill: boolean
 }
 
-/** A batch cut for the WAL's backlog: durable once the log's durableSeq reaches `end` (flush waits for that). */
-interface SpillMark {
-  readonly id: number
-  readonly end: number
-}
-
 /**
  * The pipeline thread's work: drain every lane into pooled slabs, cut
  * batches (count, bytes, linger, flush, stop), hand them to the dispatcher,
@@ -47,11 +41,14 @@ interface SpillMark {
  *
  * Batches between cut and settlement are the in-flight window's
  * (in-flight-window.ts), flush()/drain() the flush requests'
- * (flush-requests.ts), sends the dispatcher's. The private fields left here
- * (about 30) are the drain loop's own state — lanes, the open batch, the
- * slab pools, the stop deadline, the adaptive sizes — and the WAL's
- * (the stage, the commit list, the full state), which every pass reads
- * together: drain, cut, commit and sleep each look at both.
+ * (flush-requests.ts), sends the dispatcher's, the log the WAL backlog's
+ * (wal-backlog.ts). What is left here (about 550 lines, 28 private fields)
+ * is the drain loop itself: its passes, the lanes and the open batch, the
+ * choice of slab (pool or spill) and the cut, the doorbell sleep, the
+ * gauges and stop. Each pass reads most of that state together (drain,
+ * cut, sleep and stop all look at the lanes, the open batch, the window
+ * and the log), so splitting it further would pass the same fields back
+ * and forth.
  */
 export class Pipeline {
   readonly #control: Int32Array
@@ -71,19 +68,16 @@ export class Pipeline {
   readonly #window: InFlightWindow<Flight>
   readonly #requests = new FlushRequests()
   readonly #flushContext: FlushContext
-  /**
-   * Cut batches appended to the WAL, waiting for the pass's commit: slabs
-   * (WAL-first, sent after it) and spill marks (kept only by the log).
-   */
-  #unsynced: Array<Flight | SpillMark> = []
-  #wal: WalStage | undefined
+  /** The WAL's side of the pipeline, once opened (with a WAL). */
+  #wal: WalBacklog | undefined
   readonly #walConfig: PipelineConfig['wal']
   /** The one slab that collects batches for the WAL's backlog (shared, so the host sees it if this thread dies). */
   readonly #spillSlabs: SlabPool | undefined
-  #walFull = false
   readonly #deadLetterFile: DeadLetterFile | undefined
   #current: OpenBatch | undefined
   #nextId = 1
+  /** Gives the next cut id (for batches read back from the WAL). */
+  readonly #takeId = (): number => this.#nextId++
   #stopDeadline: number | undefined
   /** The last drain found a lane under pressure (see #drain). */
   #pressed = false
@@ -165,16 +159,16 @@ export class Pipeline {
       handedOver: (target) => {
         // Every batch up to the target handed to a sender or durable in the
         // WAL (none waiting for an in-flight slot or the commit).
-        this.#spillWaitingUpTo(target)
+        this.#wal?.spillWaitingUpTo(target, (slab) => this.#slabs.release(slab))
         // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
         const handedOver = (s: { id: number; walSeq?: number | undefined }): boolean =>
           s.id > target || s.walSeq !== undefined
-        return this.#window.everyWaiting(handedOver) && this.#unsynced.every(handedOver)
+        return this.#window.everyWaiting(handedOver) && (this.#wal?.everyUnsynced(handedOver) ?? true)
       },
       // Every batch up to the target settled, the WAL's backlog included.
       settled: (target, walTarget) =>
         !this.#window.hasUnsettledUpTo(target) &&
-        (walTarget === undefined || this.#wal!.settledSeq(this.#window.lowestWalSeq()) >= walTarget),
+        (walTarget === undefined || this.#wal!.settledUpTo(walTarget)),
       done: (id) => this.#post({ __vq: 1, type: 'flushed', id }),
     }
   }
@@ -200,13 +194,21 @@ export class Pipeline {
     // wait for it). A failure to open fails start(). The WAL code (and its
     // native CRC module) is loaded only when there is a WAL.
     if (this.#walConfig) {
-      const { WalStage } = await import('./wal-stage.ts')
+      const { WalBacklog } = await import('./wal-backlog.ts')
       const fs = this.#walConfig.fs ? (await import(String(this.#walConfig.fs))).default : undefined
-      this.#wal = new WalStage(
+      const reject = this.#walConfig.fullPolicy === 'reject'
+      this.#wal = new WalBacklog(
         this.#walConfig,
         this.#metrics,
-        (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
-        () => this.kick(),
+        this.#window,
+        {
+          event: (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
+          kick: () => this.kick(),
+          fullChanged: (full) => {
+            if (reject) this.#setReject(RejectReason.WAL_FULL, full)
+            this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
+          },
+        },
         fs,
       )
     }
@@ -215,14 +217,14 @@ export class Pipeline {
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
-      const loaded = this.#loadBacklog()
+      const loaded = this.#wal?.load(this.#slabs, this.#takeId) ?? false
       const progressed = this.#drain() || loaded
       this.#lingerCheck()
-      this.#commit() // (batches now durable may go, and flushes waiting for them resolve)
+      this.#wal?.commit() // (batches now durable may go, and flushes waiting for them resolve)
       this.#requests.service(this.#flushContext)
-      this.#commit()
-      this.#wal?.settle(this.#window.lowestWalSeq())
-      if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.slab.bytes : 0)
+      this.#wal?.commit()
+      this.#wal?.settle()
+      if (this.#wal?.full) this.#wal.hasRoom(this.#current?.spill ? this.#current.slab.bytes : 0)
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
         if (this.#allDelivered()) return this.#finishStop(false)
@@ -334,51 +336,6 @@ export class Pipeline {
   }
 
   /**
-   * Reads the WAL's backlog back into free slabs and sends it, oldest first:
-   * first what the log held at start (recovery), then what was spilled.
-   */
-  #loadBacklog(): boolean {
-    const wal = this.#wal
-    if (!wal?.behind) return false
-    let loaded = false
-    while (this.#slabs.available > 0 && this.#window.hasRoom) {
-      const frame = wal.nextFrame()
-      if (!frame) break
-      const slab = this.#slabs.acquire(frame.payload.byteLength)!
-      slab.data.set(frame.payload)
-      slab.count = frame.count
-      slab.bytes = frame.payload.byteLength
-      const flight = newFlight(this.#nextId++, slab, frame.firstSeq)
-      slab.setState(SlabState.IN_FLIGHT, flight.id)
-      this.#window.add(flight)
-      this.#window.enqueue(flight)
-      loaded = true
-    }
-    if (loaded) this.#window.dispatch()
-    return loaded
-  }
-
-  /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
-  #commit(): void {
-    const wal = this.#wal
-    if (!wal) return
-    wal.commit()
-    if (this.#unsynced.length === 0) return
-    // Batches the log has made durable may go (in order); the rest wait for the next fdatasync.
-    const durable = wal.durableSeq
-    let n = 0
-    for (const cut of this.#unsynced) {
-      const end = 'slab' in cut ? cut.walSeq! + cut.slab.count : cut.end
-      if (end > durable) break
-      if ('slab' in cut) this.#window.enqueue(cut)
-      n++
-    }
-    if (n === 0) return
-    this.#unsynced.splice(0, n)
-    this.#window.dispatch()
-  }
-
-  /**
    * The slab the next records go into. Without a WAL: a free slab or none
    * (the ring holds the records: backpressure). With one: the spill slab
    * while the log has a backlog (so batches reach the log in order), else a
@@ -405,8 +362,7 @@ export class Pipeline {
       // A flush waits and the target is not taking batches: make them durable instead.
       (this.#requests.flushWaiting && this.#targetStalled())
     if (!pressed) return undefined
-    const policy = this.#walConfig!.fullPolicy
-    if (this.#walFull && (policy === 'block' || policy === 'reject')) return undefined
+    if (wal.refusesSpill) return undefined
     const slab = this.#spillSlabs!.acquire()
     this.#current = slab && { slab, openedAt: 0, spill: true }
     return this.#current
@@ -415,40 +371,6 @@ export class Pipeline {
   /** Batches are failing (retrying) or parked behind an open circuit. */
   #targetStalled(): boolean {
     return this.#dispatcher.parked > 0 || this.#window.anyRetrying()
-  }
-
-  /**
-   * Whether the log can take `bytes` more under wal.maxBytes (dropOldest
-   * first drops what it may); tracks the full state (metric, event, reject).
-   */
-  #walHasRoom(bytes: number): boolean {
-    const wal = this.#wal!
-    const policy = this.#walConfig!.fullPolicy
-    if (policy === 'dropOldest') while (wal.wouldOverflow(bytes) && this.#dropOldestSegment()) {}
-    const full = wal.wouldOverflow(bytes)
-    if (full !== this.#walFull) {
-      this.#walFull = full
-      this.#metrics.set(MetricSlot.WAL_FULL, full ? 1 : 0)
-      if (policy === 'reject') this.#setReject(RejectReason.WAL_FULL, full)
-      this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
-    }
-    return !full
-  }
-
-  /**
-   * wal.fullPolicy 'dropOldest': the oldest segment goes. Its unread items
-   * are dropped (counted); batches from it already read back stay in memory
-   * and are still delivered, but no longer hold the watermark (a crash now
-   * loses them). Returns false when nothing could be dropped.
-   */
-  #dropOldestSegment(): boolean {
-    const wal = this.#wal!
-    const drop = wal.dropOldestSegment()
-    if (!drop) return false
-    for (const flight of this.#window.unsettled())
-      if (flight.walSeq !== undefined && flight.walSeq < drop.end) flight.walSeq = undefined
-    wal.settle(this.#window.lowestWalSeq(), true)
-    return true
   }
 
   /**
@@ -464,7 +386,7 @@ export class Pipeline {
     if (wal && (open.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
       const id = this.#nextId
-      if (!this.#toBacklog(slab, id)) {
+      if (!wal.toBacklog(slab, id)) {
         this.#cutRefused = true // the log is full (block / reject) or cannot be written now (ENOSPC, EIO)
         return false
       }
@@ -476,9 +398,9 @@ export class Pipeline {
       return true
     }
     let walSeq: number | undefined
-    if (wal && this.#walConfig!.mode === 'first') {
-      walSeq = wal.appendSent(slab.view(), slab.count)
-      if (walSeq < 0) {
+    if (wal?.logsFirst) {
+      walSeq = wal.appendSent(slab)
+      if (walSeq === undefined) {
         this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
         return false
       }
@@ -489,7 +411,7 @@ export class Pipeline {
     slab.setState(SlabState.IN_FLIGHT, flight.id)
     this.#window.add(flight)
     if (walSeq !== undefined) {
-      this.#unsynced.push(flight)
+      wal!.awaitCommit(flight)
       return true
     }
     this.#window.enqueue(flight)
@@ -513,41 +435,6 @@ export class Pipeline {
     this.#slabs.release(flight.slab)
     this.#window.dispatch()
     this.kick()
-  }
-
-  /**
-   * A flush must not wait for the target: batches up to `id` still waiting
-   * for an in-flight slot and only in memory (spill mode, or given up by
-   * dropOldest) move to the WAL.
-   */
-  #spillWaitingUpTo(id: number): void {
-    if (!this.#wal) return
-    this.#window.takeWaiting(
-      (flight) => flight.id <= id && flight.walSeq === undefined,
-      (flight) => {
-        if (!this.#toBacklog(flight.slab, flight.id)) return false // the flush waits
-        this.#slabs.release(flight.slab)
-        return true
-      },
-    )
-  }
-
-  /**
-   * Writes a batch that only the log will keep (cut id `id`) under
-   * wal.maxBytes: logged, or dropped and counted (dropNewest). A mark lets a
-   * flush wait for its fdatasync. false: it stays in memory (the log is full
-   * under block / reject, or cannot be written now).
-   */
-  #toBacklog(slab: Slab, id: number): boolean {
-    let end = -1
-    if (this.#walHasRoom(slab.bytes)) {
-      end = this.#wal!.spill(slab.view(), slab.count)
-      if (end < 0) return false
-    } else if (this.#walConfig!.fullPolicy === 'dropNewest') {
-      this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
-    } else return false
-    this.#unsynced.push({ id, end })
-    return true
   }
 
   #updateGauges(): void {
@@ -593,7 +480,7 @@ export class Pipeline {
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
     if (this.#wal) {
-      timeout = Math.min(timeout, this.#wal.ackDueInMs(this.#window.lowestWalSeq()), this.#wal.syncDueInMs())
+      timeout = Math.min(timeout, this.#wal.dueInMs())
     }
     // Nowhere to drain to: every slab taken, or the open spill batch waits for room in a full WAL.
     const blocked = accumulate || this.#drainBlocked || this.#cutRefused
@@ -628,10 +515,7 @@ export class Pipeline {
     this.#done = true
     await this.#dispatcher.close(0)
     let walPendingItems = 0
-    if (this.#wal) {
-      walPendingItems = this.#wal.pendingItems
-      this.#wal.close()
-    }
+    if (this.#wal) walPendingItems = this.#wal.abandon()
     this.#deadLetterFile?.close()
     const leftovers = new Uint8Array(0)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count: 0, timedOut: false, walPendingItems })
@@ -667,20 +551,8 @@ export class Pipeline {
       count += f.count
     }
     let walPendingItems = 0
-    if (this.#wal) {
-      // Everything undelivered is left durable for the next start; the
-      // watermark stops at the oldest of it.
-      let low = this.#window.lowestWalSeq()
-      for (const f of [...notLogged, ...fresh]) {
-        const seq = this.#wal.nextSeq
-        // (If the log cannot take them, they are still in the StopReport.)
-        if (this.#wal.spill(f.bytes, f.count) >= 0) low = Math.min(low ?? seq, seq)
-      }
-      this.#wal.syncNow()
-      this.#wal.settle(low, true)
-      walPendingItems = this.#wal.pendingItems
-      this.#wal.close()
-    }
+    // Everything undelivered is left durable for the next start.
+    if (this.#wal) walPendingItems = this.#wal.finish([...notLogged, ...fresh])
     this.#deadLetterFile?.close()
     const leftovers = concatBatches(parts)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut, walPendingItems }, [
