@@ -4,20 +4,19 @@ import { concatBatches } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
-import { ControlSlot, RejectReason, recordSize } from '../ring/layout.ts'
+import { ControlSlot, Doorbell, RejectReason, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
 import { AdaptiveConcurrency } from './adaptive-concurrency.ts'
 import { BatchCutter } from './batch-cutter.ts'
 import { CircuitCode } from './circuit-breaker.ts'
 import { DeadLetterFile } from './dead-letter-file.ts'
 import { Dispatcher } from './dispatcher.ts'
+import { type Flight, newFlight } from './flight.ts'
+import { type FlushContext, FlushRequests } from './flush-requests.ts'
+import { InFlightWindow } from './in-flight-window.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
-import { Slab, SlabPool, SlabState } from './slab-pool.ts'
-import type { WalStage } from './wal-stage.ts'
-
-/** DOORBELL values: see ring/layout.ts. 2 = asleep, but producers need not wake us. */
-const ASLEEP_WAKE_ME = 1
-const ASLEEP_FOR_ACKS = 2
+import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
+import type { WalBacklog } from './wal-backlog.ts'
 
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
 const ACCUMULATE_MS = 1
@@ -25,21 +24,13 @@ const ACCUMULATE_MS = 1
 /** With every slab taken and a lane not yet full enough to spill, how often the pipeline looks again (ms). */
 const SPILL_POLL_MS = 5
 
-interface FlushRequest {
-  readonly id: number
-  readonly drain: boolean
-  /** Lane write positions when the request arrived. */
-  readonly marks: Map<LaneReader, number>
-  /** Last batch id holding items from before the request, once known. */
-  target?: number
-  /** drain with a WAL: the log's next sequence number when the target was set. */
-  walTarget?: number
-}
-
-/** A batch cut for the WAL's backlog: durable once the log's durableSeq reaches `end` (flush waits for that). */
-interface SpillMark {
-  readonly id: number
-  readonly end: number
+/** The batch being filled: its slab, when its first record came, whether it is for the WAL's backlog (spill). */
+interface OpenBatch {
+  readonly slab: Slab
+  /** performance.now() of the first record (for the linger deadline). */
+  openedAt: number
+  /** The slab collects a batch for the WAL's backlog, not for sending. */
+  readonly spill: boolean
 }
 
 /**
@@ -47,6 +38,17 @@ interface SpillMark {
  * batches (count, bytes, linger, flush, stop), hand them to the dispatcher,
  * and answer flush/drain/stop. Sleeps on the control block's doorbell when
  * there is nothing to do (an idle queue burns no CPU).
+ *
+ * Batches between cut and settlement are the in-flight window's
+ * (in-flight-window.ts), flush()/drain() the flush requests'
+ * (flush-requests.ts), sends the dispatcher's, the log the WAL backlog's
+ * (wal-backlog.ts). What is left here (about 550 lines, 28 private fields)
+ * is the drain loop itself: its passes, the lanes and the open batch, the
+ * choice of slab (pool or spill) and the cut, the doorbell sleep, the
+ * gauges and stop. Each pass reads most of that state together (drain,
+ * cut, sleep and stop all look at the lanes, the open batch, the window
+ * and the log), so splitting it further would pass the same fields back
+ * and forth.
  */
 export class Pipeline {
   readonly #control: Int32Array
@@ -62,27 +64,20 @@ export class Pipeline {
   readonly #softLimit: number
   /** Lane fill (ratio) where batches start to spill to the WAL when no slab is free. */
   readonly #spillFill: number
-  /** Batches sent and not settled (in flight or waiting to retry), by id. */
-  readonly #unsettled = new Map<number, Slab>()
-  readonly #requests: FlushRequest[] = []
-  /** Cut batches waiting for an in-flight slot (FIFO; at most one with the slab count used). */
-  readonly #waiting: Slab[] = []
-  /**
-   * Cut batches appended to the WAL, waiting for the pass's commit: slabs
-   * (WAL-first, sent after it) and spill marks (kept only by the log).
-   */
-  #unsynced: Array<Slab | SpillMark> = []
-  #wal: WalStage | undefined
+  /** Batches cut and not settled; those waiting for an in-flight slot (at most one with the slab count used). */
+  readonly #window: InFlightWindow<Flight>
+  readonly #requests = new FlushRequests()
+  readonly #flushContext: FlushContext
+  /** The WAL's side of the pipeline, once opened (with a WAL). */
+  #wal: WalBacklog | undefined
   readonly #walConfig: PipelineConfig['wal']
   /** The one slab that collects batches for the WAL's backlog (shared, so the host sees it if this thread dies). */
   readonly #spillSlabs: SlabPool | undefined
-  #walFull = false
   readonly #deadLetterFile: DeadLetterFile | undefined
-  /** Dispatched and not settled (in flight or waiting to retry). Bounded by maxInFlightBatches. */
-  #inFlight = 0
-  readonly #maxInFlight: number
-  #current: Slab | undefined
+  #current: OpenBatch | undefined
   #nextId = 1
+  /** Gives the next cut id (for batches read back from the WAL). */
+  readonly #takeId = (): number => this.#nextId++
   #stopDeadline: number | undefined
   /** The last drain found a lane under pressure (see #drain). */
   #pressed = false
@@ -104,7 +99,6 @@ export class Pipeline {
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
     this.#spillFill = (config.softLimit + config.hardLimit) / 2
-    this.#maxInFlight = config.maxInFlightBatches
     this.#walConfig = config.wal
     if (config.adaptiveBatching) {
       this.#adaptive = new AdaptiveBatchSize(config.adaptiveBatching, config.adaptiveBatching.minBatchSize)
@@ -114,7 +108,10 @@ export class Pipeline {
     if (config.adaptiveConcurrency) {
       this.#concurrency = new AdaptiveConcurrency(config.adaptiveConcurrency, config.maxInFlightBatches)
     }
-    this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency?.limit ?? this.#maxInFlight)
+    this.#window = new InFlightWindow(config.maxInFlightBatches, this.#concurrency, (flight) =>
+      this.#dispatcher.send(flight),
+    )
+    this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#window.limit)
     // One slab per batch in flight plus one being filled (or cut and waiting
     // for an in-flight slot): with none free, the pipeline stops draining.
     const slabBytes = Math.max(config.maxBatchBytes, recordSize(config.maxItemBytes))
@@ -129,23 +126,21 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(
-      config,
-      this.#metrics,
+    this.#dispatcher = new Dispatcher(config, this.#metrics, {
       post,
-      (slab) => this.#settled(slab),
-      (ms, success, backPressure) => {
+      settled: (flight) => this.#settled(flight),
+      outcome: (ms, success, backPressure) => {
         if (this.#adaptive) {
           this.#cutter.maxBatchSize = this.#adaptive.record(ms)
           this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
         }
         if (this.#concurrency?.settled(ms, success, backPressure)) {
           this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
-          queueMicrotask(() => this.#dispatchWaiting()) // (after the settled batch frees its place)
+          queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
         }
       },
-      () => this.kick(),
-      (state) => {
+      retrying: () => this.kick(),
+      circuit: (state) => {
         Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
         if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
           this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
@@ -153,8 +148,29 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'circuit', state })
         this.kick()
       },
-      (bytes, count, reason, attempts) => this.#deadLetterFile?.write(bytes, count, reason, attempts),
-    )
+      deadLetter: (bytes, count, reason, attempts) =>
+        this.#deadLetterFile?.write(bytes, count, reason, attempts),
+    })
+    this.#flushContext = {
+      isLive: (lane) => this.#lanes.includes(lane),
+      cut: () => this.#cut(),
+      lastCutId: () => this.#nextId - 1,
+      walNextSeq: () => this.#wal?.nextSeq,
+      handedOver: (target) => {
+        // Every batch up to the target handed to a sender or durable in the
+        // WAL (none waiting for an in-flight slot or the commit).
+        this.#wal?.spillWaitingUpTo(target, (slab) => this.#slabs.release(slab))
+        // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
+        const handedOver = (s: { id: number; walSeq?: number | undefined }): boolean =>
+          s.id > target || s.walSeq !== undefined
+        return this.#window.everyWaiting(handedOver) && (this.#wal?.everyUnsynced(handedOver) ?? true)
+      },
+      // Every batch up to the target settled, the WAL's backlog included.
+      settled: (target, walTarget) =>
+        !this.#window.hasUnsettledUpTo(target) &&
+        (walTarget === undefined || this.#wal!.settledUpTo(walTarget)),
+      done: (id) => this.#post({ __vq: 1, type: 'flushed', id }),
+    }
   }
 
   #setReject(bit: number, on: boolean): void {
@@ -178,13 +194,21 @@ export class Pipeline {
     // wait for it). A failure to open fails start(). The WAL code (and its
     // native CRC module) is loaded only when there is a WAL.
     if (this.#walConfig) {
-      const { WalStage } = await import('./wal-stage.ts')
+      const { WalBacklog } = await import('./wal-backlog.ts')
       const fs = this.#walConfig.fs ? (await import(String(this.#walConfig.fs))).default : undefined
-      this.#wal = new WalStage(
+      const reject = this.#walConfig.fullPolicy === 'reject'
+      this.#wal = new WalBacklog(
         this.#walConfig,
         this.#metrics,
-        (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
-        () => this.kick(),
+        this.#window,
+        {
+          event: (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
+          kick: () => this.kick(),
+          fullChanged: (full) => {
+            if (reject) this.#setReject(RejectReason.WAL_FULL, full)
+            this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
+          },
+        },
         fs,
       )
     }
@@ -193,14 +217,14 @@ export class Pipeline {
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
     while (!this.#done) {
       const cutBefore = this.#nextId
-      const loaded = this.#loadBacklog()
+      const loaded = this.#wal?.load(this.#slabs, this.#takeId) ?? false
       const progressed = this.#drain() || loaded
       this.#lingerCheck()
-      this.#commit() // (batches now durable may go, and flushes waiting for them resolve)
-      this.#serviceRequests()
-      this.#commit()
-      this.#wal?.settle(this.#lowestUnsettledWalSeq())
-      if (this.#walFull) this.#walHasRoom(this.#current?.spill ? this.#current.bytes : 0)
+      this.#wal?.commit() // (batches now durable may go, and flushes waiting for them resolve)
+      this.#requests.service(this.#flushContext)
+      this.#wal?.commit()
+      this.#wal?.settle()
+      if (this.#wal?.full) this.#wal.hasRoom(this.#current?.spill ? this.#current.slab.bytes : 0)
       this.#updateGauges()
       if (this.#stopDeadline !== undefined) {
         if (this.#allDelivered()) return this.#finishStop(false)
@@ -224,11 +248,7 @@ export class Pipeline {
         this.#lanes.push(new LaneReader(msg.lane))
         break
       case 'flush':
-        this.#requests.push({
-          id: msg.id,
-          drain: msg.drain,
-          marks: new Map(this.#lanes.map((lane) => [lane, lane.writePosition()])),
-        })
+        this.#requests.add(msg.id, msg.drain, this.#lanes)
         break
       case 'stop':
         this.#stopDeadline = performance.now() + msg.timeoutMs
@@ -247,7 +267,7 @@ export class Pipeline {
 
   /** Wakes the loop if it sleeps (called on this thread: messages, acks, timers). */
   kick(): void {
-    if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, 0) !== 0) {
+    if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE) !== Doorbell.AWAKE) {
       Atomics.notify(this.#control, ControlSlot.DOORBELL)
     }
   }
@@ -266,16 +286,17 @@ export class Pipeline {
       for (let i = 0; i < this.#lanes.length; i++) {
         const lane = this.#lanes[i]!
         if (lane.isEmpty()) {
-          if (lane.isFinished() && !this.#requests.some((r) => r.marks.has(lane))) {
+          if (lane.isFinished() && !this.#requests.holds(lane)) {
             this.#lanes.splice(i--, 1)
           }
           continue
         }
-        const slab = this.#current ?? this.#open(lane)
-        if (!slab) {
+        const open = this.#current ?? this.#open(lane)
+        if (!open) {
           this.#drainBlocked = true
           return progressed
         }
+        const slab = open.slab
         const room = this.#cutter.room(slab.count, slab.bytes)
         // (Read before draining: a successful drain clears the flag as it notifies.)
         const waiter = lane.hasWaiter()
@@ -283,7 +304,7 @@ export class Pipeline {
         // -1: a dropOldest producer won the race for these records; try once more.
         if (n < 0) n = this.#drainLane(lane, slab, room)
         if (n > 0) {
-          if (slab.count === 0) slab.openedAt = performance.now()
+          if (slab.count === 0) open.openedAt = performance.now()
           slab.count += n
           slab.bytes += lane.lastBytes
           moved = progressed = true
@@ -291,7 +312,7 @@ export class Pipeline {
           // faster than a 1 ms nap would allow: do not let it accumulate.
           if (waiter || lane.lastBytes * 8 >= lane.capacity) this.#pressed = true
         }
-        const reason = this.#cutter.check(slab.count, slab.openedAt, n === 0 && !lane.isEmpty())
+        const reason = this.#cutter.check(slab.count, open.openedAt, n === 0 && !lane.isEmpty())
         if (reason) this.#cut()
       }
     }
@@ -315,61 +336,6 @@ export class Pipeline {
   }
 
   /**
-   * Reads the WAL's backlog back into free slabs and sends it, oldest first:
-   * first what the log held at start (recovery), then what was spilled.
-   */
-  #loadBacklog(): boolean {
-    const wal = this.#wal
-    if (!wal?.behind) return false
-    let loaded = false
-    while (this.#slabs.available > 0 && this.#inFlight + this.#waiting.length < this.#maxInFlight) {
-      const frame = wal.nextFrame()
-      if (!frame) break
-      const slab = this.#slabs.acquire(frame.payload.byteLength)!
-      slab.data.set(frame.payload)
-      slab.count = frame.count
-      slab.bytes = frame.payload.byteLength
-      slab.walSeq = frame.firstSeq
-      slab.id = this.#nextId++
-      slab.setState(SlabState.IN_FLIGHT)
-      this.#unsettled.set(slab.id, slab)
-      this.#waiting.push(slab)
-      loaded = true
-    }
-    if (loaded) this.#dispatchWaiting()
-    return loaded
-  }
-
-  /** WAL-first: one fsync for every batch cut this pass, then they may be sent. */
-  #commit(): void {
-    const wal = this.#wal
-    if (!wal) return
-    wal.commit()
-    if (this.#unsynced.length === 0) return
-    // Batches the log has made durable may go (in order); the rest wait for the next fdatasync.
-    const durable = wal.durableSeq
-    let n = 0
-    for (const cut of this.#unsynced) {
-      const end = cut instanceof Slab ? cut.walSeq + cut.count : cut.end
-      if (end > durable) break
-      if (cut instanceof Slab) this.#waiting.push(cut)
-      n++
-    }
-    if (n === 0) return
-    this.#unsynced.splice(0, n)
-    this.#dispatchWaiting()
-  }
-
-  /** Sequence number of the oldest item the WAL must keep (undefined: none unsettled). */
-  #lowestUnsettledWalSeq(): number | undefined {
-    let low: number | undefined
-    for (const slab of this.#unsettled.values()) {
-      if (slab.walSeq >= 0 && (low === undefined || slab.walSeq < low)) low = slab.walSeq
-    }
-    return low
-  }
-
-  /**
    * The slab the next records go into. Without a WAL: a free slab or none
    * (the ring holds the records: backpressure). With one: the spill slab
    * while the log has a backlog (so batches reach the log in order), else a
@@ -378,10 +344,11 @@ export class Pipeline {
    * (A stop does not spill: it collects what is in memory, logs it and
    * reports it.)
    */
-  #open(lane: LaneReader): Slab | undefined {
+  #open(lane: LaneReader): OpenBatch | undefined {
     const wal = this.#wal
     if (!wal || (!wal.behind && this.#slabs.available > 0)) {
-      this.#current = this.#slabs.acquire()
+      const slab = this.#slabs.acquire()
+      this.#current = slab && { slab, openedAt: 0, spill: false }
       return this.#current
     }
     const pressed =
@@ -393,55 +360,17 @@ export class Pipeline {
       lane.usedBytes() >= lane.capacity * this.#spillFill ||
       lane.hasWaiter() ||
       // A flush waits and the target is not taking batches: make them durable instead.
-      (this.#requests.some((r) => !r.drain) && this.#targetStalled())
+      (this.#requests.flushWaiting && this.#targetStalled())
     if (!pressed) return undefined
-    const policy = this.#walConfig!.fullPolicy
-    if (this.#walFull && (policy === 'block' || policy === 'reject')) return undefined
+    if (wal.refusesSpill) return undefined
     const slab = this.#spillSlabs!.acquire()
-    if (slab) slab.spill = true
-    this.#current = slab
-    return slab
+    this.#current = slab && { slab, openedAt: 0, spill: true }
+    return this.#current
   }
 
   /** Batches are failing (retrying) or parked behind an open circuit. */
   #targetStalled(): boolean {
-    if (this.#dispatcher.parked > 0) return true
-    for (const slab of this.#unsettled.values()) if (slab.retrying) return true
-    return false
-  }
-
-  /**
-   * Whether the log can take `bytes` more under wal.maxBytes (dropOldest
-   * first drops what it may); tracks the full state (metric, event, reject).
-   */
-  #walHasRoom(bytes: number): boolean {
-    const wal = this.#wal!
-    const policy = this.#walConfig!.fullPolicy
-    if (policy === 'dropOldest') while (wal.wouldOverflow(bytes) && this.#dropOldestSegment()) {}
-    const full = wal.wouldOverflow(bytes)
-    if (full !== this.#walFull) {
-      this.#walFull = full
-      this.#metrics.set(MetricSlot.WAL_FULL, full ? 1 : 0)
-      if (policy === 'reject') this.#setReject(RejectReason.WAL_FULL, full)
-      this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
-    }
-    return !full
-  }
-
-  /**
-   * wal.fullPolicy 'dropOldest': the oldest segment goes. Its unread items
-   * are dropped (counted); batches from it already read back stay in memory
-   * and are still delivered, but no longer hold the watermark (a crash now
-   * loses them). Returns false when nothing could be dropped.
-   */
-  #dropOldestSegment(): boolean {
-    const wal = this.#wal!
-    const drop = wal.dropOldestSegment()
-    if (!drop) return false
-    for (const slab of this.#unsettled.values())
-      if (slab.walSeq >= 0 && slab.walSeq < drop.end) slab.walSeq = -1
-    wal.settle(this.#lowestUnsettledWalSeq(), true)
-    return true
+    return this.#dispatcher.parked > 0 || this.#window.anyRetrying()
   }
 
   /**
@@ -450,155 +379,70 @@ export class Pipeline {
    * stay open: the log is full and wal.fullPolicy does not drop.
    */
   #cut(): boolean {
-    const slab = this.#current
-    if (!slab || slab.count === 0) return true
+    const open = this.#current
+    if (!open || open.slab.count === 0) return true
+    const slab = open.slab
     const wal = this.#wal
-    if (wal && (slab.spill || wal.behind)) {
+    if (wal && (open.spill || wal.behind)) {
       // For the backlog: the log keeps it (in order behind what it holds), the slab is free again.
       const id = this.#nextId
-      if (!this.#toBacklog(slab, id)) {
+      if (!wal.toBacklog(slab, id)) {
         this.#cutRefused = true // the log is full (block / reject) or cannot be written now (ENOSPC, EIO)
         return false
       }
       this.#nextId++
       this.#cutRefused = false
       this.#current = undefined
-      if (slab.spill) this.#spillSlabs!.release(slab)
+      if (open.spill) this.#spillSlabs!.release(slab)
       else this.#slabs.release(slab)
       return true
     }
-    let walSeq = -1
-    if (wal && this.#walConfig!.mode === 'first') {
-      walSeq = wal.appendSent(slab.view(), slab.count)
-      if (walSeq < 0) {
+    let walSeq: number | undefined
+    if (wal?.logsFirst) {
+      walSeq = wal.appendSent(slab)
+      if (walSeq === undefined) {
         this.#cutRefused = true // the log cannot be written now (ENOSPC, EIO): keep it in memory
         return false
       }
     }
     this.#cutRefused = false
     this.#current = undefined
-    slab.id = this.#nextId++
-    slab.setState(SlabState.IN_FLIGHT)
-    this.#unsettled.set(slab.id, slab)
-    if (walSeq >= 0) {
-      slab.walSeq = walSeq
-      this.#unsynced.push(slab)
+    const flight = newFlight(this.#nextId++, slab, walSeq)
+    slab.setState(SlabState.IN_FLIGHT, flight.id)
+    this.#window.add(flight)
+    if (walSeq !== undefined) {
+      wal!.awaitCommit(flight)
       return true
     }
-    this.#waiting.push(slab)
-    this.#dispatchWaiting()
+    this.#window.enqueue(flight)
+    this.#window.dispatch()
     return true
   }
 
-  #dispatchWaiting(): void {
-    const limit = this.#concurrency?.limit ?? this.#maxInFlight
-    while (this.#waiting.length > 0 && this.#inFlight < limit) {
-      this.#inFlight++
-      this.#concurrency?.started(this.#inFlight)
-      this.#dispatcher.send(this.#waiting.shift()!)
-    }
-  }
-
   #lingerCheck(): void {
-    const slab = this.#current
-    if (!slab || slab.count === 0) return
+    const open = this.#current
+    if (!open || open.slab.count === 0) return
     if (
       this.#stopDeadline !== undefined ||
-      this.#cutter.check(slab.count, slab.openedAt, false) === 'linger'
+      this.#cutter.check(open.slab.count, open.openedAt, false) === 'linger'
     ) {
       this.#cut()
     }
   }
 
-  #settled(slab: Slab): void {
-    this.#unsettled.delete(slab.id)
-    this.#inFlight--
-    this.#slabs.release(slab)
-    this.#dispatchWaiting()
+  #settled(flight: Flight): void {
+    this.#window.settle(flight)
+    this.#slabs.release(flight.slab)
+    this.#window.dispatch()
     this.kick()
   }
 
-  #serviceRequests(): void {
-    for (let i = 0; i < this.#requests.length; i++) {
-      const req = this.#requests[i]!
-      if (req.target === undefined) {
-        let reached = true
-        for (const [lane, mark] of req.marks) {
-          if (this.#lanes.includes(lane) && !lane.reached(mark)) {
-            reached = false
-            break
-          }
-        }
-        if (!reached || !this.#cut()) continue
-        req.target = this.#nextId - 1
-        if (req.drain && this.#wal) req.walTarget = this.#wal.nextSeq
-      }
-      // flush: every batch up to the target handed to a sender or durable in
-      // the WAL (none waiting for an in-flight slot or the commit); drain:
-      // every one of them settled, the WAL's backlog included.
-      if (!req.drain) this.#spillWaitingUpTo(req.target)
-      // (A batch waiting for a slot that the WAL already holds, synced, is durable.)
-      const handedOver = (s: { id: number; walSeq?: number }): boolean =>
-        s.id > req.target! || (s.walSeq !== undefined && s.walSeq >= 0)
-      if (
-        req.drain
-          ? this.#hasUnsettledUpTo(req.target) ||
-            (req.walTarget !== undefined &&
-              this.#wal!.settledSeq(this.#lowestUnsettledWalSeq()) < req.walTarget)
-          : !this.#waiting.every(handedOver) || !this.#unsynced.every(handedOver)
-      )
-        continue
-      this.#requests.splice(i--, 1)
-      this.#post({ __vq: 1, type: 'flushed', id: req.id })
-    }
-  }
-
-  /**
-   * A flush must not wait for the target: batches up to `id` still waiting
-   * for an in-flight slot and only in memory (spill mode, or given up by
-   * dropOldest) move to the WAL.
-   */
-  #spillWaitingUpTo(id: number): void {
-    if (!this.#wal) return
-    for (let i = 0; i < this.#waiting.length; i++) {
-      const slab = this.#waiting[i]!
-      if (slab.id > id || slab.walSeq >= 0) continue
-      if (!this.#toBacklog(slab, slab.id)) return // the flush waits
-      this.#waiting.splice(i--, 1)
-      this.#unsettled.delete(slab.id)
-      this.#slabs.release(slab)
-    }
-  }
-
-  /**
-   * Writes a batch that only the log will keep (cut id `id`) under
-   * wal.maxBytes: logged, or dropped and counted (dropNewest). A mark lets a
-   * flush wait for its fdatasync. false: it stays in memory (the log is full
-   * under block / reject, or cannot be written now).
-   */
-  #toBacklog(slab: Slab, id: number): boolean {
-    let end = -1
-    if (this.#walHasRoom(slab.bytes)) {
-      end = this.#wal!.spill(slab.view(), slab.count)
-      if (end < 0) return false
-    } else if (this.#walConfig!.fullPolicy === 'dropNewest') {
-      this.#metrics.add(MetricSlot.WAL_DROPPED, slab.count)
-    } else return false
-    this.#unsynced.push({ id, end })
-    return true
-  }
-
-  #hasUnsettledUpTo(id: number): boolean {
-    for (const unsettled of this.#unsettled.keys()) if (unsettled <= id) return true
-    return false
-  }
-
   #updateGauges(): void {
-    let items = this.#current?.count ?? 0
+    let items = this.#current?.slab.count ?? 0
     let retrying = 0
-    for (const slab of this.#unsettled.values()) {
-      items += slab.count
-      if (slab.retrying) retrying++
+    for (const flight of this.#window.unsettled()) {
+      items += flight.slab.count
+      if (flight.retrying) retrying++
     }
     this.#metrics.set(MetricSlot.PIPELINE_ITEMS, items)
     this.#metrics.set(MetricSlot.RETRYING_BATCHES, retrying)
@@ -613,9 +457,9 @@ export class Pipeline {
 
   #allDelivered(): boolean {
     return (
-      this.#unsettled.size === 0 &&
+      this.#window.size === 0 &&
       !this.#wal?.behind &&
-      (this.#current?.count ?? 0) === 0 &&
+      (this.#current?.slab.count ?? 0) === 0 &&
       this.#lanes.every((lane) => lane.isEmpty())
     )
   }
@@ -628,19 +472,15 @@ export class Pipeline {
    * one with the sender threads) and spares producers a wake-up per publish.
    */
   async #sleep(accumulate: boolean): Promise<void> {
-    const slab = this.#current
+    const open = this.#current
     // (A batch waiting for room in the WAL is past its linger time: poll instead.)
     let timeout = this.#cutRefused
       ? SPILL_POLL_MS
-      : this.#cutter.msUntilLinger(slab?.count ?? 0, slab?.openedAt ?? 0)
+      : this.#cutter.msUntilLinger(open?.slab.count ?? 0, open?.openedAt ?? 0)
     if (this.#stopDeadline !== undefined) timeout = Math.min(timeout, this.#stopDeadline - performance.now())
     if (accumulate) timeout = Math.min(timeout, ACCUMULATE_MS)
     if (this.#wal) {
-      timeout = Math.min(
-        timeout,
-        this.#wal.ackDueInMs(this.#lowestUnsettledWalSeq()),
-        this.#wal.syncDueInMs(),
-      )
+      timeout = Math.min(timeout, this.#wal.dueInMs())
     }
     // Nowhere to drain to: every slab taken, or the open spill batch waits for room in a full WAL.
     const blocked = accumulate || this.#drainBlocked || this.#cutRefused
@@ -648,21 +488,21 @@ export class Pipeline {
     if (blocked && !accumulate && this.#wal && this.#lanes.some((lane) => !lane.isEmpty())) {
       timeout = Math.min(timeout, SPILL_POLL_MS)
     }
-    const value = blocked ? ASLEEP_FOR_ACKS : ASLEEP_WAKE_ME
+    const value = blocked ? Doorbell.ASLEEP_FOR_ACKS : Doorbell.ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)
     // Re-check after announcing sleep: a producer that published before it saw
     // the doorbell did not notify (ring/lane-writer.ts publish()).
     if (!blocked && this.#lanes.some((lane) => !lane.isEmpty())) {
-      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
       return yieldToLoop() // (never a pass without timers and messages in between)
     }
     if (timeout <= 0) {
-      Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+      Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
       return yieldToLoop()
     }
     const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, timeout)
     if (res.async) await res.value
-    Atomics.store(this.#control, ControlSlot.DOORBELL, 0)
+    Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
   }
 
   /**
@@ -675,10 +515,7 @@ export class Pipeline {
     this.#done = true
     await this.#dispatcher.close(0)
     let walPendingItems = 0
-    if (this.#wal) {
-      walPendingItems = this.#wal.pendingItems
-      this.#wal.close()
-    }
+    if (this.#wal) walPendingItems = this.#wal.abandon()
     this.#deadLetterFile?.close()
     const leftovers = new Uint8Array(0)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count: 0, timedOut: false, walPendingItems })
@@ -694,15 +531,16 @@ export class Pipeline {
     let count = 0
     // Spill mode: batches sent from memory are not in the WAL yet.
     const notLogged: Array<{ bytes: Uint8Array; count: number }> = []
-    for (const slab of [...this.#unsettled.values()].sort((a, b) => a.id - b.id)) {
+    for (const { slab, walSeq } of [...this.#window.unsettled()].sort((a, b) => a.id - b.id)) {
       parts.push(slab.view().slice())
       count += slab.count
-      if (slab.walSeq < 0) notLogged.push({ bytes: slab.view(), count: slab.count })
+      if (walSeq === undefined) notLogged.push({ bytes: slab.view(), count: slab.count })
     }
     // Not in the WAL yet: the open batch and whatever is still in the lanes.
     const fresh: Array<{ bytes: Uint8Array; count: number }> = []
-    if (this.#current && this.#current.count > 0) {
-      fresh.push({ bytes: this.#current.view().slice(), count: this.#current.count })
+    const open = this.#current?.slab
+    if (open && open.count > 0) {
+      fresh.push({ bytes: open.view().slice(), count: open.count })
     }
     for (const lane of this.#lanes) {
       const rest = lane.drainAll()
@@ -713,20 +551,8 @@ export class Pipeline {
       count += f.count
     }
     let walPendingItems = 0
-    if (this.#wal) {
-      // Everything undelivered is left durable for the next start; the
-      // watermark stops at the oldest of it.
-      let low = this.#lowestUnsettledWalSeq()
-      for (const f of [...notLogged, ...fresh]) {
-        const seq = this.#wal.nextSeq
-        // (If the log cannot take them, they are still in the StopReport.)
-        if (this.#wal.spill(f.bytes, f.count) >= 0) low = Math.min(low ?? seq, seq)
-      }
-      this.#wal.syncNow()
-      this.#wal.settle(low, true)
-      walPendingItems = this.#wal.pendingItems
-      this.#wal.close()
-    }
+    // Everything undelivered is left durable for the next start.
+    if (this.#wal) walPendingItems = this.#wal.finish([...notLogged, ...fresh])
     this.#deadLetterFile?.close()
     const leftovers = concatBatches(parts)
     this.#post({ __vq: 1, type: 'stopped', leftovers, count, timedOut, walPendingItems }, [

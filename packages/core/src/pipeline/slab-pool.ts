@@ -15,7 +15,13 @@ import { prefault } from '../ring/layout.ts'
  *   0         4         8         12        SLAB_HEADER_BYTES (16)
  *
  * STATE/COUNT/BYTES are stored with Atomics by the pipeline after the records
- * are written, so a reader that sees STATE != FREE sees a whole batch.
+ * are written, so a reader that sees STATE != FREE sees a whole batch. ID is
+ * the batch's cut id while IN_FLIGHT (0 otherwise).
+ *
+ * A Slab is only this buffer and its extent; what the pipeline and the
+ * dispatcher know of the batch in it (id, attempts, WAL position) is a
+ * Flight beside it (flight.ts), and the open batch's linger start is the
+ * pipeline's.
  */
 export const SLAB_HEADER_BYTES = 16
 
@@ -32,24 +38,12 @@ export class Slab {
   readonly header: Int32Array
   /** The record area. */
   readonly data: Uint8Array
+  /** Items in the record area. */
   count = 0
+  /** Bytes of records in the record area. */
   bytes = 0
-  id = 0
-  attempt = 0
-  /** performance.now() of the first record (for the linger deadline). */
-  openedAt = 0
   /** A timed-out in-thread send may still read it: never reuse. */
   tainted = false
-  /** An attempt failed; the batch waits for (or is in) a retry. */
-  retrying = false
-  /** WAL: sequence number of the batch's first item, -1 when not in the WAL (yet). */
-  walSeq = -1
-  /** performance.now() of the first send attempt (for maxRetryAgeMs). */
-  firstSentAt = 0
-  /** The current attempt is a half-open circuit probe. */
-  probe = false
-  /** The slab collects a batch for the WAL's backlog, not for sending (spill). */
-  spill = false
 
   constructor(capacity: number) {
     this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
@@ -57,10 +51,11 @@ export class Slab {
     this.data = new Uint8Array(this.sab, SLAB_HEADER_BYTES)
   }
 
-  setState(state: number): void {
+  /** Publishes the extent and `state` (with the batch's cut `id` while in flight). */
+  setState(state: number, id = 0): void {
     Atomics.store(this.header, SlabSlot.COUNT, this.count)
     Atomics.store(this.header, SlabSlot.BYTES, this.bytes)
-    Atomics.store(this.header, SlabSlot.ID, this.id)
+    Atomics.store(this.header, SlabSlot.ID, id)
     Atomics.store(this.header, SlabSlot.STATE, state)
   }
 
@@ -115,12 +110,6 @@ export class SlabPool {
     }
     slab.count = 0
     slab.bytes = 0
-    slab.attempt = 0
-    slab.openedAt = 0
-    slab.retrying = false
-    slab.walSeq = -1
-    slab.firstSentAt = 0
-    slab.probe = false
     slab.setState(SlabState.FILLING)
     return slab
   }

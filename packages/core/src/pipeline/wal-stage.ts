@@ -64,7 +64,15 @@ export type WalStageEvent =
  * One way out: `nextFrame` reads the backlog back, oldest first, starting
  * with what the log held at start (recovery). A reader position marks what
  * was read back; the delivered watermark follows the oldest batch not
- * settled, never passing the reader.
+ * settled, never passing the reader. The batches themselves (what waits for
+ * the commit, the full policy, reading back into slabs) are wal-backlog.ts's.
+ *
+ * Its length (~570 lines) and private fields (~30) are the log seen as a
+ * device that fails: each failure mode keeps its own small state machine
+ * (a write/fsync error streak and its retry time, damage and the quarantine
+ * retry, a key that does not authenticate, a failing acknowledgement, a
+ * sync or acknowledgement in progress), and health() reports them as one
+ * set of conditions, so they stay together.
  */
 export class WalStage {
   readonly #wal: WriteAheadLog

@@ -1,5 +1,6 @@
 import {
   ControlSlot,
+  Doorbell,
   LANE_HEADER_BYTES,
   LaneCounter,
   LaneSlot,
@@ -185,8 +186,8 @@ export class LaneWriter {
     // seq-cst store above, then this load: pairs with the pipeline's store of
     // DOORBELL = 1 followed by its load of WRITE, so one of us sees the other.
     if (
-      Atomics.load(this.#control, ControlSlot.DOORBELL) === 1 &&
-      Atomics.exchange(this.#control, ControlSlot.DOORBELL, 0) === 1
+      Atomics.load(this.#control, ControlSlot.DOORBELL) === Doorbell.ASLEEP_WAKE_ME &&
+      Atomics.exchange(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE) === Doorbell.ASLEEP_WAKE_ME
     ) {
       Atomics.notify(this.#control, ControlSlot.DOORBELL)
     }

@@ -139,9 +139,10 @@ export function laneCapacity(sab: SharedArrayBuffer): number {
  */
 export const ControlSlot = {
   /**
-   * 1 while the pipeline sleeps. A producer that publishes and sees 1 swaps it
-   * to 0 and notifies: one futex wake per sleep, not per record (hazard 3 of
-   * MEASURED.md: a wake per publish costs 2–3× throughput).
+   * Doorbell below: non-zero while the pipeline sleeps. A producer that
+   * publishes and sees ASLEEP_WAKE_ME swaps it to AWAKE and notifies: one
+   * futex wake per sleep, not per record (a wake per publish costs 2–3×
+   * throughput).
    */
   DOORBELL: 0,
   /** QueueState below. */
@@ -153,6 +154,19 @@ export const ControlSlot = {
    * every enqueue throws (one Atomics.load on the enqueue path).
    */
   REJECT: 48,
+} as const
+
+/** Values of ControlSlot.DOORBELL. */
+export const Doorbell = {
+  /** The pipeline is running (or about to look at the lanes again). */
+  AWAKE: 0,
+  /** The pipeline sleeps until a producer publishes (or a message, ack or timer wakes it). */
+  ASLEEP_WAKE_ME: 1,
+  /**
+   * The pipeline sleeps but producers need not wake it: it cannot drain now
+   * (every slab taken, or the WAL full) and waits for a batch to settle.
+   */
+  ASLEEP_FOR_ACKS: 2,
 } as const
 
 /** Bits of ControlSlot.REJECT. */

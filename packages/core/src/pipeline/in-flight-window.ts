@@ -1,0 +1,129 @@
+import type { AdaptiveConcurrency } from './adaptive-concurrency.ts'
+
+/** What the window reads of a batch. */
+export interface WindowEntry {
+  /** The batch's cut id (ids grow in cut order). */
+  readonly id: number
+  /** Sequence number of the batch's first item in the WAL; undefined: not in the WAL. */
+  readonly walSeq?: number | undefined
+  /** An attempt failed; the batch waits for (or is in) a retry. */
+  readonly retrying: boolean
+}
+
+/**
+ * The batches between cut and settled: `unsettled` (every one, by id) and,
+ * among them, those `waiting` for an in-flight slot (FIFO). At most
+ * `limit` are in flight (dispatched and not settled, retries included):
+ * maxInFlightBatches, or the adaptive concurrency limit when that is on.
+ * The window also answers what the WAL and flushes ask of them: the lowest
+ * unsettled WAL sequence number (the watermark may not pass it), whether any
+ * batch up to an id is unsettled.
+ */
+export class InFlightWindow<E extends WindowEntry> {
+  readonly #max: number
+  readonly #concurrency: AdaptiveConcurrency | undefined
+  readonly #send: (entry: E) => void
+  readonly #unsettled = new Map<number, E>()
+  readonly #waiting: E[] = []
+  #inFlight = 0
+
+  /** `send`: hands a batch to the dispatcher once it has a slot. */
+  constructor(maxInFlight: number, concurrency: AdaptiveConcurrency | undefined, send: (entry: E) => void) {
+    this.#max = maxInFlight
+    this.#concurrency = concurrency
+    this.#send = send
+  }
+
+  /** Batches in flight at most (the adaptive limit when on). */
+  get limit(): number {
+    return this.#concurrency?.limit ?? this.#max
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Unsettled batches (in flight, waiting for a slot, or for the WAL's commit). */
+  get size(): number {
+    return this.#unsettled.size
+  }
+
+  /** Whether another batch may be taken on without waiting beyond maxInFlightBatches (in flight + waiting). */
+  get hasRoom(): boolean {
+    return this.#inFlight + this.#waiting.length < this.#max
+  }
+
+  /** Every unsettled batch, in cut order. */
+  unsettled(): IterableIterator<E> {
+    return this.#unsettled.values()
+  }
+
+  /** Takes on a cut batch; it waits (outside the window's queue) until `enqueue`d. */
+  add(entry: E): void {
+    this.#unsettled.set(entry.id, entry)
+  }
+
+  /** Queues a batch for a slot (call `dispatch` to send what fits). */
+  enqueue(entry: E): void {
+    this.#waiting.push(entry)
+  }
+
+  /** Sends waiting batches, oldest first, while there are slots. */
+  dispatch(): void {
+    const limit = this.limit
+    while (this.#waiting.length > 0 && this.#inFlight < limit) {
+      this.#inFlight++
+      this.#concurrency?.started(this.#inFlight)
+      this.#send(this.#waiting.shift()!)
+    }
+  }
+
+  /** A dispatched batch settled: its slot is free (call `dispatch` to reuse it). */
+  settle(entry: E): void {
+    this.#unsettled.delete(entry.id)
+    this.#inFlight--
+  }
+
+  /**
+   * Removes waiting (never dispatched) batches that `pick` chooses, oldest
+   * first, each once `take` accepts it; stops at the first `take` that
+   * refuses. Returns false if one refused.
+   */
+  takeWaiting(pick: (entry: E) => boolean, take: (entry: E) => boolean): boolean {
+    for (let i = 0; i < this.#waiting.length; i++) {
+      const entry = this.#waiting[i]!
+      if (!pick(entry)) continue
+      if (!take(entry)) return false
+      this.#waiting.splice(i--, 1)
+      this.#unsettled.delete(entry.id)
+    }
+    return true
+  }
+
+  /** Whether every waiting batch passes `test`. */
+  everyWaiting(test: (entry: E) => boolean): boolean {
+    return this.#waiting.every(test)
+  }
+
+  /** Sequence number of the oldest item the WAL must keep (undefined: none unsettled is in the WAL). */
+  lowestWalSeq(): number | undefined {
+    let low: number | undefined
+    for (const entry of this.#unsettled.values()) {
+      const seq = entry.walSeq
+      if (seq !== undefined && (low === undefined || seq < low)) low = seq
+    }
+    return low
+  }
+
+  /** Whether a batch with id ≤ `id` is unsettled. */
+  hasUnsettledUpTo(id: number): boolean {
+    for (const unsettled of this.#unsettled.keys()) if (unsettled <= id) return true
+    return false
+  }
+
+  /** Whether a batch is failing (waiting for or in a retry). */
+  anyRetrying(): boolean {
+    for (const entry of this.#unsettled.values()) if (entry.retrying) return true
+    return false
+  }
+}

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+// The compiled modules: the pool's threads load the sender-pool entry as
+// JavaScript from dist, beside the transport that names it.
+import { createMetricsBuffer, MetricSlot } from '../../dist/metrics/layout.js'
+import { MetricsWriter } from '../../dist/metrics/writer.js'
+import { type Flight, newFlight } from '../../dist/pipeline/flight.js'
+import { PoolTransport } from '../../dist/pipeline/pool-transport.js'
+import type { ErrorInfo } from '../../dist/pipeline/protocol.js'
+import { Slab } from '../../dist/pipeline/slab-pool.js'
+import type { ItemFailure } from '../../dist/sender/types.js'
+import { tempDir, waitFor } from '../helpers.ts'
+import { fillRaw } from './slab-kit.ts'
+
+interface Answer {
+  readonly flight: Flight
+  readonly failed: readonly ItemFailure[] | undefined
+  readonly error: ErrorInfo | undefined
+}
+
+const transports: PoolTransport[] = []
+const cleanups: Array<() => void> = []
+afterEach(async () => {
+  await Promise.all(transports.splice(0).map((t) => t.close(1000)))
+  for (const c of cleanups.splice(0)) c()
+})
+
+function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs = 30_000) {
+  const answers: Answer[] = []
+  const metrics = new MetricsWriter(createMetricsBuffer())
+  const transport = new PoolTransport(
+    {
+      sender: { module: new URL(`../fixtures/${fixture}`, import.meta.url).href, options },
+      senderThreads: 1,
+      senderConcurrency: 4,
+      sendTimeoutMs,
+    },
+    metrics,
+    (flight, _startedAt, failed, error) => answers.push({ flight, failed, error }),
+  )
+  transports.push(transport)
+  return { transport, answers, metrics }
+}
+
+function batch(id: number, items: string[]): Flight {
+  const flight = newFlight(id, fillRaw(new Slab(4096), items))
+  flight.attempt = 1
+  return flight
+}
+
+describe('PoolTransport', () => {
+  it('runs a send on a pool thread and reports its failed items', async () => {
+    const failed = [{ index: 1, retryable: false, reason: 'no' }]
+    const { transport, answers } = pool('answer-sender.mjs', { mode: 'always', result: { failed } })
+    await transport.ready()
+    const flight = batch(1, ['a', 'b'])
+    transport.send(flight, 0)
+    await waitFor(() => answers.length === 1)
+    expect(answers[0]).toEqual({ flight, failed, error: undefined })
+  })
+
+  it("ready() rejects with the sender module's load error", async () => {
+    const { transport } = pool('no-such-sender.mjs', {})
+    await expect(transport.ready()).rejects.toMatchObject({ code: 'VQ_SENDER_LOAD' })
+  })
+
+  it('a thread that dies mid-send answers a retryable SenderThreadError', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const { transport, answers, metrics } = pool('recording-sender.mjs', {
+      fault: 'exit',
+      file: join(dir, 'out'),
+    })
+    await transport.ready()
+    transport.send(batch(1, ['a']), 0)
+    await waitFor(() => answers.length === 1)
+    expect(answers[0]!.error).toMatchObject({
+      name: 'SenderThreadError',
+      code: 'VQ_SEND_FAILED',
+      retryable: true,
+    })
+    expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(1)
+  })
+
+  it('the watchdog terminates a thread whose event loop is stuck and answers a timeout', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const { transport, answers, metrics } = pool(
+      'recording-sender.mjs',
+      { fault: 'block', file: join(dir, 'out') },
+      200,
+    )
+    await transport.ready()
+    transport.send(batch(1, ['a']), 0)
+    await waitFor(() => answers.length === 1)
+    expect(answers[0]!.error).toMatchObject({
+      name: 'SendTimeoutError',
+      code: 'VQ_SEND_TIMEOUT',
+      retryable: true,
+    })
+    expect(metrics.get(MetricSlot.TIMEOUTS)).toBe(1)
+    expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(0)
+  })
+
+  it('close() runs every built sender’s close() and reports what it threw; idempotent', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const file = join(dir, 'log')
+    const ok = pool('closing-sender.mjs', { file })
+    await ok.transport.ready()
+    ok.transport.send(batch(1, ['a']), 0)
+    await waitFor(() => ok.answers.length === 1)
+    expect(await ok.transport.close(5000)).toEqual([])
+    expect(await ok.transport.close(5000)).toEqual([])
+    expect(readFileSync(file, 'utf8')).toMatch(/^opened (\d+)\nclosed \1\n$/)
+
+    const failing = pool('closing-sender.mjs', { file, closeThrows: true })
+    await failing.transport.ready()
+    const errors = await failing.transport.close(5000)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]!.message).toMatch(/^close failed in thread \d+$/)
+  })
+})
