@@ -185,7 +185,7 @@ export class WriteAheadLog {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new WalError(WalErrorCodes.USAGE, 'The WAL is closed')
+    if (this.#closed) throw new WalError(WalErrorCodes.CLOSED, 'The WAL is closed')
   }
 
   /**
