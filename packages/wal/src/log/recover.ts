@@ -65,6 +65,26 @@ export interface Recovered {
   readonly cleanClose: boolean
 }
 
+/** The report of what `recover` found, once the log has settled on it (delivered segments deleted). */
+export function recoveryReport(
+  found: Recovered,
+  segments: number,
+  pendingItems: number,
+  quarantined: number,
+): RecoveryReport {
+  const { frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose } = found
+  return {
+    segments,
+    frames,
+    pendingItems,
+    corruptRegions,
+    truncatedBytes,
+    watermarkReset,
+    cleanClose,
+    quarantined,
+  }
+}
+
 /**
  * Creates the directory (0700) if needed and takes its lock (through the
  * reserve: on a full disk the lock file may need its space).

@@ -6,7 +6,7 @@ import type { WalFs } from './fs.ts'
 import { ioError, syncInBackground, writeControlFile } from './io.ts'
 import { ACK_FILE, FILE_MODE } from './layout.ts'
 import type { Reserve } from './reserve.ts'
-import type { Segment } from './segment.ts'
+import type { LogFiles, Segment } from './segment.ts'
 
 /** Creates `ack` (missing or damaged) as a control file: `ack.tmp`, fdatasync, rename. */
 export function createWatermark(fs: WalFs, dir: string, seq: number): void {
@@ -21,10 +21,6 @@ export interface WriterState {
 }
 
 export interface RetentionOptions {
-  readonly fs: WalFs
-  readonly dir: string
-  /** The log's segments, oldest first (deleted from here). */
-  readonly segments: Segment[]
   readonly reserve: Reserve
   readonly keeper: DamageKeeper
   readonly writer: WriterState
@@ -54,10 +50,11 @@ export class Retention {
   /** A background deletion that failed, thrown by the next ack(). */
   #deleteError: WalError | undefined
 
-  constructor(options: RetentionOptions) {
-    this.#fs = options.fs
-    this.#dir = options.dir
-    this.#segments = options.segments
+  /** `files.segments`: delivered ones are deleted from the front. */
+  constructor(files: LogFiles, options: RetentionOptions) {
+    this.#fs = files.fs
+    this.#dir = files.dir
+    this.#segments = files.segments
     this.#reserve = options.reserve
     this.#keeper = options.keeper
     this.#writer = options.writer

@@ -5,7 +5,7 @@ import { encodePayload, type PayloadCodecOptions } from '../format/payload-codec
 import type { WalFs } from './fs.ts'
 import { ioError, syncInBackground, withFd, writeFully } from './io.ts'
 import { FILE_MODE, segmentName } from './layout.ts'
-import type { Segment } from './segment.ts'
+import type { LogFiles, Segment } from './segment.ts'
 
 /** Closed segments that may wait for the next sync; past this a rotation syncs the oldest itself. */
 const MAX_UNSYNCED = 4
@@ -19,12 +19,8 @@ export interface WriterHooks {
 }
 
 export interface SegmentWriterOptions {
-  readonly fs: WalFs
-  readonly dir: string
   readonly segmentBytes: number
   readonly codec: PayloadCodecOptions
-  /** The log's segments, oldest first (a rotation adds one at the end). */
-  readonly segments: Segment[]
   /** The sequence number recovery found the next item takes (everything below it is durable). */
   readonly nextSeq: number
   readonly hooks: WriterHooks
@@ -59,12 +55,13 @@ export class SegmentWriter {
   /** A segment was created since the directory was last fsync'ed (the next sync does). */
   #dirDirty = false
 
-  constructor(options: SegmentWriterOptions) {
-    this.#fs = options.fs
-    this.#dir = options.dir
+  /** `files.segments`: a rotation adds one at the end. */
+  constructor(files: LogFiles, options: SegmentWriterOptions) {
+    this.#fs = files.fs
+    this.#dir = files.dir
+    this.#segments = files.segments
     this.#segmentBytes = options.segmentBytes
     this.#codec = options.codec
-    this.#segments = options.segments
     this.#hooks = options.hooks
     this.#nextSeq = options.nextSeq
     this.#syncedSeq = options.nextSeq

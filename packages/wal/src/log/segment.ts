@@ -12,10 +12,10 @@ export interface FrameRef {
 }
 
 /**
- * One segment file as the log knows it. The log's segments are one array,
- * oldest first, shared by the parts that change it — recovery builds it, the
- * writer appends a segment at each rotation, retention deletes from the front
- * — and by readers.
+ * One segment file as the log knows it. The log's segments are one array
+ * (`LogFiles`), oldest first, shared by the parts that change it — recovery
+ * builds it, the writer adds a segment at each rotation, retention deletes
+ * from the front — and by readers.
  */
 export interface Segment {
   readonly name: string
@@ -34,6 +34,13 @@ export interface Segment {
    * ENOSPC…). The segment is not deleted until they are.
    */
   readonly unsaved: Array<{ start: number; end: number; kind: WalDamageKind }>
+}
+
+/** What the parts of one log share: its file system, its directory, its segments. */
+export interface LogFiles {
+  readonly fs: WalFs
+  readonly dir: string
+  readonly segments: Segment[]
 }
 
 /**

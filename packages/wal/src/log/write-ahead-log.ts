@@ -1,38 +1,14 @@
 import { WalError, WalErrorCodes } from '../errors.ts'
-import { checkCodecOptions, type PayloadCodecOptions } from '../format/payload-codec.ts'
 import { DamageKeeper } from './damage-keeper.ts'
 import { releaseDirLock } from './dir-lock.ts'
-import { nodeFs, type WalFs } from './fs.ts'
-import type { WalDamage } from './quarantine.ts'
+import type { WalFs } from './fs.ts'
+import { resolveWalOptions, type WalOptions } from './options.ts'
 import { type LogView, logView, type WalFrame, WalReader } from './reader.ts'
-import { lockDir, type RecoveryReport, recordCleanClose, recover } from './recover.ts'
+import { lockDir, type RecoveryReport, recordCleanClose, recover, recoveryReport } from './recover.ts'
 import { Reserve } from './reserve.ts'
 import { Retention } from './retention.ts'
 import type { Segment } from './segment.ts'
 import { SegmentWriter } from './segment-writer.ts'
-
-export interface WalOptions extends PayloadCodecOptions {
-  /** A segment is closed and a new one started past this size. Default 64 MiB. */
-  readonly segmentBytes?: number
-  /** File-system layer (tests inject faults through it). Default node:fs. */
-  readonly fs?: WalFs
-  /**
-   * Delete acknowledged segments in libuv's thread pool instead of on the
-   * calling thread (unlinking a large synced file frees its extents: a stall
-   * for a thread that also appends). `ack()` returns before the file is
-   * gone; a failed deletion is thrown (WalError IO) by the next `ack()`, and
-   * the file, acknowledged, is deleted at the next open. Default false
-   * (deleted before `ack()` returns).
-   */
-  readonly deleteInBackground?: boolean
-  /**
-   * Called (on the owner thread, during `open` too) for each piece of damage
-   * found: a damaged region, a frame quarantined, misplaced frames, a gap in
-   * sequence numbers, a stray file. Counted in `gaps` and `quarantined`
-   * whether or not it is given.
-   */
-  readonly onDamage?: (damage: WalDamage) => void
-}
 
 /**
  * A segmented append-only log in one directory, for exactly one owner thread.
@@ -60,26 +36,19 @@ export class WriteAheadLog {
 
   private constructor(dir: string, options: WalOptions) {
     this.dir = dir
-    const fs = (this.#fs = options.fs ?? nodeFs)
-    const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
+    const { fs, segmentBytes, codec, deleteInBackground, onDamage } = resolveWalOptions(options)
+    this.#fs = fs
     const reserve = new Reserve(fs, dir)
-    const keeper = new DamageKeeper(fs, dir, reserve, () => this.#retention.ackedSeq, options.onDamage)
+    const keeper = new DamageKeeper(fs, dir, reserve, () => this.#retention.ackedSeq, onDamage)
     this.#keeper = keeper
-    checkCodecOptions(options)
-    const codec = { compression: options.compression ?? false, encryption: options.encryption }
-    if (!Number.isInteger(segmentBytes) || segmentBytes < 4096) {
-      throw new WalError(WalErrorCodes.USAGE, `segmentBytes must be an integer ≥ 4096 (got ${segmentBytes})`)
-    }
     lockDir(fs, dir, reserve)
     try {
       const found = recover(fs, dir, keeper)
-      const segments = (this.#segments = found.segments)
-      const writer = new SegmentWriter({
-        fs,
-        dir,
+      const files = { fs, dir, segments: found.segments }
+      this.#segments = files.segments
+      const writer = new SegmentWriter(files, {
         segmentBytes,
         codec,
-        segments,
         nextSeq: found.nextSeq,
         hooks: {
           ackedSeq: () => this.#retention.ackedSeq,
@@ -87,32 +56,15 @@ export class WriteAheadLog {
         },
       })
       this.#writer = writer
-      this.#retention = new Retention({
-        fs,
-        dir,
-        segments,
-        reserve,
-        keeper,
-        writer,
-        deleteInBackground: options.deleteInBackground ?? false,
-        ackedSeq: found.ackedSeq,
-      })
-      this.#view = logView(fs, codec, segments, keeper, () => writer.nextSeq)
+      const ackedSeq = found.ackedSeq
+      this.#retention = new Retention(files, { reserve, keeper, writer, deleteInBackground, ackedSeq })
+      this.#view = logView(fs, codec, files.segments, keeper, () => writer.nextSeq)
       // No segment is open for appending yet: a last segment already
       // delivered goes too.
       this.#retention.dropDelivered()
       reserve.keep()
       writer.resume()
-      this.recovery = {
-        segments: segments.length,
-        frames: found.frames,
-        pendingItems: this.pendingItems,
-        corruptRegions: found.corruptRegions,
-        truncatedBytes: found.truncatedBytes,
-        watermarkReset: found.watermarkReset,
-        cleanClose: found.cleanClose,
-        quarantined: keeper.quarantined,
-      }
+      this.recovery = recoveryReport(found, files.segments.length, this.pendingItems, keeper.quarantined)
     } catch (err) {
       releaseDirLock(fs, dir)
       throw err
