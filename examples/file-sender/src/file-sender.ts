@@ -1,5 +1,11 @@
 import { open } from 'node:fs/promises'
-import { defineSender, type ItemFailure, type SenderFactory } from '@vinequeue/core/sender'
+import {
+  type Batch,
+  defineSender,
+  encodeJsonItems,
+  type ItemFailure,
+  type SenderFactory,
+} from '@vinequeue/core/sender'
 import { type FileSenderOptions, resolveOptions } from './options.ts'
 
 /**
@@ -16,7 +22,7 @@ const createFileSender: SenderFactory<FileSenderOptions | undefined> = defineSen
       // A sender that does network I/O would also take `ctx` and pass
       // `ctx.signal` on (fetch(url, { signal })); a local append is not abortable.
       async send(batch) {
-        const { bytes, failed } = toNdjson(batch.items())
+        const { bytes, failed } = toNdjson(batch)
         // A throw (I/O error) fails the whole batch; the queue retries it.
         if (bytes.byteLength > 0) await write(bytes)
         // Items that cannot be written as JSON are reported, not silently
@@ -28,27 +34,16 @@ const createFileSender: SenderFactory<FileSenderOptions | undefined> = defineSen
 )
 export default createFileSender
 
-const decoder = new TextDecoder()
-const encoder = new TextEncoder()
-
-/** One JSON line per item; raw items (Uint8Array from enqueueRaw) are written as their UTF-8 text. */
-function toNdjson(items: readonly unknown[]): { bytes: Uint8Array; failed: ItemFailure[] } {
-  const failed: ItemFailure[] = []
+/**
+ * One JSON line per item, with the senders' shared encoder: raw items are
+ * their UTF-8 text (one line each), items JSON cannot write come back as
+ * permanent per-item failures.
+ */
+function toNdjson(batch: Batch): { bytes: Uint8Array; failed: readonly ItemFailure[] } {
+  const { parts, indices, failed } = encodeJsonItems(batch, { lines: true })
   let text = ''
-  for (let index = 0; index < items.length; index++) {
-    const item = items[index]
-    if (item instanceof Uint8Array) {
-      text += `${decoder.decode(item)}\n`
-      continue
-    }
-    try {
-      // JSON.stringify(undefined) is undefined, not a document: write null.
-      text += `${JSON.stringify(item) ?? 'null'}\n`
-    } catch (err) {
-      failed.push({ index, retryable: false, reason: `not JSON-serializable: ${(err as Error).message}` })
-    }
-  }
-  return { bytes: encoder.encode(text), failed }
+  for (const i of indices) text += `${parts[i] as string}\n`
+  return { bytes: Buffer.from(text), failed }
 }
 
 /**

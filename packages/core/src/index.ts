@@ -1,3 +1,4 @@
+export type { BatchEntry } from './batch/batch-format.ts'
 export { Batch, UndecodableItem } from './batch/batch-format.ts'
 export { channels } from './diagnostics.ts'
 export type { ErrorCode } from './errors.ts'

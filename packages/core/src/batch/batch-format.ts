@@ -164,6 +164,7 @@ export class Batch {
   /** Pipeline-assigned id, stable across retries of the same batch. */
   readonly id: number
   #items: unknown[] | undefined
+  #entries: BatchEntry[] | undefined
 
   constructor(bytes: Uint8Array, count: number, id = 0) {
     this.bytes = bytes
@@ -178,6 +179,30 @@ export class Batch {
    */
   payloads(): Array<{ bytes: Uint8Array; raw: boolean }> {
     return itemSlices(this.bytes).map((s) => ({ bytes: this.bytes.subarray(s.start, s.end), raw: s.raw }))
+  }
+
+  /**
+   * The items of `items()`, each with its raw flag: a raw item and a decoded
+   * msgpack `bin` value are both Uint8Arrays there, and only the record
+   * header tells them apart.
+   * @throws ItemDecodeError as `items()` does (same indexes).
+   */
+  entries(): BatchEntry[] {
+    if (this.#entries) return this.#entries
+    const items = this.items()
+    const entries: BatchEntry[] = new Array(items.length)
+    let at = 0
+    forEachRecord(this.bytes, (start, _length, raw, _index, group) => {
+      if (!group) {
+        entries[at] = { value: items[at], raw }
+        at++
+        return
+      }
+      const count = new DataView(this.bytes.buffer, this.bytes.byteOffset + start, 4).getUint32(0, true)
+      for (const end = at + count; at < end; at++) entries[at] = { value: items[at], raw: false }
+    })
+    this.#entries = entries
+    return entries
   }
 
   /**
@@ -245,6 +270,18 @@ export class Batch {
     this.#items = items
     return items
   }
+}
+
+/** One item of a batch with how it was enqueued (see `Batch.entries()`). */
+export interface BatchEntry {
+  /** The decoded item; for a raw item, its bytes (a copy). */
+  readonly value: unknown
+  /**
+   * true for an item given to `enqueueRaw`: `value` is the caller's own
+   * encoding. false for a decoded item, even one that is a Uint8Array (a
+   * msgpack `bin` value).
+   */
+  readonly raw: boolean
 }
 
 /** Items `Batch.items()` could not decode, by index, with the reason. */

@@ -2,6 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import {
   type Batch,
   defineSender,
+  encodeJsonItems,
   type ItemFailure,
   SendError,
   type SenderFactory,
@@ -99,38 +100,14 @@ function stdoutSink(): Sink {
   }
 }
 
-const decoder = new TextDecoder()
-const encoder = new TextEncoder()
-
 /**
- * One JSON line per item. Items from `enqueueRaw` are written as their UTF-8
- * text: one line each (a trailing newline is dropped; an empty item or one
- * spanning several lines fails permanently rather than break the framing).
+ * One JSON line per item (see encodeJsonItems: raw items are their UTF-8
+ * text, one line each; an empty or multi-line one fails permanently rather
+ * than break the framing).
  */
-function toNdjson(batch: Batch): { bytes: Uint8Array; failed: ItemFailure[] } {
-  const failed: ItemFailure[] = []
-  const items = batch.items()
-  // items() gives raw items as Uint8Array, like a msgpack `bin` value; the
-  // payloads' `raw` flag tells them apart (looked up only if one is there).
-  let raw: boolean[] | undefined
+function toNdjson(batch: Batch): { bytes: Uint8Array; failed: readonly ItemFailure[] } {
+  const { parts, indices, failed } = encodeJsonItems(batch, { lines: true })
   let text = ''
-  for (let index = 0; index < items.length; index++) {
-    const item = items[index]
-    if (item instanceof Uint8Array && (raw ??= batch.payloads().map((p) => p.raw))[index]) {
-      let line = decoder.decode(item)
-      if (line.endsWith('\n')) line = line.slice(0, line.endsWith('\r\n') ? -2 : -1)
-      if (line.trim() === '') failed.push({ index, retryable: false, reason: 'raw item is empty' })
-      else if (line.includes('\n')) {
-        failed.push({ index, retryable: false, reason: 'raw item spans several lines: not one NDJSON line' })
-      } else text += `${line}\n`
-      continue
-    }
-    try {
-      // JSON.stringify(undefined) is undefined, not a document: write null.
-      text += `${JSON.stringify(item) ?? 'null'}\n`
-    } catch (err) {
-      failed.push({ index, retryable: false, reason: `not JSON-serializable: ${(err as Error).message}` })
-    }
-  }
-  return { bytes: encoder.encode(text), failed }
+  for (const i of indices) text += `${parts[i] as string}\n`
+  return { bytes: Buffer.from(text), failed }
 }

@@ -1,4 +1,4 @@
-import type { Batch, ItemFailure } from '@vinequeue/core/sender'
+import { type Batch, encodeJsonItems, type ItemFailure } from '@vinequeue/core/sender'
 import type { HttpBodyFormat } from './options.ts'
 
 /**
@@ -14,15 +14,13 @@ export interface EncodedItems {
   readonly failed: readonly ItemFailure[]
 }
 
-const decoder = new TextDecoder()
-
 /**
  * Encodes every item of `batch` for `format`. Items from `enqueueRaw` are the
  * caller's own encoding and are spliced in unchanged: JSON text (one line for
  * ndjson) or one msgpack value.
  */
 export function encodeItems(batch: Batch, format: HttpBodyFormat): EncodedItems {
-  return format === 'msgpack' ? encodeMsgpack(batch) : encodeJson(batch, format === 'ndjson')
+  return format === 'msgpack' ? encodeMsgpack(batch) : encodeJsonItems(batch, { lines: format === 'ndjson' })
 }
 
 function encodeMsgpack(batch: Batch): EncodedItems {
@@ -40,42 +38,6 @@ function encodeMsgpack(batch: Batch): EncodedItems {
     }
     parts.push(bytes)
     indices.push(index)
-  }
-  return { parts, indices, failed }
-}
-
-function encodeJson(batch: Batch, ndjson: boolean): EncodedItems {
-  const parts: Array<string | undefined> = []
-  const indices: number[] = []
-  const failed: ItemFailure[] = []
-  const items = batch.items()
-  // items() gives raw items as Uint8Array, like a msgpack `bin` value; the
-  // payloads' `raw` flag tells them apart (looked up only if one is there).
-  let raw: boolean[] | undefined
-  for (let index = 0; index < items.length; index++) {
-    const item = items[index]
-    let text: string | undefined
-    let reason: string | undefined
-    if (item instanceof Uint8Array && (raw ??= batch.payloads().map((p) => p.raw))[index]) {
-      text = decoder.decode(item)
-      if (ndjson && text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1)
-      if (text.trim() === '') reason = 'raw item is empty: not a JSON document'
-      else if (ndjson && text.includes('\n')) reason = 'raw item spans several lines: not one NDJSON line'
-    } else {
-      try {
-        // JSON.stringify(undefined) is undefined, not a document: send null.
-        text = JSON.stringify(item) ?? 'null'
-      } catch (err) {
-        reason = `not JSON-serializable: ${(err as Error).message}`
-      }
-    }
-    if (reason !== undefined) {
-      parts.push(undefined)
-      failed.push({ index, retryable: false, reason })
-    } else {
-      parts.push(text)
-      indices.push(index)
-    }
   }
   return { parts, indices, failed }
 }

@@ -1,5 +1,5 @@
 import type { MessageToProduce } from '@platformatic/kafka'
-import type { Batch, ItemFailure } from '@vinequeue/core/sender'
+import { type Batch, type BatchEntry, encodeJsonItems, type ItemFailure } from '@vinequeue/core/sender'
 import type { ResolvedKafkaSenderOptions } from './options.ts'
 
 /** A message for the client, keys and values already bytes (the producer runs no serializers). */
@@ -38,36 +38,32 @@ export function buildMessages(
   headers: Map<Buffer, Buffer> | undefined,
 ): BuiltMessages {
   const { topic, key: keyField, value: format } = options
-  const items = format === 'json' || keyField !== undefined ? batch.items() : undefined
+  // Raw items are sent as their bytes in either format (`raw: 'bytes'`).
+  const json = format === 'json' ? encodeJsonItems(batch, { raw: 'bytes' }) : undefined
   const values = format === 'msgpack' ? copyPayloads(batch) : undefined
+  const entries = keyField !== undefined ? batch.entries() : undefined
   const messages: KafkaMessage[] = []
   const itemOf: number[] = []
   const failed: ItemFailure[] = []
+  let jsonFailed = 0 // json.failed is in index order, as `failed` is
   for (let index = 0; index < batch.count; index++) {
     let value: Buffer
     if (values) value = values[index]!
     else {
-      const item = items![index]
-      if (item instanceof Uint8Array) {
-        // items() hands raw items back as a copy already.
-        value = Buffer.from(item.buffer, item.byteOffset, item.byteLength)
-      } else {
-        try {
-          // JSON.stringify(undefined) is undefined, not a document: send null.
-          value = Buffer.from(JSON.stringify(item) ?? 'null', 'utf8')
-        } catch (err) {
-          failed.push({
-            index,
-            retryable: false,
-            reason: `value is not JSON-serializable: ${(err as Error).message}`,
-          })
-          continue
-        }
+      const part = json!.parts[index]
+      if (part === undefined) {
+        failed.push(json!.failed[jsonFailed++]!)
+        continue
       }
+      // A raw item's bytes are a copy already (entries() copies them).
+      value =
+        typeof part === 'string'
+          ? Buffer.from(part, 'utf8')
+          : Buffer.from(part.buffer, part.byteOffset, part.byteLength)
     }
     const message: KafkaMessage = { topic, value, partition: -1 }
     if (keyField !== undefined) {
-      const key = keyOf(items![index], keyField)
+      const key = keyOf(entries![index]!, keyField)
       if (typeof key === 'string') {
         failed.push({ index, retryable: false, reason: key })
         continue
@@ -82,8 +78,8 @@ export function buildMessages(
 }
 
 /** The key bytes, undefined for no key, or why the field cannot be a key. */
-function keyOf(item: unknown, field: string): Buffer | undefined | string {
-  if (typeof item !== 'object' || item === null || item instanceof Uint8Array) return undefined
+function keyOf({ value: item, raw }: BatchEntry, field: string): Buffer | undefined | string {
+  if (raw || typeof item !== 'object' || item === null || item instanceof Uint8Array) return undefined
   const v = (item as Record<string, unknown>)[field]
   if (v === undefined || v === null) return undefined
   if (typeof v === 'string') return Buffer.from(v, 'utf8')
