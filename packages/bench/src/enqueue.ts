@@ -9,6 +9,7 @@
  * order alternating, ROUNDS times; the figure is the median over rounds.
  */
 import { createQueue, type Queue, QueueFullError } from '@vinequeue/core'
+import { ITEM_PACKR_OPTIONS } from '@vinequeue/wal/batch-records'
 import { do_not_optimize, measure } from 'mitata'
 import { Packr } from 'msgpackr'
 import { type BenchEvent, makeChunks, POOL_MASK } from './event.ts'
@@ -32,9 +33,9 @@ const IDLE_SAMPLES = 100
 /** enqueueRaw samples (of 4096 calls) per measurement: see the enqueueRaw block. */
 const RAW_SAMPLES = 24
 
-/** The queue's msgpackr configuration (packages/core/src/codec/codec.ts). */
+/** A packr with the queue's msgpackr configuration (the batch format's). */
 export function queuePackr(): Packr {
-  return new Packr({ useRecords: false, moreTypes: false })
+  return new Packr({ ...ITEM_PACKR_OPTIONS })
 }
 
 /** Runs each benchmark briefly, untimed, so the first round does not pay for JIT compilation. */

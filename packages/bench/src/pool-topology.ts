@@ -12,8 +12,9 @@
  * out) → 1 sender thread × 8 concurrent tasks (the wait). Batches in flight:
  * 8 either way. The pipeline itself is the same in both and not included.
  */
-import { Packr } from 'msgpackr'
 import { Piscina } from 'piscina'
+import { frameRecords } from './batch-frame.ts'
+import { queuePackr } from './enqueue.ts'
 import { type BenchEvent, POOL_MASK } from './event.ts'
 import { type Figure, progress } from './report.ts'
 import { interleave, median, ROUNDS } from './stats.ts'
@@ -24,25 +25,21 @@ const BATCHES_PER_ROUND = 600
 const IN_FLIGHT = 8
 const IO_MS = 2
 
-/** Frames BATCH events per slab exactly as the queue does (u32 length + msgpack, 4-byte aligned). */
+/** Frames BATCH events per slab exactly as the queue does (one record per item, in shared memory). */
 function makeSlabs(pool: readonly BenchEvent[], n: number): TopologyTask[] {
-  const packr = new Packr({ useRecords: false, moreTypes: false })
+  const packr = queuePackr()
   const tasks: TopologyTask[] = []
   for (let s = 0; s < n; s++) {
     const parts = Array.from({ length: BATCH }, (_, i) =>
       packr.pack(pool[(s * BATCH + i) & POOL_MASK]).slice(),
     )
-    const size = parts.reduce((sum, p) => sum + ((4 + p.length + 3) & ~3), 0)
-    const slab = new SharedArrayBuffer(size)
-    const u8 = new Uint8Array(slab)
-    const view = new DataView(slab)
-    let at = 0
-    for (const p of parts) {
-      view.setUint32(at, p.length, true)
-      u8.set(p, at + 4)
-      at += (4 + p.length + 3) & ~3
-    }
-    tasks.push({ slab, byteLength: size, count: BATCH, ioMs: IO_MS })
+    const framed = frameRecords(parts, true)
+    tasks.push({
+      slab: framed.buffer as SharedArrayBuffer,
+      byteLength: framed.byteLength,
+      count: BATCH,
+      ioMs: IO_MS,
+    })
   }
   return tasks
 }

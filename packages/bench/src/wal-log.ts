@@ -34,6 +34,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Batch } from '@vinequeue/core'
 import { WriteAheadLog } from '@vinequeue/wal'
+import { frameRecords } from './batch-frame.ts'
 import { queuePackr } from './enqueue.ts'
 import { type BenchEvent, POOL_MASK } from './event.ts'
 import { type Figure, formatValue, progress } from './report.ts'
@@ -50,20 +51,12 @@ const RECOVERY_ITEMS = 3_000_000
 /** The floor's file is replaced past the WAL's default segment size, as a segment would be. */
 const FILE_BYTES = 64 * 1024 * 1024
 
-/**
- * `count` events as core frames a batch of `enqueue` calls: one record each,
- * `u32 length | msgpack | padding to 4 bytes` (core's ring/layout.ts).
- */
+/** `count` events as core frames a batch of `enqueue` calls (one record each). */
 export function encodeBatch(pool: readonly BenchEvent[], first: number, count: number): Uint8Array {
   const packr = queuePackr()
-  const records = Array.from({ length: count }, (_, i) => {
-    const item = packr.pack(pool[(first + i) & POOL_MASK])
-    const record = Buffer.alloc((4 + item.byteLength + 3) & ~3)
-    record.writeUInt32LE(item.byteLength, 0)
-    record.set(item, 4)
-    return record
-  })
-  return Buffer.concat(records)
+  return frameRecords(
+    Array.from({ length: count }, (_, i) => packr.pack(pool[(first + i) & POOL_MASK]).slice()),
+  )
 }
 
 /** Times `wal.sync()` after each of `n` appends; the sorted latencies (ms). */

@@ -2,6 +2,7 @@
  * The sink's bookkeeping (runs in the sink process): counts the items of
  * each request body, and in `latency` mode records each item's latency.
  */
+import { ITEM_PACKR_OPTIONS } from '@vinequeue/wal/batch-records'
 import { Unpackr } from 'msgpackr'
 import { percentileOfSorted } from '../stats.ts'
 import type { SinkLatency, SinkMode, SinkRound } from './protocol.ts'
@@ -52,7 +53,7 @@ export function jsonArrayCount(body: Uint8Array): number {
 const decoder = new TextDecoder()
 
 export class Tally {
-  readonly #unpackr = new Unpackr({ useRecords: false, moreTypes: false })
+  readonly #unpackr = new Unpackr({ ...ITEM_PACKR_OPTIONS })
   #mode: SinkMode = 'count'
   #target = Number.POSITIVE_INFINITY
   #items = 0

@@ -4,17 +4,13 @@ import { ItemDecodeError } from '../errors.ts'
 import { Record, recordSize } from '../ring/layout.ts'
 
 /**
- * A batch is a run of ring records (ring/layout.ts) with no WRAP markers:
- *
- *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
- *   | u32 h0 | item 0  | pad | u32 h1 | u32 count | msgpack array    | pad |
- *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
- *    a single-item record      a group record (enqueueBatch): `count` items
- *
- * h = payload length | RAW_FLAG (bit 30, enqueueRaw) | GROUP_FLAG (bit 31).
- * Items are numbered across records in order; a group holds items
- * index..index+count-1. Batches live in pooled shared slabs
- * (pipeline/slab-pool.ts) and are read in place by the sender thread.
+ * A batch is a run of ring records (ring/layout.ts) with no WRAP markers, in
+ * the batch record format of @vinequeue/wal/batch-records (u32 header:
+ * length | RAW_FLAG (enqueueRaw) | GROUP_FLAG (enqueueBatch: u32 count + one
+ * msgpack array); padded to 4 bytes). Items are numbered across records in
+ * order; a group holds items index..index+count-1. Batches live in pooled
+ * shared slabs (pipeline/slab-pool.ts) and are read in place by the sender
+ * thread.
  */
 
 /**

@@ -1,3 +1,5 @@
+import { BatchRecord, batchRecordSize } from '@vinequeue/wal/batch-records'
+
 /**
  * Shared-memory layouts of the ring. Everything that names a slot lives here.
  *
@@ -82,23 +84,31 @@ export const LaneCounter = {
   CONSUMED: 40,
 } as const
 
-/** Record header bits. */
-export const Record = {
+/**
+ * Record header values. Records in a lane are batch records (their format is
+ * @vinequeue/wal/batch-records, which `vinequeue-wal dump` reads too), plus
+ * WRAP: a header that says the rest of the data area is unused and the next
+ * record starts at offset 0.
+ */
+export const Record: {
+  readonly WRAP: 0xffffffff
+  readonly GROUP_FLAG: typeof BatchRecord.GROUP_FLAG
+  readonly RAW_FLAG: typeof BatchRecord.RAW_FLAG
+  readonly LENGTH_MASK: typeof BatchRecord.LENGTH_MASK
+  readonly HEADER_BYTES: typeof BatchRecord.HEADER_BYTES
+} = {
   WRAP: 0xffffffff,
-  /** A group record (enqueueBatch): payload = u32 item count + one msgpack array. */
-  GROUP_FLAG: 0x80000000,
-  RAW_FLAG: 0x40000000,
-  LENGTH_MASK: 0x3fffffff,
-  HEADER_BYTES: 4,
-} as const
+  GROUP_FLAG: BatchRecord.GROUP_FLAG,
+  RAW_FLAG: BatchRecord.RAW_FLAG,
+  LENGTH_MASK: BatchRecord.LENGTH_MASK,
+  HEADER_BYTES: BatchRecord.HEADER_BYTES,
+}
 
 /** Largest lane capacity: keeps positions exact modulo 2^32. */
 export const MAX_LANE_CAPACITY: number = 2 ** 30
 
 /** Bytes a record of `length` payload bytes occupies (header + payload + padding). */
-export function recordSize(length: number): number {
-  return (Record.HEADER_BYTES + length + 3) & ~3
-}
+export const recordSize: (length: number) => number = batchRecordSize
 
 /** Rounds up to the next power of two (≥ 1024). */
 export function laneCapacityFor(bytes: number): number {

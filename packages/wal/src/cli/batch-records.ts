@@ -1,36 +1,23 @@
 import { Unpackr } from 'msgpackr'
 
+import { BatchRecord, batchRecordSize, ITEM_PACKR_OPTIONS } from '../format/batch-records.ts'
+
 /**
- * Reads the items of a VineQueue batch — what `@vinequeue/core` appends as a
- * frame's payload — for `dump`. The layout is core's (packages/core/src/ring/
- * layout.ts and batch/batch-format.ts); it is restated here because core
- * depends on this package, not the other way round:
- *
- *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
- *   | u32 h0 | item 0  | pad | u32 h1 | u32 count | msgpack array    | pad |
- *   +--------+---------+-----+--------+-----------+------------------+-----+ - -
- *    a single-item record      a group record (enqueueBatch): `count` items
- *
- *   h = payload length (bits 0–29) | RAW (bit 30) | GROUP (bit 31), little-endian;
- *   each record is padded to a multiple of 4 bytes.
- *
+ * Reads the items of a VineQueue batch (format/batch-records.ts) for `dump`.
  * Unlike core's reader (which trusts bytes its own pipeline wrote), every
  * length and count is checked against the frame: a payload that is not a
  * batch, or whose item total differs from the frame header's count, throws
  * before anything of the frame is printed.
  */
-const GROUP_FLAG = 0x80000000
-const RAW_FLAG = 0x40000000
-const LENGTH_MASK = 0x3fffffff
-const HEADER_BYTES = 4
+const { GROUP_FLAG, RAW_FLAG, LENGTH_MASK, HEADER_BYTES } = BatchRecord
 
 /** One item: a decoded msgpack value, or the caller's bytes for an `enqueueRaw` item. */
 export type BatchItem =
   | { readonly raw: false; readonly value: unknown }
   | { readonly raw: true; readonly bytes: Uint8Array }
 
-/** The same msgpackr configuration as core's codec (records off: every item decodes on its own). */
-const unpackr = new Unpackr({ useRecords: false, moreTypes: false })
+/** The options every item is written with (records off: each item decodes on its own). */
+const unpackr = new Unpackr({ ...ITEM_PACKR_OPTIONS })
 
 export class BatchFormatError extends Error {
   override readonly name = 'BatchFormatError'
@@ -94,7 +81,7 @@ export function batchItems(batch: Uint8Array, expected: number): BatchItem[] {
       }
       for (const value of values) items.push({ raw: false, value })
     }
-    pos += (HEADER_BYTES + length + 3) & ~3 // records are padded to 4 bytes
+    pos += batchRecordSize(length)
   }
   if (items.length !== expected) {
     throw new BatchFormatError(`the batch holds ${items.length} item(s), the frame header says ${expected}`)
