@@ -4,11 +4,7 @@ import { crc32 } from 'node:zlib'
  * The demo's record: a small analytics event. Every field is a pure function
  * of `id`, so the verifier can rebuild exactly what was sent without keeping
  * a copy of it. A fraction and, in one event of 64, non-ASCII text make a
- * lossy number or a mangled byte show up in the checksum. (Only one in 64:
- * decoding a string msgpackr cannot read in JS — non-ASCII, or 16+ bytes —
- * from the sender thread's shared slab costs ~20 µs today, against ~1 µs
- * from an ordinary buffer: msgpackr-extract refuses SharedArrayBuffers and
- * msgpackr falls back after catching the error, once per item.)
+ * lossy number or a mangled byte show up in the checksum.
  */
 export interface DemoEvent {
   readonly id: number

@@ -220,8 +220,9 @@ export class Batch {
       items.push(undefined)
     }
     // msgpackr's native string decoder (msgpackr-extract) refuses shared
-    // memory and msgpackr then falls back to JS, per item: measured 15× slower
-    // for non-ASCII and longer strings. One copy of the batch avoids that.
+    // memory and msgpackr then falls back to JS, per item: much slower for
+    // non-ASCII and longer strings (note `codec.shared_decode` in
+    // packages/bench/README.md). One copy of the batch avoids that.
     const bytes = this.bytes.buffer instanceof SharedArrayBuffer ? this.bytes.slice() : this.bytes
     forEachRecord(bytes, (start, length, raw, _index, group) => {
       if (raw) {

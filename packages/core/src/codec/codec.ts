@@ -6,9 +6,9 @@ type Msgpackr = typeof import('msgpackr')
 let msgpackr: Msgpackr | undefined
 
 /**
- * msgpackr, loaded on first use and through its CommonJS build: its ES module
- * entry plus its native string extractor cost about 30 ms to load here, the
- * single CommonJS file about 18 ms. A thread that never packs or decodes
+ * msgpackr, loaded on first use and through its CommonJS build, which loads
+ * faster than its ES module entry with the native string extractor (note
+ * `codec.load_ms` in packages/bench/README.md). A thread that never packs or decodes
  * (the pipeline thread; a sender thread whose sender only forwards the
  * encoded bytes) never pays for it, which shortens queue.start().
  */

@@ -5,11 +5,10 @@ import { nestsDeeperThan } from './msgpack-scan.ts'
  * The deepest nesting of arrays and objects an item may have where it is
  * checked (see SCAN_DEPTH). msgpackr encodes and decodes recursively, and a
  * thread's stack decides how deep it gets; its encoder needs about twice the
- * stack per level its decoder does. Measured here (msgpackr 2.1, nested
- * one-element arrays / one-key objects): the main thread (~1 MB stack) encodes
- * 1,470 / 1,380 levels and decodes 4,300 / 4,500 on Node 22, 1,570 / 3,080 and
- * 4,500 / 4,700 on Node 24 (Node 20: about the same as 22); a worker thread
- * (4 MB) encodes and decodes about 5,400. So an item a producer worker encodes might decode
+ * stack per level its decoder does (note `codec.item_depth` in
+ * packages/bench/README.md): with Node's default stacks the main thread
+ * (~1 MB) encodes somewhat over 1,000 levels and decodes about three times
+ * as many, a worker thread (4 MB) several thousand both ways. So an item a producer worker encodes might decode
  * nowhere on the main thread. 1,000 is about what the main thread can encode
  * itself, and leaves its decoder (and a sender calling `items()` from deep
  * in its own calls) more than half its stack; no event or log record comes

@@ -1,5 +1,5 @@
 /**
- * A circuit breaker for the queue's sender (seed: 熔断器), kept by the
+ * A circuit breaker for the queue's sender, kept by the
  * pipeline thread, which sees every send and its outcome.
  *
  *   closed ──(failure rate ≥ threshold over the rolling window,

@@ -317,7 +317,7 @@ export class Producer {
    */
   async enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
     this.#checkOpen()
-    // Copy: msgpackr reuses its buffer on the next pack (MEASURED.md hazard 4).
+    // Copy: what pack returns is a view of msgpackr's buffer, reused by the next pack.
     const bytes = this.#encode(item).slice()
     return this.#putAsync(bytes, false, options)
   }

@@ -13,8 +13,8 @@ const MIN_TAIL_BYTES = 4096
  * subarray allocation and a copy per item. When the lane's tail — from the
  * write position to the end of the data area — is all free, msgpackr is
  * pointed at the lane itself (`useBuffer` + `position`) and writes the
- * payload where the record goes: measured here 1.49 M items/s against 1.28 M
- * for `pack` alone and 1.11 M for pack + copy. The tail being free is what
+ * payload where the record goes, faster than `pack` alone, let alone pack +
+ * copy (note `ring_packer.in_place` in packages/bench/README.md). The tail being free is what
  * makes this safe: msgpackr only stops at the end of its target, so it must
  * never be pointed at a region followed by unconsumed records (a wrapped
  * lane); an item too large for the tail makes msgpackr move to a buffer of
@@ -24,9 +24,8 @@ const MIN_TAIL_BYTES = 4096
  * record header goes in bytes it is told to reserve.
  *
  * Only single items are packed in place. A group (an enqueueBatch chunk,
- * ~100 KB) measured 2% faster packed in msgpackr's cache-hot buffer and
- * copied in one `set` (0.97× `pack` of the array, against 0.95× in place):
- * msgpackr's small stores into cold lane memory cost more than one large copy.
+ * ~100 KB) is slightly faster packed in msgpackr's cache-hot buffer and
+ * copied in one `set` (same note): msgpackr's small stores into cold lane memory cost more than one large copy.
  */
 export class RingPacker {
   readonly #packr: Packr = createPackr()

@@ -3,16 +3,14 @@ import type { PresetName, QueueOptions } from './types.ts'
 type PresetOptions = Omit<QueueOptions, 'preset' | 'send' | 'sender' | 'onDeadLetter'>
 
 /**
- * Named profiles. `default` mirrors the seed's DefaultConfig() (1000 items or
- * 5 s per batch); `highThroughput` its V4Config() (large adaptive batches,
- * compression-friendly, bigger ring); `lowLatency` sends small batches within
- * a few milliseconds.
+ * Named profiles. `default`: up to 1000 items or 5 s per batch;
+ * `highThroughput`: large adaptive batches, compression-friendly, a bigger
+ * ring; `lowLatency`: small batches sent within a few milliseconds.
  *
- * Lane sizes stay within this machine's 16 MiB L3 on purpose: measured with
- * the pipeline draining concurrently (and the producer still copying each
- * item in), enqueue ran at 0.84× msgpackr.pack with 8–16 MiB lanes, 0.69×
- * with 32 MiB and 0.63× with 256 MiB — a lane larger than the cache makes
- * every record a trip to DRAM for both threads. Bigger
+ * Lane sizes stay within a typical L3 cache (16 MiB) on purpose: a lane
+ * larger than the cache makes every record a trip to DRAM for both threads,
+ * and enqueue slowed as lanes grew past it (note `lane.size` in
+ * packages/bench/README.md). Bigger
  * lanes absorb longer bursts; with the WAL, overflow spills to disk instead.
  */
 export const presets: Readonly<Record<PresetName, Readonly<PresetOptions>>> = Object.freeze({

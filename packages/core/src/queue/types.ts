@@ -8,7 +8,7 @@ import type { SendContext, SendResult } from '../sender/types.ts'
  */
 export type FullPolicy = 'block' | 'reject' | 'dropNewest' | 'dropOldest' | 'spill'
 
-/** Named option sets; the seed's DefaultConfig() is `default`, V4Config() is `highThroughput`. */
+/** Named option sets (see `preset`): `default`, `highThroughput`, `lowLatency`. */
 export type PresetName = 'default' | 'highThroughput' | 'lowLatency'
 
 /** A sender module run in the sender pool. */
@@ -22,7 +22,7 @@ export interface SenderModuleSpec {
   readonly options?: unknown
 }
 
-/** Adaptive batch size (seed: 100–5000 following send latency). */
+/** Adaptive batch size: between a minimum and a maximum (e.g. 100–5000), following send latency. */
 export interface AdaptiveBatchingOptions {
   /** Smallest batch the controller shrinks to. Default 100 items. */
   readonly minBatchSize?: number
@@ -62,7 +62,7 @@ export interface CircuitBreakerOptions {
   /**
    * What enqueue does while the circuit is open: `'accept'` (default; items
    * wait in memory / the WAL for the target to recover) or `'reject'` (throw
-   * CircuitOpenError, as the seed does).
+   * CircuitOpenError).
    */
   readonly whileOpen?: 'accept' | 'reject'
 }
@@ -174,10 +174,10 @@ export interface WalQueueOptions {
   /**
    * `'first'` (default): every batch is written to the log (and, with
    * syncMode 'always', fdatasync'ed) before it is sent, like Vector's disk
-   * buffer: a crash loses nothing flush() confirmed. `'spill'`: memory first,
-   * as the seed does (内存队列满时自动溢出到WAL): batches go to the log only
-   * when memory cannot take them (every send slot busy and the ring filling,
-   * or a flush/stop waiting); a crash loses what was only in memory.
+   * buffer: a crash loses nothing flush() confirmed. `'spill'`: memory first;
+   * batches go to the log only when memory cannot take them (every send slot
+   * busy and the ring filling, or a flush/stop waiting); a crash loses what
+   * was only in memory.
    * `fullPolicy: 'spill'` is the same as `mode: 'spill'`.
    */
   readonly mode?: 'first' | 'spill'

@@ -15,10 +15,10 @@ const PUBLISH_EVERY_RECORDS = 64
 /**
  * Inside a burst, ring a sleeping pipeline only once this many items wait
  * unannounced (the end of a burst — a microtask — always rings, and so does
- * a full lane). Measured here: a notify that wakes an Atomics.waitAsync
- * waiter costs the producer ~25 µs, against ~1 µs for a publish that wakes
- * nobody — waking every 64 records cost 10–15% of enqueue throughput and set
- * the p99; once per 1000-item enqueueBatch, ~4% of it. While items keep
+ * a full lane). A notify that wakes an Atomics.waitAsync waiter costs the
+ * producer far more than a publish that wakes nobody; waking every 64
+ * records cost a noticeable share of enqueue throughput and set the p99
+ * (note `lane.wake` in packages/bench/README.md). While items keep
  * coming the pipeline polls every millisecond and needs no ringing at all.
  */
 const WAKE_AFTER_RECORDS = 8192
@@ -30,7 +30,8 @@ const WAKE_AFTER_RECORDS = 8192
  * become visible to the pipeline when `publish()` stores it into WRITE. The
  * producer publishes every PUBLISH_EVERY_RECORDS records and, through a
  * microtask, at the end of the current synchronous burst — a single store per
- * burst instead of one per record (hazard 3 of MEASURED.md).
+ * burst instead of one per record: a store to WRITE per record would keep
+ * the line the pipeline polls bouncing between the two cores.
  */
 export class LaneWriter {
   readonly capacity: number

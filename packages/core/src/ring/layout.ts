@@ -4,10 +4,10 @@ import { BatchRecord, batchRecordSize } from '@vinequeue/wal/batch-records'
  * Shared-memory layouts of the ring. Everything that names a slot lives here.
  *
  * A lane is a single-producer ring: one lane per producer thread, drained by
- * the pipeline thread. Measured on this machine a bare SPSC lane moves 3–9 M
- * 128-byte records/s, several times what the producer can encode, so lanes
- * stay SPSC (no CAS on the write side, no contention between producer
- * threads) and the pipeline merges them. See MEASURED.md.
+ * the pipeline thread. A bare single-producer lane moves several times what
+ * a producer can encode (note `lane.spsc` in packages/bench/README.md), so
+ * lanes stay SPSC (no CAS on the write side, no contention between producer
+ * threads) and the pipeline merges them.
  *
  * Lane SharedArrayBuffer:
  *
@@ -125,9 +125,9 @@ export function createLaneBuffer(capacity: number): SharedArrayBuffer {
 /**
  * Writes one byte per 4 KiB page of a fresh buffer. The OS maps anonymous
  * memory lazily: without this the first lap of a lane takes a page fault
- * every ~40 records (≈3 µs each on this machine's VM: 25 ms per 32 MiB),
- * which showed as a 2× slower enqueue and multi-µs p99 until the ring had
- * wrapped once. Paid once, at creation, off the enqueue path.
+ * every ~40 records, which showed as a much slower enqueue and a multi-µs
+ * p99 until the ring had wrapped once (note `lane.prefault` in
+ * packages/bench/README.md). Paid once, at creation, off the enqueue path.
  */
 export function prefault(sab: SharedArrayBuffer): SharedArrayBuffer {
   const u8 = new Uint8Array(sab)
