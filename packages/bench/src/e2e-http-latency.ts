@@ -34,10 +34,10 @@
  *
  * Both levels run on the queues the maxima were measured with: warm (the
  * HTTP path reaches its steady rate after about 2 M items, e2e-http.ts;
- * fresh queues measured p50s of 80-100 ms in their first rounds here).
- * Latency outliers follow the disk: WAL-first sends wait for the group
- * commit's fdatasync, whose p99 was 7-11 ms and p999 19-33 ms here at these
- * loads (a segment rotation's first syncs included).
+ * fresh queues show far higher p50s in their first rounds). Latency
+ * outliers follow the disk: WAL-first sends wait for the group commit's
+ * fdatasync (a segment rotation's first syncs included; note
+ * `e2e_http.latency_cold_and_fsync` in the README).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -29,18 +29,16 @@ import { SinkProcess } from './sink/sink-process.ts'
 import { interleave, median } from './stats.ts'
 
 /**
- * Items per round. 1 M, as e2e_memory: a round of 300 k (~0.4 s) was mostly
+ * Items per round. 1 M, as e2e_memory: a much shorter round is mostly
  * ramp-up and the fixed end of a round (the last batch's fsync, send and the
- * sink's answer), and gave 0.67-0.84 M/s in one run where 2 M rounds gave
- * 0.88-1.11 M/s (see the README's figures).
+ * sink's answer), and reads low (note `e2e_http.round_length` in the README).
  */
 export const HTTP_ITEMS = 1_000_000
 /**
  * Untimed items through each subject first. The queue→HTTP path needs about
- * 2 M items to reach its steady rate: rounds of 1 M measured here after a
- * fresh start ran at 0.60, 0.79, 0.93, then 1.03-1.10 M items/s (the sender
- * thread's and the sink's code being compiled; the slow first rounds also
- * spill to the WAL). The steady rate is what is compared.
+ * 2 M items to reach its steady rate (the sender thread's and the sink's
+ * code being compiled; the slow first rounds also spill to the WAL; note
+ * `e2e_http.warm_up` in the README). The steady rate is what is compared.
  */
 export const WARM_UP_ITEMS: number = 2 * HTTP_ITEMS
 const HTTP_ROUNDS = 5

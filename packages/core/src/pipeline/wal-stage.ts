@@ -138,7 +138,8 @@ export class WalStage {
       segmentBytes: config.segmentBytes,
       compression: config.compression,
       encryption: config.encryption,
-      // Unlinking a 64 MiB segment stalled this thread ~29 ms (ext4): p99 latency.
+      // Unlinking a large segment stalls the calling thread for milliseconds
+      // (ext4; note `wal.unlink_stall` in packages/bench/README.md): p99 latency.
       deleteInBackground: true,
       onDamage: (d) => this.#damaged(d),
       ...(fs ? { fs } : {}),
@@ -509,8 +510,9 @@ export class WalStage {
     if (this.#acking) return
     if (seq > this.#wal.ackedSeq) {
       this.#lastAckAt = now
-      // The watermark's fdatasync runs in the background (a synchronous one
-      // stalled this thread up to ~50 ms while a segment's sync ran). A failed
+      // The watermark's fdatasync runs in the background: a synchronous one
+      // waits behind a segment's sync in progress (note `wal.ack_sync_stall`
+      // in packages/bench/README.md). A failed
       // write only delays the deletion of delivered segments.
       this.#acking = true
       this.#wal.ackAsync(seq).then(

@@ -151,8 +151,8 @@ export const ControlSlot = {
   /**
    * Doorbell below: non-zero while the pipeline sleeps. A producer that
    * publishes and sees ASLEEP_WAKE_ME swaps it to AWAKE and notifies: one
-   * futex wake per sleep, not per record (a wake per publish costs 2–3×
-   * throughput).
+   * futex wake per sleep, not per record (a wake per publish cut throughput
+   * several times: note `lane.doorbell` in packages/bench/README.md).
    */
   DOORBELL: 0,
   /** QueueState below. */

@@ -6,7 +6,8 @@
 // piscina hands its pool's workerData to each worker as the thread's own
 // workerData (piscina/dist/worker.js: commonState.workerData =
 // worker_threads.workerData); reading it here spares the thread loading
-// piscina's main module a second time (about 20 ms of queue.start()).
+// piscina's main module a second time (a noticeable part of queue.start():
+// note `sender_pool.piscina_load` in packages/bench/README.md).
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
