@@ -17,19 +17,14 @@ function load(): Msgpackr {
   return msgpackr
 }
 
-/**
- * The one msgpackr configuration used by every thread of a queue: the batch
- * format's (@vinequeue/wal/batch-records says why records are off).
- */
-export const PACKR_OPTIONS: typeof ITEM_PACKR_OPTIONS = ITEM_PACKR_OPTIONS
-
+/** A packer with the batch format's options (@vinequeue/wal/batch-records), on every thread of a queue. */
 export function createPackr(): Packr {
-  return new (load().Packr)({ ...PACKR_OPTIONS })
+  return new (load().Packr)({ ...ITEM_PACKR_OPTIONS })
 }
 
 /** `mapsAsObjects: false` only for decode.ts's second pass (maps with non-string keys). */
 export function createUnpackr(extra?: { readonly mapsAsObjects?: boolean }): Unpackr {
-  return new (load().Unpackr)({ ...PACKR_OPTIONS, ...extra })
+  return new (load().Unpackr)({ ...ITEM_PACKR_OPTIONS, ...extra })
 }
 
 /** msgpackr's pack flags for writing in place: REUSE_BUFFER_MODE | RESERVE_START_SPACE. */
