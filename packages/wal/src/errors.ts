@@ -5,10 +5,10 @@
 export const WalErrorCodes = {
   /** An I/O call failed (ENOSPC, EIO, …); `cause` holds the system error. */
   IO: 'VQ_WAL_IO',
-  /** The directory holds something that is not a VineQueue WAL, or a newer format. */
-  FORMAT: 'VQ_WAL_FORMAT',
-  /** An argument the WAL cannot take (empty payload, bad count, closed log). */
+  /** An argument or option the WAL cannot take (a bad count, a bad key), or a call it cannot take now (a second ackAsync while one runs). */
   USAGE: 'VQ_WAL_USAGE',
+  /** The log was closed: nothing can be appended, synced, acknowledged or read through it any more. */
+  CLOSED: 'VQ_WAL_CLOSED',
   /** A frame failed authentication: the wrong key, or the frame was tampered with. */
   DECRYPT: 'VQ_WAL_DECRYPT',
   /** A frame is encrypted with a key id the WAL was not given. */

@@ -446,7 +446,7 @@ export class WalStage {
       (err: unknown) => {
         this.#syncing = false
         this.#dirty = true
-        if (err instanceof WalError && err.code === WalErrorCodes.USAGE) return // closed meanwhile
+        if (err instanceof WalError && err.code === WalErrorCodes.CLOSED) return // closed meanwhile
         this.#ioFailed(err as WalError)
         this.#onSynced()
       },
@@ -516,7 +516,7 @@ export class WalStage {
         },
         (err: unknown) => {
           this.#acking = false
-          if (err instanceof WalError && err.code === WalErrorCodes.USAGE) return // closed meanwhile
+          if (err instanceof WalError && err.code === WalErrorCodes.CLOSED) return // closed meanwhile
           if (!(err instanceof WalError) || err.code !== WalErrorCodes.IO) throw err
           if (this.#ackFailing) return
           this.#ackFailing = true

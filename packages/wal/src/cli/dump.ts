@@ -4,16 +4,10 @@ import { WalError, WalErrorCodes } from '../errors.ts'
 import { FRAME_HEADER_BYTES } from '../format/frame.ts'
 import { decodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
 import { type ScannedFrame, scanSegment } from '../format/segment-scan.ts'
-import { QUARANTINE_DIR } from '../log/quarantine.ts'
+import { QUARANTINE_DIR } from '../log/layout.ts'
 import { BatchFormatError, type BatchItem, batchItems } from './batch-records.ts'
-import {
-  formatGap,
-  formatMisplaced,
-  quarantineFiles,
-  SequenceCheck,
-  usableSegmentNames,
-} from './log-analysis.ts'
-import { ExitCode, readWatermark } from './log-files.ts'
+import { formatGap, formatMisplaced, quarantineFiles, SequenceCheck } from './log-analysis.ts'
+import { ExitCode, readWatermark, usableSegmentNames } from './log-files.ts'
 
 export interface DumpOptions {
   /** Include acknowledged items still on disk (default: only items at or above the watermark). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanCloseHolds, decodeCleanClose } from '../format/clean-close.ts'
 import { readDirLock } from '../log/dir-lock.ts'
-import { QUARANTINE_DIR } from '../log/quarantine.ts'
+import { CLEAN_FILE, QUARANTINE_DIR, segmentFirstSeq } from '../log/layout.ts'
 import { analyzeLog, formatGap, formatMisplaced, type SegmentReport } from './log-analysis.ts'
 import { ExitCode } from './log-files.ts'
 
@@ -65,14 +65,14 @@ export function inspect(dir: string): number {
 function cleanClose(dir: string, segments: readonly SegmentReport[]): string {
   let bytes: Uint8Array
   try {
-    bytes = readFileSync(join(dir, 'clean'))
+    bytes = readFileSync(join(dir, CLEAN_FILE))
   } catch {
     return 'no record (the last segment is scanned at the next open)'
   }
   const record = decodeCleanClose(bytes)
   if (!record) return 'DAMAGED record (ignored: the last segment is scanned at the next open)'
   const last = segments.at(-1)
-  return last && cleanCloseHolds(record, Number.parseInt(last.name, 10), last.bytes)
+  return last && cleanCloseHolds(record, segmentFirstSeq(last.name), last.bytes)
     ? `closed cleanly at ${last.name} (${record.size} B): not scanned at the next open`
     : 'stale record (appended to since, or a crash): the last segment is scanned at the next open'
 }

@@ -2,12 +2,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ScannedFrame } from '../format/segment-scan.ts'
 import { scanSegment } from '../format/segment-scan.ts'
-import { QUARANTINE_DIR } from '../log/quarantine.ts'
-import { readWatermark, segmentNames, type WatermarkRead } from './log-files.ts'
+import { QUARANTINE_DIR, SEGMENT_SUFFIX, segmentFirstSeq } from '../log/layout.ts'
+import { readWatermark, usableSegmentNames, type WatermarkRead } from './log-files.ts'
 
 /**
  * What the CLI finds wrong with a log beyond CRCs, by the same rules the log
- * applies when it reads (log/write-ahead-log.ts): sequence numbers must run
+ * applies when it reads (log/reader.ts, log/damage-keeper.ts): sequence numbers must run
  * on from the watermark without a hole, each frame must belong in its
  * segment, and what the log moved aside sits in `quarantine/`.
  */
@@ -48,8 +48,8 @@ export class SequenceCheck {
 
   /** The frames of segment `name` (followed by `next`, if any) that belong in it. */
   segment(name: string, next: string | undefined, frames: readonly ScannedFrame[]): ScannedFrame[] {
-    const start = Number.parseInt(name, 10)
-    const limit = next === undefined ? Number.POSITIVE_INFINITY : Number.parseInt(next, 10)
+    const start = segmentFirstSeq(name)
+    const limit = next === undefined ? Number.POSITIVE_INFINITY : segmentFirstSeq(next)
     this.#floor ??= start
     this.#cursor ??= this.#floor
     this.#lastStart = start
@@ -142,13 +142,6 @@ export function analyzeLog(dir: string): LogAnalysis {
   }
 }
 
-/** Segment names the log uses, in order, and those it moves aside (numbers past 2^53). */
-export function usableSegmentNames(dir: string): { names: string[]; stray: string[] } {
-  const all = segmentNames(dir)
-  const usable = (n: string): boolean => Number.isSafeInteger(Number.parseInt(n, 10))
-  return { names: all.filter(usable), stray: all.filter((n) => !usable(n)) }
-}
-
 /** What `quarantine/` holds, by name (`<segment>@<start>-<end>.<kind>`, or a stray segment file). */
 export function quarantineFiles(dir: string): QuarantineFile[] {
   let names: string[]
@@ -160,7 +153,7 @@ export function quarantineFiles(dir: string): QuarantineFile[] {
   return names.map((name) => ({
     name,
     bytes: statSync(join(dir, QUARANTINE_DIR, name)).size,
-    kind: name.endsWith('.wal') ? 'stray' : (name.split('.').pop() ?? 'unknown'),
+    kind: name.endsWith(SEGMENT_SUFFIX) ? 'stray' : (name.split('.').pop() ?? 'unknown'),
   }))
 }
 

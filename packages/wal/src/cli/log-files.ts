@@ -1,6 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeWatermark } from '../format/watermark.ts'
+import { nodeFs } from '../log/fs.ts'
+import { ACK_FILE, listSegments, type SegmentListing } from '../log/layout.ts'
 
 /**
  * Read-only access to a log directory for the CLI: segment names in order
@@ -18,11 +20,12 @@ export const ExitCode = {
   USAGE: 2,
 } as const
 
-/** Segment file names, in sequence order (they are named by their zero-padded first sequence number). */
-export function segmentNames(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((n) => /^\d{20}\.wal$/.test(n))
-    .sort()
+/**
+ * Segment names the log uses, in order, and those it moves aside (numbers
+ * past 2^53): the log's own listing (log/layout.ts).
+ */
+export function usableSegmentNames(dir: string): SegmentListing {
+  return listSegments(nodeFs, dir)
 }
 
 export interface WatermarkRead {
@@ -35,7 +38,7 @@ export interface WatermarkRead {
 export function readWatermark(dir: string): WatermarkRead {
   let bytes: Uint8Array
   try {
-    bytes = readFileSync(join(dir, 'ack'))
+    bytes = readFileSync(join(dir, ACK_FILE))
   } catch {
     return { ackedSeq: undefined, state: 'missing' }
   }

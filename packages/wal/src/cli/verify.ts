@@ -1,4 +1,4 @@
-import { QUARANTINE_DIR } from '../log/quarantine.ts'
+import { QUARANTINE_DIR } from '../log/layout.ts'
 import { analyzeLog, formatGap, formatMisplaced } from './log-analysis.ts'
 import { ExitCode } from './log-files.ts'
 

@@ -15,11 +15,11 @@ import { crc32c } from '@node-rs/crc32'
  * into the file; a frame whose header or payload does not check out is never
  * parsed as data.
  *
- * CRC32C (Castagnoli) by @node-rs/crc32: native SIMD, 4.8 GB/s on this
- * machine (`node:zlib` only has the IEEE polynomial), and a worker thread
- * that loaded it can exit safely (checked: 20 load-and-exit cycles, with and
- * without the main thread having loaded it — MEASURED.md hazard 1 concerns
- * @napi-rs/snappy 1.0.2, not this package).
+ * CRC32C (Castagnoli) by @node-rs/crc32: native SIMD (`node:zlib` only has
+ * the IEEE polynomial), and a worker thread that loaded it can exit safely
+ * (checked: 20 load-and-exit cycles, with and without the main thread having
+ * loaded it — the crash on thread exit is a @napi-rs/snappy 1.0.2 bug, not
+ * one of this package).
  */
 export const FRAME_MAGIC = 0x46575156 // 'VQWF' read as little-endian bytes V Q W F
 export const FRAME_VERSION = 1

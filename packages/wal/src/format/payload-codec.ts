@@ -4,8 +4,9 @@ import { WalError, WalErrorCodes } from '../errors.ts'
 import { FrameFlag, type FrameHeader } from './frame.ts'
 
 /**
- * snappy's native module (with node-gyp-build and detect-libc) costs ~40 ms
- * to load: loaded on first use, so a log without compression never pays it.
+ * snappy's native module (with node-gyp-build and detect-libc) is slow to
+ * load next to everything else a log does at open: loaded on first use, so a
+ * log without compression never pays for it.
  */
 let snappy: typeof import('snappy') | undefined
 function codec(): typeof import('snappy') {
@@ -26,9 +27,10 @@ function codec(): typeof import('snappy') {
  * additional data: a frame copied to another place in the log fails too.
  *
  * snappy is the maintained `snappy` 7.x with `copyOutputData: true`, not
- * `@napi-rs/snappy` 1.0.2 (MEASURED.md hazards 1 and 2: that release crashes
- * the process when a worker that loaded it exits, and its external buffers
- * are only freed when the thread returns to its event loop).
+ * `@napi-rs/snappy` 1.0.2: that release crashes the process when a worker
+ * that loaded it exits (upstream Brooooooklyn/snappy#83), and its external
+ * buffers are only freed when the thread returns to its event loop (the
+ * package README, "Compression and encryption", says how this was checked).
  */
 export interface PayloadCodecOptions {
   /** Compress frames with snappy when it pays. Default false. */

@@ -64,9 +64,10 @@ const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 
 /**
  * The same walk as scanSegment over a file read a chunk at a time into one
- * reused buffer, for the common case of an undamaged segment: reading a
- * 64 MiB segment whole and checking it took ~45 ms here, 4 MiB chunks ~21 ms
- * (no 64 MiB allocation to fault in). Returns undefined at the first frame
+ * reused buffer, for the common case of an undamaged segment: no
+ * segment-sized allocation to fault in, which made checking a full 64 MiB
+ * segment about twice as fast (the open a restart after a crash pays; bench
+ * `start_with_backlog_ms`). Returns undefined at the first frame
  * that does not check out, or a torn end: the caller then scans the whole
  * file with scanSegment, which finds and counts the damage and resynchronises.
  *

@@ -2,6 +2,7 @@ import { WalError } from '../errors.ts'
 import { FRAME_HEADER_BYTES } from '../format/frame.ts'
 import type { ScannedFrame } from '../format/segment-scan.ts'
 import type { WalFs } from './fs.ts'
+import { ioError, withFd } from './io.ts'
 import {
   moveToQuarantine,
   quarantineName,
@@ -10,7 +11,7 @@ import {
   writeQuarantine,
 } from './quarantine.ts'
 import type { Reserve } from './reserve.ts'
-import { type FrameRef, ioError, type Segment } from './wal-reader.ts'
+import type { FrameRef, Segment } from './segment.ts'
 
 /**
  * The log's handling of damage (see quarantine.ts for the kinds): copies
@@ -33,6 +34,8 @@ export class DamageKeeper {
   floor = 0
   /** Gaps are reported once: every one below this was. */
   #gapReportedTo = 0
+  /** Damaged regions found: in the last segment at open, and by readers in older ones. */
+  corruptRegions = 0
   gaps = 0
   gapItems = 0
   /** Pieces of damage copied or moved to quarantine. */
@@ -132,26 +135,19 @@ export class DamageKeeper {
   }
 
   readRange(path: string, start: number, end: number): Uint8Array {
-    const fs = this.#fs
     const bytes = new Uint8Array(end - start)
-    let fd: number
-    try {
-      fd = fs.openSync(path, 'r')
-    } catch (cause) {
-      throw ioError(`opening ${path}`, cause)
-    }
-    try {
-      let done = 0
-      while (done < bytes.byteLength) {
-        const n = fs.readSync(fd, bytes, done, bytes.byteLength - done, start + done)
-        if (n === 0) throw new Error(`${path} ends before byte ${end}`)
-        done += n
+    withFd(this.#fs, path, 'r', (fd) => {
+      try {
+        let done = 0
+        while (done < bytes.byteLength) {
+          const n = this.#fs.readSync(fd, bytes, done, bytes.byteLength - done, start + done)
+          if (n === 0) throw new Error(`${path} ends before byte ${end}`)
+          done += n
+        }
+      } catch (cause) {
+        throw ioError(`reading ${path}`, cause)
       }
-    } catch (cause) {
-      throw ioError(`reading ${path}`, cause)
-    } finally {
-      fs.closeSync(fd)
-    }
+    })
     return bytes
   }
 

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import type { WalFs } from './fs.ts'
+import { ioError } from './io.ts'
+import { FILE_MODE, LOCK_FILE, lockTmpName } from './layout.ts'
 
 /**
  * One live WriteAheadLog per directory. Two owners appending to the same
@@ -23,7 +25,6 @@ interface LockOwner {
   readonly boot?: string
 }
 
-const LOCK_FILE = 'lock'
 /**
  * How long a live owner is waited for before LOCKED: a process being killed
  * or stopping (a supervisor restarting a service, a queue stopped while its
@@ -94,7 +95,7 @@ function parse(bytes: Uint8Array): LockOwner | undefined {
 }
 
 function write(fs: WalFs, path: string, flags: string, owner: LockOwner): void {
-  const fd = fs.openSync(path, flags, 0o600)
+  const fd = fs.openSync(path, flags, FILE_MODE)
   try {
     const bytes = Buffer.from(JSON.stringify(owner))
     fs.writeSync(fd, bytes, 0, bytes.byteLength, 0)
@@ -117,11 +118,7 @@ export function acquireDirLock(fs: WalFs, dir: string): void {
       write(fs, path, 'wx', me)
       return
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new WalError(WalErrorCodes.IO, `WAL creating ${path} failed: ${(cause as Error).message}`, {
-          cause,
-        })
-      }
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`creating ${path}`, cause)
     }
     owner = undefined
     try {
@@ -140,18 +137,15 @@ export function acquireDirLock(fs: WalFs, dir: string): void {
     )
   }
   // Stale (its process is gone) or unreadable: take it over.
-  const tmp = `${path}.${process.pid}.tmp`
+  // Not a control file (io.ts writeControlFile): no fdatasync, since a lock
+  // needs to outlive its process, not a power loss (after a reboot it is
+  // stale anyway).
+  const tmp = join(dir, lockTmpName(process.pid))
   try {
     write(fs, tmp, 'w', me)
     fs.renameSync(tmp, path)
   } catch (cause) {
-    throw new WalError(
-      WalErrorCodes.IO,
-      `WAL replacing the stale lock ${path} failed: ${(cause as Error).message}`,
-      {
-        cause,
-      },
-    )
+    throw ioError(`replacing the stale lock ${path}`, cause)
   }
 }
 

@@ -1,5 +1,7 @@
 import { join } from 'node:path'
 import type { WalFs } from './fs.ts'
+import { writeFully } from './io.ts'
+import { DIR_MODE, FILE_MODE, QUARANTINE_DIR } from './layout.ts'
 
 /**
  * Damage found in a log: what could not be read, and where its bytes were
@@ -37,10 +39,6 @@ export interface WalDamage {
   readonly message: string
 }
 
-export const QUARANTINE_DIR = 'quarantine'
-const FILE_MODE = 0o600
-const DIR_MODE = 0o700
-
 /** `<segment>@<start>-<end>.<kind>`: the CLI parses it back (cli/log-files.ts). */
 export function quarantineName(segment: string, start: number, end: number, kind: WalDamageKind): string {
   return `${segment}@${start}-${end}.${kind}`
@@ -64,8 +62,7 @@ export function writeQuarantine(fs: WalFs, dir: string, name: string, bytes: Uin
     throw cause
   }
   try {
-    let done = 0
-    while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, done)
+    writeFully(fs, fd, bytes, 0)
     fs.fdatasyncSync(fd)
   } catch (cause) {
     try {

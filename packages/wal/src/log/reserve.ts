@@ -1,5 +1,7 @@
 import { join } from 'node:path'
 import type { WalFs } from './fs.ts'
+import { writeFully } from './io.ts'
+import { FILE_MODE, RESERVE_FILE } from './layout.ts'
 
 /**
  * A file of RESERVE_BYTES zeros, `reserve`, kept in the log's directory and
@@ -11,8 +13,6 @@ import type { WalFs } from './fs.ts'
  * back.
  */
 export const RESERVE_BYTES: number = 64 * 1024
-const RESERVE_NAME = 'reserve'
-const FILE_MODE = 0o600
 
 export function isNoSpace(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined
@@ -27,7 +27,7 @@ export class Reserve {
 
   constructor(fs: WalFs, dir: string) {
     this.#fs = fs
-    this.#path = join(dir, RESERVE_NAME)
+    this.#path = join(dir, RESERVE_FILE)
   }
 
   /** Runs bookkeeping that needs a little space; on ENOSPC gives the reserve back and tries once more. */
@@ -63,8 +63,7 @@ export class Reserve {
     }
     try {
       const zeros = new Uint8Array(RESERVE_BYTES)
-      let done = 0
-      while (done < zeros.byteLength) done += fs.writeSync(fd, zeros, done, zeros.byteLength - done, done)
+      writeFully(fs, fd, zeros, 0)
       fs.fdatasyncSync(fd)
       this.#kept = true
     } catch {

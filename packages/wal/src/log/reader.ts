@@ -1,43 +1,17 @@
-import { WalError, WalErrorCodes } from '../errors.ts'
 import { FRAME_HEADER_BYTES, type FrameHeader } from '../format/frame.ts'
 import { decodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
+import type { DamageKeeper } from './damage-keeper.ts'
 import type { WalFs } from './fs.ts'
-import type { WalDamageKind } from './quarantine.ts'
+import { ioError } from './io.ts'
+import { type FrameRef, type Segment, scanSegmentFile } from './segment.ts'
 
 /** A frame read back: `count` items from `firstSeq`, the payload as written. */
 export interface WalFrame extends FrameHeader {
   readonly payload: Uint8Array
 }
 
-export interface FrameRef {
-  readonly header: FrameHeader
-  readonly offset: number
-}
-
-export interface Segment {
-  readonly name: string
-  readonly path: string
-  /** Sequence number of its first item (from its name). */
-  readonly firstSeq: number
-  /**
-   * Its frames, once scanned. Segments older than the last one are not read
-   * at open (that is what lets a large backlog open fast): a reader scans
-   * each one when it gets there.
-   */
-  frames: FrameRef[] | undefined
-  size: number
-  /**
-   * Damaged byte ranges not copied to quarantine yet (the copy failed:
-   * ENOSPC…). The segment is not deleted until they are.
-   */
-  readonly unsaved: Array<{ start: number; end: number; kind: WalDamageKind }>
-}
-
-export function ioError(what: string, cause: unknown): WalError {
-  return new WalError(WalErrorCodes.IO, `WAL ${what} failed: ${(cause as Error).message}`, { cause })
-}
-
-interface LogView {
+/** What a reader sees of its log (the log's own state, live: it follows appends and deletions). */
+export interface LogView {
   readonly segments: readonly Segment[]
   readonly fs: WalFs
   readonly codec: PayloadCodecOptions
@@ -47,6 +21,46 @@ interface LogView {
   readonly gap: (from: number, to: number, before: Segment | undefined) => void
   /** Copies a frame to quarantine; throws WalError IO when it cannot. */
   readonly quarantine: (seg: Segment, ref: FrameRef) => void
+}
+
+/** The view of a log its readers share (made once by the log). */
+export function logView(
+  fs: WalFs,
+  codec: PayloadCodecOptions,
+  segments: Segment[],
+  keeper: DamageKeeper,
+  nextSeq: () => number,
+): LogView {
+  return {
+    segments,
+    fs,
+    codec,
+    scan: (seg) => scanDeferred(fs, segments, keeper, seg),
+    nextSeq,
+    gap: (from, to, before) => keeper.gap(from, to, before),
+    quarantine: (seg, ref) => keeper.quarantineFrame(seg, ref),
+  }
+}
+
+/**
+ * Reads and checks a segment older than the last one the first time a reader
+ * reaches it (open scans only the last one): its damage is counted, copied
+ * to quarantine and reported; frames that do not belong in it are set aside.
+ */
+function scanDeferred(
+  fs: WalFs,
+  segments: readonly Segment[],
+  keeper: DamageKeeper,
+  seg: Segment,
+): FrameRef[] {
+  if (seg.frames) return seg.frames
+  const scan = scanSegmentFile(fs, seg.path)
+  // A segment that was followed by another was complete: a torn end is damage.
+  keeper.corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
+  const next = segments[segments.indexOf(seg) + 1]
+  seg.frames = keeper.checkFrames(seg, scan.frames, next?.firstSeq)
+  for (const d of scan.damaged) keeper.save(seg, d.start, d.end, 'corrupt')
+  return seg.frames
 }
 
 /**

@@ -1,0 +1,243 @@
+import { join } from 'node:path'
+import {
+  type CleanClose,
+  cleanCloseHolds,
+  decodeCleanClose,
+  encodeCleanClose,
+} from '../format/clean-close.ts'
+import { isTornWrite } from '../format/segment-scan.ts'
+import { decodeWatermark } from '../format/watermark.ts'
+import type { DamageKeeper } from './damage-keeper.ts'
+import { acquireDirLock } from './dir-lock.ts'
+import type { WalFs } from './fs.ts'
+import { ioError, withFd, writeControlFile } from './io.ts'
+import {
+  ACK_FILE,
+  CLEAN_FILE,
+  DIR_MODE,
+  listSegments,
+  type SegmentListing,
+  segmentFirstSeq,
+} from './layout.ts'
+import type { Reserve } from './reserve.ts'
+import { createWatermark } from './retention.ts'
+import { type Segment, scanSegmentFile } from './segment.ts'
+
+/** What opening found on disk. */
+export interface RecoveryReport {
+  readonly segments: number
+  /** Frames in the last segment (the one scanned at open). */
+  readonly frames: number
+  /**
+   * Items not yet acknowledged: exact for the last segment, from segment
+   * names for older ones (an upper bound until they are read: damaged frames
+   * in them are found and counted by a reader).
+   */
+  readonly pendingItems: number
+  /** Damaged regions skipped in the last segment (their items are lost; never parsed as data). */
+  readonly corruptRegions: number
+  /** Bytes of torn tail truncated (a write the crash cut short). */
+  readonly truncatedBytes: number
+  /** The watermark file was missing or damaged: everything is re-delivered. */
+  readonly watermarkReset: boolean
+  /**
+   * The log was closed cleanly (its `clean` record matched the last segment):
+   * that segment was not scanned at open (`frames` is 0); a reader checks it
+   * when it reaches it, and appends go to a new segment.
+   */
+  readonly cleanClose: boolean
+  /** Pieces of damage copied (or moved) to `quarantine/` while opening. */
+  readonly quarantined: number
+}
+
+/** What recovery leaves for the log to go on from. */
+export interface Recovered {
+  /** The segments, oldest first; only the last one scanned (`frames` set), unless it closed cleanly. */
+  readonly segments: Segment[]
+  /** The sequence number the next item takes (never below the watermark). */
+  readonly nextSeq: number
+  /** The watermark read (0 when it was missing or damaged). */
+  readonly ackedSeq: number
+  readonly frames: number
+  readonly corruptRegions: number
+  readonly truncatedBytes: number
+  readonly watermarkReset: boolean
+  readonly cleanClose: boolean
+}
+
+/** The report of what `recover` found, once the log has settled on it (delivered segments deleted). */
+export function recoveryReport(
+  found: Recovered,
+  segments: number,
+  pendingItems: number,
+  quarantined: number,
+): RecoveryReport {
+  const { frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose } = found
+  return {
+    segments,
+    frames,
+    pendingItems,
+    corruptRegions,
+    truncatedBytes,
+    watermarkReset,
+    cleanClose,
+    quarantined,
+  }
+}
+
+/**
+ * Creates the directory (0700) if needed and takes its lock (through the
+ * reserve: on a full disk the lock file may need its space).
+ */
+export function lockDir(fs: WalFs, dir: string, reserve: Reserve): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE })
+  } catch (cause) {
+    throw ioError(`mkdir ${dir}`, cause)
+  }
+  reserve.run(() => acquireDirLock(fs, dir))
+}
+
+/**
+ * Opening reads the watermark, lists the segments and scans only the last
+ * one (where a crash can leave a torn tail, cut here so appends continue
+ * after the last valid frame). Older segments were complete when the next
+ * one was started; a reader checks them frame by frame when it reaches
+ * them, so opening a log with a large backlog takes milliseconds. After a
+ * clean close (its `clean` record still true of the last segment) not even
+ * that one is scanned. Damage found is handed to `keeper`, which also gets
+ * its floor for gaps. Run with the directory locked.
+ */
+export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered {
+  let ackedSeq = 0
+  let watermarkReset = false
+  let watermarkOk = false
+  try {
+    const acked = decodeWatermark(fs.readFileSync(join(dir, ACK_FILE)))
+    if (acked === undefined) watermarkReset = true
+    else {
+      ackedSeq = acked
+      watermarkOk = true
+    }
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('reading the watermark', cause)
+  }
+  if (!watermarkOk) {
+    // Later acknowledgements overwrite this file in place, which needs no
+    // new block: a full disk cannot stop the watermark (and with it the
+    // deletion that frees space). Best effort here: without it the first
+    // ack creates the file.
+    try {
+      createWatermark(fs, dir, ackedSeq)
+    } catch {}
+  }
+  let listing: SegmentListing
+  try {
+    listing = listSegments(fs, dir)
+  } catch (cause) {
+    throw ioError(`listing ${dir}`, cause)
+  }
+  // A segment's name is its first sequence number: one past 2^53 cannot be
+  // (a stray file); it would poison every sequence number after it.
+  for (const name of listing.stray) keeper.moveStray(name)
+  const names = listing.names
+  const segments: Segment[] = []
+  let nextSeq = 0
+  let corruptRegions = 0
+  let truncatedBytes = 0
+  let frames = 0
+  let cleanClose = false
+  const clean = readCleanClose(fs, dir)
+  for (const [i, name] of names.entries()) {
+    const path = join(dir, name)
+    const firstSeq = segmentFirstSeq(name)
+    nextSeq = Math.max(nextSeq, firstSeq)
+    const last = i === names.length - 1
+    // Older segments, and a last one closed cleanly and untouched since, are
+    // not scanned now: a reader checks them when it reaches them.
+    const size =
+      !last || clean?.firstSeq === firstSeq ? withFd(fs, path, 'r', (fd) => fs.fstatSizeSync(fd)) : -1
+    if (!last || cleanCloseHolds(clean, firstSeq, size)) {
+      segments.push({ name, path, firstSeq, frames: undefined, size, unsaved: [] })
+      if (last) {
+        nextSeq = Math.max(nextSeq, clean!.nextSeq) // (appends start a new segment)
+        cleanClose = true
+      }
+      continue
+    }
+    const scan = scanSegmentFile(fs, path)
+    const seg: Segment = { name, path, firstSeq, frames: undefined, size: scan.validEnd, unsaved: [] }
+    corruptRegions += scan.corruptRegions
+    for (const d of scan.damaged.slice(0, scan.corruptRegions)) keeper.save(seg, d.start, d.end, 'corrupt')
+    seg.frames = keeper.checkFrames(seg, scan.frames, undefined)
+    frames += seg.frames.length
+    if (scan.tornBytes > 0) {
+      cutTail(fs, keeper, seg, scan.validEnd, scan.validEnd + scan.tornBytes)
+      truncatedBytes += scan.tornBytes
+    }
+    segments.push(seg)
+    for (const f of seg.frames) nextSeq = Math.max(nextSeq, f.header.firstSeq + f.header.count)
+  }
+  keeper.corruptRegions = corruptRegions
+  keeper.floor = watermarkOk ? ackedSeq : (segments[0]?.firstSeq ?? nextSeq)
+  // The watermark can be ahead of the data (frames lost to damage) or behind it.
+  nextSeq = Math.max(nextSeq, ackedSeq)
+  return { segments, nextSeq, ackedSeq, frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose }
+}
+
+/**
+ * Cuts the bytes [validEnd, tornEnd) after the last valid frame of the last
+ * segment, so appends continue after that frame. A write the crash cut short
+ * is just cut; anything else there is damage, kept in quarantine first (if
+ * that copy fails, the open fails rather than cut it unseen).
+ */
+function cutTail(fs: WalFs, keeper: DamageKeeper, seg: Segment, validEnd: number, tornEnd: number): void {
+  if (!isTornWrite(keeper.readRange(seg.path, validEnd, tornEnd))) {
+    let quarantined: string
+    try {
+      quarantined = keeper.copy(seg, validEnd, tornEnd, 'corrupt')
+    } catch (cause) {
+      throw ioError(`copying damaged bytes of ${seg.name} to quarantine`, cause)
+    }
+    keeper.report({
+      kind: 'corrupt',
+      segment: seg.name,
+      start: validEnd,
+      end: tornEnd,
+      quarantined,
+      message: `${seg.name} bytes ${validEnd}–${tornEnd} (${tornEnd - validEnd} B) after its last valid frame hold no valid frame and are not a write cut short (damaged): copied to ${quarantined}, then cut`,
+    })
+  }
+  withFd(fs, seg.path, 'r+', (fd) => {
+    fs.ftruncateSync(fd, validEnd)
+    fs.fdatasyncSync(fd)
+  })
+}
+
+/** The `clean` record, or undefined when missing, unreadable or damaged (the last segment is then scanned). */
+function readCleanClose(fs: WalFs, dir: string): CleanClose | undefined {
+  try {
+    return decodeCleanClose(fs.readFileSync(join(dir, CLEAN_FILE)))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Records a clean close (`close()`, everything durable) as a control file:
+ * best effort, since without the record the next open only scans the last
+ * segment.
+ */
+export function recordCleanClose(
+  fs: WalFs,
+  dir: string,
+  segments: readonly Segment[],
+  nextSeq: number,
+): void {
+  const tail = segments.at(-1)
+  if (!tail || tail.size === 0) return
+  const bytes = encodeCleanClose({ firstSeq: tail.firstSeq, size: tail.size, nextSeq })
+  try {
+    writeControlFile(fs, dir, CLEAN_FILE, bytes, 'the clean-close record')
+  } catch {}
+}
