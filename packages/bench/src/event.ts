@@ -1,7 +1,7 @@
 /**
  * The bench event: the same shape for every figure (VineQueue, msgpackr alone,
  * thread-stream, the array batcher), ~113 bytes as JSON, 83 bytes as plain
- * msgpack (MEASURED.md).
+ * msgpack.
  */
 export interface BenchEvent {
   id: number

@@ -1,5 +1,5 @@
 /**
- * Adaptive batch size (the seed's 100–5000 following send latency): after
+ * Adaptive batch size (the Go VineQueue's 100–5000 following send latency): after
  * every `window` settled batches it compares the median send latency with the
  * target: well under it (< 0.5×) → grow by 25%; over it → shrink by 25%;
  * otherwise hold. Multiplicative steps reach either bound in a few windows.

@@ -317,7 +317,7 @@ export class Producer {
    */
   async enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
     this.#checkOpen()
-    // Copy: msgpackr reuses its buffer on the next pack (MEASURED.md hazard 4).
+    // Copy: msgpackr reuses its buffer on the next pack (pack returns a view into its shared buffer).
     const bytes = this.#encode(item).slice()
     return this.#putAsync(bytes, false, options)
   }

@@ -3,7 +3,7 @@ import type { PresetName, QueueOptions } from './types.ts'
 type PresetOptions = Omit<QueueOptions, 'preset' | 'send' | 'sender' | 'onDeadLetter'>
 
 /**
- * Named profiles. `default` mirrors the seed's DefaultConfig() (1000 items or
+ * Named profiles. `default` mirrors the Go VineQueue's DefaultConfig() (1000 items or
  * 5 s per batch); `highThroughput` its V4Config() (large adaptive batches,
  * compression-friendly, bigger ring); `lowLatency` sends small batches within
  * a few milliseconds.

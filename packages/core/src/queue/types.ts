@@ -8,7 +8,7 @@ import type { SendContext, SendResult } from '../sender/types.ts'
  */
 export type FullPolicy = 'block' | 'reject' | 'dropNewest' | 'dropOldest' | 'spill'
 
-/** Named option sets; the seed's DefaultConfig() is `default`, V4Config() is `highThroughput`. */
+/** Named option sets; the Go VineQueue's DefaultConfig() is `default`, V4Config() is `highThroughput`. */
 export type PresetName = 'default' | 'highThroughput' | 'lowLatency'
 
 /** A sender module run in the sender pool. */
@@ -62,7 +62,7 @@ export interface CircuitBreakerOptions {
   /**
    * What enqueue does while the circuit is open: `'accept'` (default; items
    * wait in memory / the WAL for the target to recover) or `'reject'` (throw
-   * CircuitOpenError, as the seed does).
+   * CircuitOpenError, as the Go VineQueue does).
    */
   readonly whileOpen?: 'accept' | 'reject'
 }
@@ -175,7 +175,7 @@ export interface WalQueueOptions {
    * `'first'` (default): every batch is written to the log (and, with
    * syncMode 'always', fdatasync'ed) before it is sent, like Vector's disk
    * buffer: a crash loses nothing flush() confirmed. `'spill'`: memory first,
-   * as the seed does (内存队列满时自动溢出到WAL): batches go to the log only
+   * as the Go VineQueue does (内存队列满时自动溢出到WAL): batches go to the log only
    * when memory cannot take them (every send slot busy and the ring filling,
    * or a flush/stop waiting); a crash loses what was only in memory.
    * `fullPolicy: 'spill'` is the same as `mode: 'spill'`.

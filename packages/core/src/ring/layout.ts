@@ -5,7 +5,7 @@
  * the pipeline thread. Measured on this machine a bare SPSC lane moves 3–9 M
  * 128-byte records/s, several times what the producer can encode, so lanes
  * stay SPSC (no CAS on the write side, no contention between producer
- * threads) and the pipeline merges them. See MEASURED.md.
+ * threads) and the pipeline merges them.
  *
  * Lane SharedArrayBuffer:
  *
@@ -140,8 +140,8 @@ export function laneCapacity(sab: SharedArrayBuffer): number {
 export const ControlSlot = {
   /**
    * 1 while the pipeline sleeps. A producer that publishes and sees 1 swaps it
-   * to 0 and notifies: one futex wake per sleep, not per record (hazard 3 of
-   * MEASURED.md: a wake per publish costs 2–3× throughput).
+   * to 0 and notifies: one futex wake per sleep, not per record (a wake per
+   * publish costs 2–3× throughput).
    */
   DOORBELL: 0,
   /** QueueState below. */
