@@ -7,6 +7,7 @@ export {
   DeadLetterFileError,
   EncodeError,
   ErrorCodes,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidSendResultError,
   ItemDecodeError,

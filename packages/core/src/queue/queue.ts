@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
+import { type ErrorInfo, errorFromInfo } from '../error-info.ts'
 import {
   DeadLetterFileError,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidSendResultError,
   NotStartedError,
@@ -15,7 +17,6 @@ import {
 } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
 import {
-  type ErrorInfo,
   PIPELINE_CONFIG_KEYS,
   type PipelineConfig,
   type PipelineToHost,
@@ -496,7 +497,9 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (this.#stopPromise) return this.#stopPromise
     const timeoutMs = options?.timeoutMs ?? 30_000
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new RangeError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`))
+      return Promise.reject(
+        new InvalidArgumentError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`),
+      )
     }
     if (this.#lifecycle !== 'down') {
       this.#lifecycle = 'stopping'
@@ -634,20 +637,15 @@ function startFailure(fatal: ErrorInfo | Error | undefined, code: number): Error
   }
   const cause = fatal.cause ? errorFromInfo(fatal.cause) : undefined
   if (fatal.code === 'VQ_INVALID_CONFIG') {
-    return new InvalidConfigError(fatal.message, { cause, issues: [fatal.message] })
+    // A sender that lists what it refused (the validation kit of @vinequeue/core/sender) names
+    // each option as the queue's; a bare TypeError/RangeError is one issue, the message.
+    const issues = fatal.cause?.issues?.map((issue) => `sender.options.${issue}`) ?? [fatal.message]
+    return new InvalidConfigError(fatal.message, { cause, issues })
   }
   if (fatal.code === 'VQ_SENDER_LOAD')
     return new SenderLoadError(fatal.message, { cause, module: fatal.module })
   return new PipelineDownError(`The pipeline thread failed to start: ${fatal.message}`, {
     cause: errorFromInfo(fatal),
-  })
-}
-
-/** An Error rebuilt from another thread's summary. */
-function errorFromInfo(info: ErrorInfo): Error {
-  return Object.assign(new Error(info.message), {
-    name: info.name,
-    ...(info.code === undefined ? {} : { code: info.code }),
   })
 }
 

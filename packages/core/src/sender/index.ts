@@ -1,4 +1,5 @@
 export { Batch } from '../batch/batch-format.ts'
-export { ItemDecodeError, SendError } from '../errors.ts'
+export { ConfigCheck, describeValue, isPlainObject } from '../config/config-check.ts'
+export { InvalidConfigError, ItemDecodeError, SendError } from '../errors.ts'
 export type { ItemFailure, SendContext, Sender, SenderFactory, SendResult } from './types.ts'
 export { defineSender } from './types.ts'
