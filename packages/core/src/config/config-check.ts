@@ -65,17 +65,16 @@ export class ConfigCheck {
     for (const key of Object.keys(object)) if (!set.has(key)) this.add(`${prefix}${key}`, 'unknown option')
   }
 
-  /** An integer from `min` to `max` (`unit` is named in the issue). False when it is not. */
-  integer(
-    key: string,
-    value: unknown,
-    min: number,
-    max: number = Number.MAX_SAFE_INTEGER,
-    unit = '',
-  ): boolean {
-    if (Number.isInteger(value) && (value as number) >= min && (value as number) <= max) return true
+  /**
+   * An integer from `min` to `max` (no `max`: any from `min` up); `unit` is
+   * named in the issue. False when it is not.
+   */
+  integer(key: string, value: unknown, min: number, max?: number, unit = ''): boolean {
+    const top = max ?? Number.MAX_SAFE_INTEGER
+    if (Number.isInteger(value) && (value as number) >= min && (value as number) <= top) return true
     const u = unit === '' ? '' : ` ${unit}`
-    this.add(key, `must be an integer from ${min} to ${max}${u} (got ${describeValue(value)})`)
+    const range = max === undefined ? `≥ ${min}${u}` : `from ${min} to ${max}${u}`
+    this.add(key, `must be an integer ${range} (got ${describeValue(value)})`)
     return false
   }
 

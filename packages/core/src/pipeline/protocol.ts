@@ -3,6 +3,7 @@
  * message carries `__vq: 1`; the receivers switch exhaustively on `type`.
  */
 import type { ErrorInfo } from '../error-info.ts'
+import type { PipelineOptionKey } from '../queue/options.ts'
 import type { ResolvedOptions } from '../queue/types.ts'
 import type { ItemFailure } from '../sender/types.ts'
 
@@ -10,56 +11,11 @@ export type { ErrorInfo } from '../error-info.ts'
 export { errorInfo } from '../error-info.ts'
 
 /**
- * The options the pipeline thread needs: all cloneable (no functions).
+ * The options the pipeline thread needs: all cloneable (no functions). Which
+ * they are is the `pipeline` column of the options table (queue/options.ts).
  * `sender` undefined means batches go to the host's in-thread `send`.
  */
-export type PipelineConfig = Pick<
-  ResolvedOptions,
-  | 'maxBatchSize'
-  | 'maxBatchBytes'
-  | 'maxItemBytes'
-  | 'flushIntervalMs'
-  | 'adaptiveBatching'
-  | 'adaptiveConcurrency'
-  | 'softLimit'
-  | 'hardLimit'
-  | 'senderThreads'
-  | 'senderConcurrency'
-  | 'maxInFlightBatches'
-  | 'sendTimeoutMs'
-  | 'maxAttempts'
-  | 'retryInitialDelayMs'
-  | 'retryMaxDelayMs'
-  | 'sender'
-  | 'wal'
-  | 'maxRetryAgeMs'
-  | 'circuitBreaker'
-  | 'deadLetterFile'
->
-
-/** The keys of PipelineConfig at run time (the type checker keeps the two lists equal). */
-export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> = Object.freeze({
-  maxBatchSize: true,
-  maxBatchBytes: true,
-  maxItemBytes: true,
-  flushIntervalMs: true,
-  adaptiveBatching: true,
-  adaptiveConcurrency: true,
-  softLimit: true,
-  hardLimit: true,
-  senderThreads: true,
-  senderConcurrency: true,
-  maxInFlightBatches: true,
-  sendTimeoutMs: true,
-  maxAttempts: true,
-  retryInitialDelayMs: true,
-  retryMaxDelayMs: true,
-  sender: true,
-  wal: true,
-  maxRetryAgeMs: true,
-  circuitBreaker: true,
-  deadLetterFile: true,
-})
+export type PipelineConfig = Pick<ResolvedOptions, PipelineOptionKey>
 
 export interface PipelineWorkerData {
   readonly control: SharedArrayBuffer

@@ -16,12 +16,7 @@ import {
   StartTimeoutError,
 } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
-import {
-  PIPELINE_CONFIG_KEYS,
-  type PipelineConfig,
-  type PipelineToHost,
-  type PipelineWorkerData,
-} from '../pipeline/protocol.ts'
+import type { PipelineConfig, PipelineToHost, PipelineWorkerData } from '../pipeline/protocol.ts'
 import type { ProducerHandle } from '../producer/handle.ts'
 import { Producer } from '../producer/producer.ts'
 import {
@@ -35,7 +30,7 @@ import { workerExecArgv } from '../worker-exec-argv.ts'
 import { runInThreadSend } from './in-thread-send.ts'
 import { pipelineWorkers } from './internals.ts'
 import { finishedLaneCounters, type LaneCounters, readHistograms, readMetrics } from './metrics-reader.ts'
-import { resolveOptions } from './options.ts'
+import { PIPELINE_OPTION_KEYS, resolveOptions } from './options.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
   EnqueueAsyncOptions,
@@ -131,9 +126,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         control: this.#control,
         metrics: this.#metrics,
         lanes: [...this.#lanes],
-        config: Object.fromEntries(
-          Object.keys(PIPELINE_CONFIG_KEYS).map((key) => [key, o[key as keyof PipelineConfig]]),
-        ) as PipelineConfig,
+        config: Object.fromEntries(PIPELINE_OPTION_KEYS.map((key) => [key, o[key]])) as PipelineConfig,
       }
       const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
         workerData,
