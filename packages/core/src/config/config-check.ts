@@ -99,11 +99,20 @@ export class ConfigCheck {
     return false
   }
 
+  /** Adds `'key: problem'` and throws at once: nothing else can be checked (options that are no object). */
+  refuse(key: string, problem: string): never {
+    this.add(key, problem)
+    throw this.#error()
+  }
+
   /** Throws one InvalidConfigError listing every issue, if there is any. */
   throwIfAny(): void {
+    if (this.#issues.length > 0) throw this.#error()
+  }
+
+  #error(): InvalidConfigError {
     const issues = this.#issues
-    if (issues.length === 0) return
-    throw new InvalidConfigError(`Invalid ${this.#subject}:\n  - ${issues.join('\n  - ')}`, {
+    return new InvalidConfigError(`Invalid ${this.#subject}:\n  - ${issues.join('\n  - ')}`, {
       issues: [...issues],
     })
   }
