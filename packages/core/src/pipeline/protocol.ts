@@ -3,7 +3,7 @@
  * message carries `__vq: 1`; the receivers switch exhaustively on `type`.
  */
 import type { ErrorInfo } from '../error-info.ts'
-import type { PipelineOptionKey } from '../queue/options.ts'
+import type { PipelineOptionKey } from '../queue/option-table.ts'
 import type { ResolvedOptions } from '../queue/types.ts'
 import type { ItemFailure } from '../sender/types.ts'
 
@@ -12,7 +12,7 @@ export { errorInfo } from '../error-info.ts'
 
 /**
  * The options the pipeline thread needs: all cloneable (no functions). Which
- * they are is the `pipeline` column of the options table (queue/options.ts).
+ * they are is the `pipeline` column of the options table (queue/option-table.ts).
  * `sender` undefined means batches go to the host's in-thread `send`.
  */
 export type PipelineConfig = Pick<ResolvedOptions, PipelineOptionKey>

@@ -30,7 +30,8 @@ import { workerExecArgv } from '../worker-exec-argv.ts'
 import { runInThreadSend } from './in-thread-send.ts'
 import { pipelineWorkers } from './internals.ts'
 import { finishedLaneCounters, type LaneCounters, readHistograms, readMetrics } from './metrics-reader.ts'
-import { PIPELINE_OPTION_KEYS, resolveOptions } from './options.ts'
+import { PIPELINE_OPTION_KEYS } from './option-table.ts'
+import { resolveOptions } from './options.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
   EnqueueAsyncOptions,

@@ -9,11 +9,10 @@ import {
   ADAPTIVE_BATCHING_OPTIONS,
   ADAPTIVE_CONCURRENCY_OPTIONS,
   CIRCUIT_BREAKER_OPTIONS,
-  kDefaultOptions,
   PIPELINE_OPTION_KEYS,
   QUEUE_OPTIONS,
-  resolveOptions,
-} from '../../src/queue/options.ts'
+} from '../../src/queue/option-table.ts'
+import { kDefaultOptions, resolveOptions } from '../../src/queue/options.ts'
 
 const send = async (): Promise<void> => {}
 
