@@ -21,6 +21,7 @@ export const ErrorCodes = {
   DEAD_LETTER_FILE: 'VQ_DEAD_LETTER_FILE',
   INVALID_SEND_RESULT: 'VQ_INVALID_SEND_RESULT',
   DECODE: 'VQ_DECODE',
+  INVALID_ARGUMENT: 'VQ_INVALID_ARGUMENT',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -209,3 +210,52 @@ export const ItemDecodeError: ErrorClass<{ indexes?: readonly number[] }> = defi
   indexes?: readonly number[]
 }>(ErrorCodes.DECODE, 'ItemDecodeError')
 export type ItemDecodeError = InstanceType<typeof ItemDecodeError>
+
+/**
+ * A method was called with an argument it cannot take (`enqueueRaw` without
+ * bytes, `enqueueBatch` without an array, `stop({ timeoutMs: -1 })`, a
+ * `connectProducer` handle that is none). A `TypeError` (as Node's own
+ * argument errors are) that is also a `VineQueueError`: the same brand and a
+ * stable `code`.
+ */
+export class InvalidArgumentError extends TypeError {
+  readonly code: ErrorCode = ErrorCodes.INVALID_ARGUMENT
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'InvalidArgumentError'
+    Object.defineProperty(this, kBrand, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isVineQueueError(value) && value.code === ErrorCodes.INVALID_ARGUMENT
+  }
+}
+
+const CLASSES_BY_CODE: ReadonlyMap<string, ErrorClass<object>> = new Map<string, ErrorClass<object>>([
+  [ErrorCodes.QUEUE_CLOSED, QueueClosedError],
+  [ErrorCodes.QUEUE_FULL, QueueFullError],
+  [ErrorCodes.BACKPRESSURE, BackpressureError],
+  [ErrorCodes.CIRCUIT_OPEN, CircuitOpenError],
+  [ErrorCodes.ITEM_TOO_LARGE, ItemTooLargeError],
+  [ErrorCodes.ENCODE, EncodeError],
+  [ErrorCodes.INVALID_CONFIG, InvalidConfigError],
+  [ErrorCodes.SEND_FAILED, SendError],
+  [ErrorCodes.SEND_TIMEOUT, SendTimeoutError],
+  [ErrorCodes.PIPELINE_DOWN, PipelineDownError],
+  [ErrorCodes.NOT_STARTED, NotStartedError],
+  [ErrorCodes.START_TIMEOUT, StartTimeoutError],
+  [ErrorCodes.SENDER_LOAD, SenderLoadError],
+  [ErrorCodes.DEAD_LETTER_FILE, DeadLetterFileError],
+  [ErrorCodes.INVALID_SEND_RESULT, InvalidSendResultError],
+  [ErrorCodes.DECODE, ItemDecodeError],
+  [ErrorCodes.INVALID_ARGUMENT, InvalidArgumentError as unknown as ErrorClass<object>],
+])
+
+/**
+ * The class of a VineQueue error code (undefined for any other code): how an
+ * error that crossed a thread as a summary is rebuilt as what it was.
+ */
+export function errorClassForCode(code: string): ErrorClass<object> | undefined {
+  return CLASSES_BY_CODE.get(code)
+}

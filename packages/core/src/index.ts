@@ -8,6 +8,7 @@ export {
   DeadLetterFileError,
   EncodeError,
   ErrorCodes,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidSendResultError,
   ItemDecodeError,

@@ -4,6 +4,7 @@ import {
   DeadLetterFileError,
   EncodeError,
   ErrorCodes,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidSendResultError,
   ItemDecodeError,
@@ -39,6 +40,7 @@ describe('errors', () => {
     [DeadLetterFileError, 'DeadLetterFileError', ErrorCodes.DEAD_LETTER_FILE],
     [InvalidSendResultError, 'InvalidSendResultError', ErrorCodes.INVALID_SEND_RESULT],
     [ItemDecodeError, 'ItemDecodeError', ErrorCodes.DECODE],
+    [InvalidArgumentError, 'InvalidArgumentError', ErrorCodes.INVALID_ARGUMENT],
   ] as const
 
   it.each(table)('%o has a stable name and code', (Cls, name, code) => {

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { createQueue, type DeadLetter, type Queue, type QueueOptions, SendError } from '@vinequeue/core'
+import {
+  createQueue,
+  type DeadLetter,
+  InvalidConfigError,
+  type Queue,
+  type QueueOptions,
+  SendError,
+} from '@vinequeue/core'
 import createFileSender from '@vinequeue/senders/file'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { inThreadQueue } from './in-thread-queue.ts'
@@ -123,6 +130,28 @@ describe('@vinequeue/senders/file', () => {
     await expect(started).rejects.toThrow(/format: must be 'ndjson'/)
     await expect(started).rejects.toThrow(/fsync: must be a boolean \(got 1\)/)
     await expect(started).rejects.toThrow(/colour: unknown option/)
+  })
+
+  it('bad options: the factory throws one InvalidConfigError with every issue; start() rejects with them as sender.options.*', async () => {
+    const options = { path: '', fsync: 1, colour: 'red' } as never
+    await expect(createFileSender(options)).rejects.toThrow(InvalidConfigError)
+    const err = await Promise.resolve(createFileSender(options)).catch(
+      (e: unknown) => e as InvalidConfigError,
+    )
+    expect(err).toMatchObject({ code: 'VQ_INVALID_CONFIG' })
+    expect((err as InvalidConfigError).issues).toEqual([
+      'colour: unknown option',
+      'path: must be a non-empty string (got "")',
+      'fsync: must be a boolean (got 1)',
+    ])
+    const q = queue({ sender: { module: SENDER, options } })
+    const started = await q.start().catch((e: unknown) => e as InvalidConfigError)
+    expect(started).toBeInstanceOf(InvalidConfigError)
+    expect((started as InvalidConfigError).issues).toEqual([
+      'sender.options.colour: unknown option',
+      'sender.options.path: must be a non-empty string (got "")',
+      'sender.options.fsync: must be a boolean (got 1)',
+    ])
   })
 
   it('a path that cannot be opened makes start() reject', async () => {

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createQueue, type DeadLetter, SendError } from '@vinequeue/core'
+import { createQueue, type DeadLetter, InvalidConfigError, SendError } from '@vinequeue/core'
 import createHttpSender, { type HttpSenderOptions } from '@vinequeue/senders/http'
 import { describe, expect, it } from 'vitest'
 import { expectEachOnce, httpHarness } from './fixtures-http/harness.ts'
@@ -469,17 +469,29 @@ describe('@vinequeue/senders/http: bounds and lifecycle', () => {
     await expect(started).rejects.toThrow(/colour: unknown option/)
   })
 
-  it('the factory throws a TypeError for a missing url, a RangeError when only values are out of range', () => {
-    expect(() => createHttpSender({} as HttpSenderOptions)).toThrow(TypeError)
+  it('the factory throws an InvalidConfigError (VQ_INVALID_CONFIG) listing every issue, for a missing url as for values out of range', () => {
+    expect(() => createHttpSender({} as HttpSenderOptions)).toThrow(InvalidConfigError)
     expect(() => createHttpSender({} as HttpSenderOptions)).toThrow(/url: required/)
     expect(() =>
       createHttpSender({ url: 'http://127.0.0.1:1', pipelining: 1000, headersTimeoutMs: -1 }),
-    ).toThrow(RangeError)
+    ).toThrow(InvalidConfigError)
     expect(() =>
       createHttpSender({ url: 'http://127.0.0.1:1', pipelining: 1000, headersTimeoutMs: -1 }),
     ).toThrow(
-      /headersTimeoutMs: must be from 0 to \d+ ms \(got -1\)\n\s+pipelining: must be from 0 to 128 requests \(got 1000\)/,
+      /headersTimeoutMs: must be from 0 to \d+ ms \(got -1\)\n\s+(- )?pipelining: must be from 0 to 128 requests \(got 1000\)/,
     )
+    const err = ((): unknown => {
+      try {
+        createHttpSender({ url: 'http://127.0.0.1:1', pipelining: 1000, headersTimeoutMs: -1 })
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toMatchObject({ code: 'VQ_INVALID_CONFIG' })
+    expect((err as InvalidConfigError).issues).toEqual([
+      'headersTimeoutMs: must be from 0 to 86400000 ms (got -1)',
+      'pipelining: must be from 0 to 128 requests (got 1000)',
+    ])
     expect(() => createHttpSender({ url: 'http://127.0.0.1:1', keepAliveTimeoutMs: 1.5 })).toThrow(
       /keepAliveTimeoutMs: must be an integer/,
     )

@@ -1,3 +1,4 @@
+export { DEFAULT_SEGMENT_BYTES } from './defaults.ts'
 export type { WalErrorCode } from './errors.ts'
 export { WalError, WalErrorCodes } from './errors.ts'
 export { BatchRecord, batchRecordSize, ITEM_PACKR_OPTIONS } from './format/batch-records.ts'

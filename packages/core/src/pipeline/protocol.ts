@@ -2,82 +2,26 @@
  * Messages between the queue's thread (host) and the pipeline thread. Every
  * message carries `__vq: 1`; the receivers switch exhaustively on `type`.
  */
+import type { ErrorInfo } from '../error-info.ts'
+import type { PipelineOptionKey } from '../queue/option-table.ts'
 import type { ResolvedOptions } from '../queue/types.ts'
 import type { ItemFailure } from '../sender/types.ts'
 
+export type { ErrorInfo } from '../error-info.ts'
+export { errorInfo } from '../error-info.ts'
+
 /**
- * The options the pipeline thread needs: all cloneable (no functions).
+ * The options the pipeline thread needs: all cloneable (no functions). Which
+ * they are is the `pipeline` column of the options table (queue/option-table.ts).
  * `sender` undefined means batches go to the host's in-thread `send`.
  */
-export type PipelineConfig = Pick<
-  ResolvedOptions,
-  | 'maxBatchSize'
-  | 'maxBatchBytes'
-  | 'maxItemBytes'
-  | 'flushIntervalMs'
-  | 'adaptiveBatching'
-  | 'adaptiveConcurrency'
-  | 'softLimit'
-  | 'hardLimit'
-  | 'senderThreads'
-  | 'senderConcurrency'
-  | 'maxInFlightBatches'
-  | 'sendTimeoutMs'
-  | 'maxAttempts'
-  | 'retryInitialDelayMs'
-  | 'retryMaxDelayMs'
-  | 'sender'
-  | 'wal'
-  | 'maxRetryAgeMs'
-  | 'circuitBreaker'
-  | 'deadLetterFile'
->
-
-/** The keys of PipelineConfig at run time (the type checker keeps the two lists equal). */
-export const PIPELINE_CONFIG_KEYS: Readonly<Record<keyof PipelineConfig, true>> = Object.freeze({
-  maxBatchSize: true,
-  maxBatchBytes: true,
-  maxItemBytes: true,
-  flushIntervalMs: true,
-  adaptiveBatching: true,
-  adaptiveConcurrency: true,
-  softLimit: true,
-  hardLimit: true,
-  senderThreads: true,
-  senderConcurrency: true,
-  maxInFlightBatches: true,
-  sendTimeoutMs: true,
-  maxAttempts: true,
-  retryInitialDelayMs: true,
-  retryMaxDelayMs: true,
-  sender: true,
-  wal: true,
-  maxRetryAgeMs: true,
-  circuitBreaker: true,
-  deadLetterFile: true,
-})
+export type PipelineConfig = Pick<ResolvedOptions, PipelineOptionKey>
 
 export interface PipelineWorkerData {
   readonly control: SharedArrayBuffer
   readonly metrics: SharedArrayBuffer
   readonly lanes: readonly SharedArrayBuffer[]
   readonly config: PipelineConfig
-}
-
-/** A serialisable error summary (Error's own fields do not survive structured clone reliably). */
-export interface ErrorInfo {
-  readonly name: string
-  readonly message: string
-  readonly code?: string
-  readonly retryable?: boolean
-  readonly status?: number
-  readonly retryAfterMs?: number
-  /** The target cannot be reached as configured (SendError `misconfigured`). */
-  readonly misconfigured?: boolean
-  /** The sender module a load failure is about. */
-  readonly module?: string
-  /** The original error, when this one wraps it (a sender load failure). */
-  readonly cause?: ErrorInfo
 }
 
 export type HostToPipeline =
@@ -162,22 +106,3 @@ export type PipelineToHost =
   /** A send returned a result the sender contract does not allow (the batch is retried). */
   | { readonly __vq: 1; readonly type: 'invalidSendResult'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'fatal'; readonly error: ErrorInfo }
-
-export function errorInfo(err: unknown, depth = 0): ErrorInfo {
-  if (err && typeof err === 'object') {
-    const e = err as Record<string, unknown>
-    return {
-      name: typeof e.name === 'string' ? e.name : 'Error',
-      message: typeof e.message === 'string' ? e.message : String(err),
-      ...(typeof e.code === 'string' ? { code: e.code } : {}),
-      ...(typeof e.retryable === 'boolean' ? { retryable: e.retryable } : {}),
-      ...(typeof e.status === 'number' ? { status: e.status } : {}),
-      ...(typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? { retryAfterMs: e.retryAfterMs } : {}),
-      ...(e.misconfigured === true ? { misconfigured: true } : {}),
-      ...(typeof e.module === 'string' ? { module: e.module } : {}),
-      // (One level: a cause's own cause is not carried.)
-      ...(e.cause && typeof e.cause === 'object' && depth === 0 ? { cause: errorInfo(e.cause, 1) } : {}),
-    }
-  }
-  return { name: 'Error', message: String(err) }
-}

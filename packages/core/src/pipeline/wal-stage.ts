@@ -12,7 +12,7 @@ import {
 } from '@vinequeue/wal'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
-import type { ErrorInfo, PipelineConfig } from './protocol.ts'
+import { type ErrorInfo, errorInfo, type PipelineConfig } from './protocol.ts'
 
 /** Acknowledgements (a small fsync'ed file write) at most this often (ms). */
 const ACK_INTERVAL_MS = 100
@@ -234,7 +234,7 @@ export class WalStage {
     this.#ioRetryAt = now + RETRY_IO_MS
     if (this.#ioReported) return
     this.#ioReported = true
-    this.#onEvent({ event: 'error', error: info(err) })
+    this.#onEvent({ event: 'error', error: errorInfo(err) })
     this.#onEvent({
       event: 'condition',
       condition: 'io',
@@ -332,7 +332,7 @@ export class WalStage {
   #stall(err: WalError, reason: string): void {
     this.#stalled = true
     this.#metrics.set(MetricSlot.WAL_STALLED, 1)
-    this.#onEvent({ event: 'error', error: { ...info(err), message: `${err.message}. ${reason}` } })
+    this.#onEvent({ event: 'error', error: { ...errorInfo(err), message: `${err.message}. ${reason}` } })
     this.#onEvent({ event: 'condition', condition: 'stalled', status: 'down', reason })
   }
 
@@ -530,7 +530,7 @@ export class WalStage {
           if (!(err instanceof WalError) || err.code !== WalErrorCodes.IO) throw err
           if (this.#ackFailing) return
           this.#ackFailing = true
-          this.#onEvent({ event: 'error', error: info(err) })
+          this.#onEvent({ event: 'error', error: errorInfo(err) })
           this.#onEvent({
             event: 'condition',
             condition: 'ack',
@@ -570,8 +570,4 @@ export class WalStage {
     this.#ioRetryAt = 0
     this.#io(() => this.#wal.close())
   }
-}
-
-function info(err: WalError): ErrorInfo {
-  return { name: err.name, message: err.message, code: err.code }
 }

@@ -3,6 +3,7 @@ import {
   BackpressureError,
   CircuitOpenError,
   EncodeError,
+  InvalidArgumentError,
   ItemTooLargeError,
   PipelineDownError,
   QueueClosedError,
@@ -32,7 +33,7 @@ export class Producer {
 
   constructor(handle: ProducerHandle) {
     if (handle?.__vinequeueProducer !== 1) {
-      throw new TypeError('connectProducer: expected a handle from queue.producerPort()')
+      throw new InvalidArgumentError('connectProducer: expected a handle from queue.producerPort()')
     }
     this.#limits = handle.limits
     this.#lane = new LaneWriter(handle.lane, handle.control, handle.limits.hardLimit)
@@ -195,7 +196,8 @@ export class Producer {
    */
   enqueueRaw(bytes: Uint8Array): boolean {
     this.#checkOpen()
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('enqueueRaw: bytes must be a Uint8Array')
+    if (!(bytes instanceof Uint8Array))
+      throw new InvalidArgumentError('enqueueRaw: bytes must be a Uint8Array')
     if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
     return this.#put(bytes, true)
   }
@@ -207,7 +209,7 @@ export class Producer {
    */
   enqueueBatch(items: readonly unknown[]): boolean {
     this.#checkOpen()
-    if (!Array.isArray(items)) throw new TypeError('enqueueBatch: items must be an array')
+    if (!Array.isArray(items)) throw new InvalidArgumentError('enqueueBatch: items must be an array')
     if (items.length === 0) return true
     if (this.#limits.fullPolicy === 'dropOldest') return this.#enqueueBatchEvicting(items)
     const lane = this.#lane
@@ -325,7 +327,8 @@ export class Producer {
   /** `enqueueRaw` that waits for room like `enqueueAsync`. */
   async enqueueRawAsync(bytes: Uint8Array, options?: EnqueueAsyncOptions): Promise<boolean> {
     this.#checkOpen()
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('enqueueRawAsync: bytes must be a Uint8Array')
+    if (!(bytes instanceof Uint8Array))
+      throw new InvalidArgumentError('enqueueRawAsync: bytes must be a Uint8Array')
     if (bytes.length > this.#limits.maxItemBytes) this.#tooLarge(bytes.length)
     return this.#putAsync(bytes, true, options)
   }

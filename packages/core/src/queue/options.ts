@@ -1,117 +1,42 @@
+/**
+ * Resolves the queue's options: preset, defaults and the user's options
+ * merged, then checked against the tables of option-table.ts; what a table
+ * cannot say (the sender, cross-field rules, the encryption keys) is checked
+ * here through the same ConfigCheck, so that one InvalidConfigError lists
+ * every issue.
+ */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { availableParallelism } from 'node:os'
 import { isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { ConfigCheck, describeValue } from '../config/config-check.ts'
 import { InvalidConfigError } from '../errors.ts'
-import { MAX_LANE_CAPACITY, recordSize } from '../ring/layout.ts'
+import { laneCapacityFor, recordSize } from '../ring/layout.ts'
+import {
+  ADAPTIVE_BATCHING_OPTIONS,
+  ADAPTIVE_CONCURRENCY_OPTIONS,
+  CIRCUIT_BREAKER_OPTIONS,
+  checkRows,
+  defaultsOf,
+  type OptionRow,
+  QUEUE_OPTIONS,
+  WAL_OPTIONS,
+} from './option-table.ts'
 import { presets } from './presets.ts'
 import type {
   AdaptiveBatchingOptions,
   AdaptiveConcurrencyOptions,
   CircuitBreakerOptions,
-  FullPolicy,
   QueueOptions,
   ResolvedOptions,
 } from './types.ts'
 
-const FULL_POLICIES: readonly FullPolicy[] = ['block', 'reject', 'dropNewest', 'dropOldest', 'spill']
-const WAL_FULL_POLICIES: readonly string[] = ['block', 'reject', 'dropNewest', 'dropOldest']
-const WAL_KEYS: ReadonlySet<string> = new Set([
-  'dir',
-  'mode',
-  'syncMode',
-  'syncIntervalMs',
-  'maxBytes',
-  'fullPolicy',
-  'segmentBytes',
-  'compression',
-  'encryption',
-  'fs',
-])
-
-const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  'preset',
-  'send',
-  'sender',
-  'maxBatchSize',
-  'maxBatchBytes',
-  'flushIntervalMs',
-  'adaptiveBatching',
-  'adaptiveConcurrency',
-  'ringBytes',
-  'maxItemBytes',
-  'strictItems',
-  'softLimit',
-  'hardLimit',
-  'fullPolicy',
-  'maxBlockMs',
-  'maxBackoffMs',
-  'senderThreads',
-  'senderConcurrency',
-  'maxInFlightBatches',
-  'sendTimeoutMs',
-  'maxAttempts',
-  'retryInitialDelayMs',
-  'retryMaxDelayMs',
-  'onDeadLetter',
-  'wal',
-  'maxRetryAgeMs',
-  'circuitBreaker',
-  'deadLetterFile',
-  'startTimeoutMs',
-])
-
-const CIRCUIT_DEFAULTS: Required<CircuitBreakerOptions> = Object.freeze({
-  failureRateThreshold: 0.5,
-  minimumRequests: 10,
-  windowMs: 10_000,
-  resetTimeoutMs: 5000,
-  halfOpenProbes: 1,
-  whileOpen: 'accept',
-})
-
 /** Library defaults, before a preset (the `default` preset fills the batching fields). */
-export const kDefaultOptions: Readonly<
-  Omit<ResolvedOptions, 'send' | 'sender' | 'onDeadLetter' | 'wal' | 'circuitBreaker' | 'deadLetterFile'>
-> = Object.freeze({
-  preset: 'default',
-  maxBatchSize: 1000,
-  maxBatchBytes: 1024 * 1024,
-  flushIntervalMs: 5000,
-  adaptiveBatching: false,
-  adaptiveConcurrency: false,
-  ringBytes: 8 * 1024 * 1024,
-  maxItemBytes: 1024 * 1024,
-  strictItems: false,
-  softLimit: 0.8,
-  hardLimit: 0.95,
-  fullPolicy: 'block',
-  maxBlockMs: 60_000,
-  maxBackoffMs: 50,
-  senderThreads: Math.max(1, availableParallelism() - 1),
-  senderConcurrency: 4,
-  maxInFlightBatches: 0, // derived below
-  sendTimeoutMs: 30_000,
-  maxAttempts: Number.POSITIVE_INFINITY,
-  retryInitialDelayMs: 100,
-  retryMaxDelayMs: 30_000,
-  maxRetryAgeMs: Number.POSITIVE_INFINITY,
-  startTimeoutMs: 30_000,
-})
-
-const ADAPTIVE_DEFAULTS: Required<AdaptiveBatchingOptions> = Object.freeze({
-  minBatchSize: 100,
-  maxBatchSize: 5000,
-  targetLatencyMs: 50,
-})
-
-const CONCURRENCY_DEFAULTS: Required<AdaptiveConcurrencyOptions> = Object.freeze({
-  initialConcurrency: 1,
-  decreaseRatio: 0.9,
-  ewmaAlpha: 0.4,
-  rttDeviationScale: 2.5,
-})
+export const kDefaultOptions: Readonly<Partial<ResolvedOptions>> = defaultsOf(QUEUE_OPTIONS)
+const ADAPTIVE_DEFAULTS = defaultsOf(ADAPTIVE_BATCHING_OPTIONS) as Required<AdaptiveBatchingOptions>
+const CONCURRENCY_DEFAULTS = defaultsOf(ADAPTIVE_CONCURRENCY_OPTIONS) as Required<AdaptiveConcurrencyOptions>
+const CIRCUIT_DEFAULTS = defaultsOf(CIRCUIT_BREAKER_OPTIONS) as Required<CircuitBreakerOptions>
+const WAL_DEFAULTS = defaultsOf(WAL_OPTIONS)
 
 function merge<T extends object>(...layers: Array<object | undefined>): T {
   const out: Record<string, unknown> = {}
@@ -123,252 +48,103 @@ function merge<T extends object>(...layers: Array<object | undefined>): T {
 }
 
 /**
+ * `true` → the defaults; an object → checked against `table` (unknown keys
+ * refused) over the defaults; `false` → false.
+ */
+function nested<T extends object>(
+  check: ConfigCheck,
+  key: string,
+  value: unknown,
+  table: Readonly<Record<string, OptionRow>>,
+  defaults: T,
+): T | false {
+  if (value === false) return false
+  if (value === true) return defaults
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    check.unknownKeys(value, Object.keys(table), `${key}.`)
+    const merged = merge<T>(defaults, value)
+    checkRows(check, table, merged as Record<string, unknown>, `${key}.`)
+    return merged
+  }
+  check.add(key, `must be a boolean or an object (got ${describeValue(value)})`)
+  return false
+}
+
+/**
  * Merges preset, defaults and the user's options (skipping `undefined`) and
  * validates the result, reporting every bad field in one InvalidConfigError.
  */
 export function resolveOptions(input: QueueOptions): ResolvedOptions {
-  const issues: string[] = []
   if (input === null || typeof input !== 'object') {
     throw new InvalidConfigError('Invalid queue options: options must be an object', {
       issues: ['options must be an object'],
     })
   }
-  for (const key of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(key)) issues.push(`${key}: unknown option`)
-  }
+  const check = new ConfigCheck('queue options')
+  check.unknownKeys(input, Object.keys(QUEUE_OPTIONS))
   const presetName = input.preset ?? 'default'
   const preset = (presets as Record<string, object>)[presetName]
   if (!preset)
-    issues.push(`preset: must be one of ${Object.keys(presets).join(', ')} (got ${String(presetName)})`)
+    check.add('preset', `must be one of ${Object.keys(presets).join(', ')} (got ${String(presetName)})`)
   const o = merge<Record<string, any>>(kDefaultOptions, preset, input)
+  checkRows(check, QUEUE_OPTIONS, o)
 
-  const int = (key: string, min: number, max = Number.MAX_SAFE_INTEGER): void => {
-    const v = o[key]
-    if (!Number.isInteger(v) || v < min || v > max) {
-      issues.push(`${key}: must be an integer from ${min} to ${max} (got ${describe(v)})`)
-    }
+  if (!check.has('softLimit') && !check.has('hardLimit') && o.softLimit > o.hardLimit) {
+    check.add('softLimit', `must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
   }
-  const num = (key: string, min: number, max: number): void => {
-    const v = o[key]
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-      issues.push(`${key}: must be a number from ${min} to ${max} (got ${describe(v)})`)
-    }
-  }
-
-  int('maxBatchSize', 1, 1_000_000)
-  int('maxBatchBytes', 64, 256 * 1024 * 1024)
-  int('flushIntervalMs', 0, 24 * 3600 * 1000)
-  int('ringBytes', 1024, MAX_LANE_CAPACITY)
-  int('maxItemBytes', 1, 256 * 1024 * 1024)
-  num('softLimit', 0.01, 1)
-  num('hardLimit', 0.01, 1)
-  int('maxBlockMs', 0, 24 * 3600 * 1000)
-  int('maxBackoffMs', 0, 60_000)
-  int('senderThreads', 1, 256)
-  int('senderConcurrency', 1, 1024)
-  int('sendTimeoutMs', 1, 24 * 3600 * 1000)
-  int('startTimeoutMs', 1, 24 * 3600 * 1000)
-  if (o.maxAttempts !== Number.POSITIVE_INFINITY) int('maxAttempts', 1)
-  int('retryInitialDelayMs', 0, 3600 * 1000)
-  int('retryMaxDelayMs', 0, 24 * 3600 * 1000)
-  if (o.maxRetryAgeMs !== Number.POSITIVE_INFINITY) int('maxRetryAgeMs', 1)
-  if (o.maxInFlightBatches !== 0 || input.maxInFlightBatches !== undefined)
-    int('maxInFlightBatches', 1, 65_536)
-
-  if (typeof o.strictItems !== 'boolean') {
-    issues.push(`strictItems: must be a boolean (got ${describe(o.strictItems)})`)
-  }
-  if (!FULL_POLICIES.includes(o.fullPolicy)) {
-    issues.push(`fullPolicy: must be one of ${FULL_POLICIES.join(', ')} (got ${describe(o.fullPolicy)})`)
-  }
-  const limitsValid = !issues.some((i) => i.startsWith('softLimit') || i.startsWith('hardLimit'))
-  if (limitsValid && o.softLimit > o.hardLimit) {
-    issues.push(`softLimit: must not exceed hardLimit (${o.softLimit} > ${o.hardLimit})`)
-  }
-  let wal: ResolvedOptions['wal']
-  if (o.wal !== undefined) {
-    const w = o.wal
-    if (!w || typeof w !== 'object') issues.push(`wal: must be an object (got ${describe(w)})`)
-    else {
-      for (const key of Object.keys(w)) if (!WAL_KEYS.has(key)) issues.push(`wal.${key}: unknown option`)
-      if (typeof w.dir !== 'string' || w.dir.length === 0)
-        issues.push(`wal.dir: must be a directory path (got ${describe(w.dir)})`)
-      if (w.mode !== undefined && w.mode !== 'first' && w.mode !== 'spill') {
-        issues.push(`wal.mode: must be 'first' or 'spill' (got ${describe(w.mode)})`)
-      }
-      if (w.syncMode !== undefined && !['always', 'periodic', 'none'].includes(w.syncMode)) {
-        issues.push(`wal.syncMode: must be 'always', 'periodic' or 'none' (got ${describe(w.syncMode)})`)
-      }
-      const walInt = (key: string, min: number): void => {
-        const v = w[key]
-        if (v !== undefined && (!Number.isInteger(v) || v < min))
-          issues.push(`wal.${key}: must be an integer ≥ ${min} (got ${describe(v)})`)
-      }
-      walInt('syncIntervalMs', 1)
-      walInt('segmentBytes', 4096)
-      walInt('maxBytes', 4096)
-      if (w.fullPolicy !== undefined && !WAL_FULL_POLICIES.includes(w.fullPolicy)) {
-        issues.push(
-          `wal.fullPolicy: must be one of ${WAL_FULL_POLICIES.join(', ')} (got ${describe(w.fullPolicy)})`,
-        )
-      }
-      if (w.compression !== undefined && typeof w.compression !== 'boolean') {
-        issues.push(`wal.compression: must be a boolean (got ${describe(w.compression)})`)
-      }
-      if (w.encryption !== undefined) checkEncryption(w.encryption, issues)
-      if (o.fullPolicy === 'spill' && w.mode === 'first') {
-        issues.push(`fullPolicy: 'spill' contradicts wal.mode 'first'`)
-      }
-      const segmentBytes = w.segmentBytes ?? 64 * 1024 * 1024
-      const maxBytes = w.maxBytes ?? 1024 * 1024 * 1024
-      if (Number.isInteger(maxBytes) && Number.isInteger(segmentBytes) && maxBytes < 2 * segmentBytes) {
-        issues.push(
-          `wal.maxBytes: must be at least two segments (2 × wal.segmentBytes = ${2 * segmentBytes}; got ${maxBytes})`,
-        )
-      }
-      let fs: string | undefined
-      if (w.fs instanceof URL) fs = w.fs.href
-      else if (typeof w.fs === 'string' && w.fs.length > 0)
-        fs = isAbsolute(w.fs) ? pathToFileURL(w.fs).href : w.fs
-      else if (w.fs !== undefined) issues.push(`wal.fs: must be a module URL or path (got ${describe(w.fs)})`)
-      wal = {
-        ...w,
-        fs,
-        mode: w.mode ?? (o.fullPolicy === 'spill' ? 'spill' : 'first'),
-        syncMode: w.syncMode ?? 'always',
-        syncIntervalMs: w.syncIntervalMs ?? 1000,
-        maxBytes,
-        fullPolicy: w.fullPolicy ?? 'block',
-        segmentBytes,
-      }
-    }
-  } else if (o.fullPolicy === 'spill') {
-    issues.push(`fullPolicy: 'spill' needs the wal option (the log it spills to)`)
-  }
-  let circuitBreaker: ResolvedOptions['circuitBreaker'] = CIRCUIT_DEFAULTS
-  if (o.circuitBreaker === false) circuitBreaker = false
-  else if (o.circuitBreaker && typeof o.circuitBreaker === 'object') {
-    const c = merge<Required<CircuitBreakerOptions>>(CIRCUIT_DEFAULTS, o.circuitBreaker)
-    circuitBreaker = c
-    for (const key of Object.keys(o.circuitBreaker)) {
-      if (!(key in CIRCUIT_DEFAULTS)) issues.push(`circuitBreaker.${key}: unknown option`)
-    }
-    const r = c.failureRateThreshold
-    if (typeof r !== 'number' || !(r > 0 && r <= 1))
-      issues.push(`circuitBreaker.failureRateThreshold: must be a number in (0, 1] (got ${describe(r)})`)
-    for (const key of ['minimumRequests', 'windowMs', 'resetTimeoutMs', 'halfOpenProbes'] as const) {
-      if (!Number.isInteger(c[key]) || c[key] < 1)
-        issues.push(`circuitBreaker.${key}: must be a positive integer (got ${describe(c[key])})`)
-    }
-    if (c.whileOpen !== 'accept' && c.whileOpen !== 'reject')
-      issues.push(`circuitBreaker.whileOpen: must be 'accept' or 'reject' (got ${describe(c.whileOpen)})`)
-  } else if (o.circuitBreaker !== undefined && o.circuitBreaker !== true) {
-    issues.push(`circuitBreaker: must be a boolean or an object (got ${describe(o.circuitBreaker)})`)
-  }
+  const wal = resolveWal(check, o)
+  const circuitBreaker = nested(
+    check,
+    'circuitBreaker',
+    o.circuitBreaker,
+    CIRCUIT_BREAKER_OPTIONS,
+    CIRCUIT_DEFAULTS,
+  )
   if (
     o.deadLetterFile !== undefined &&
     (typeof o.deadLetterFile !== 'string' || o.deadLetterFile.length === 0)
   ) {
-    issues.push(`deadLetterFile: must be a file path (got ${describe(o.deadLetterFile)})`)
+    check.add('deadLetterFile', `must be a file path (got ${describeValue(o.deadLetterFile)})`)
   }
   if (o.onDeadLetter !== undefined && typeof o.onDeadLetter !== 'function') {
-    issues.push(`onDeadLetter: must be a function (got ${describe(o.onDeadLetter)})`)
+    check.add('onDeadLetter', `must be a function (got ${describeValue(o.onDeadLetter)})`)
   }
+  const sender = resolveSender(check, o)
 
-  // Exactly one sender form.
-  let sender: ResolvedOptions['sender']
-  if (o.send !== undefined && typeof o.send !== 'function') {
-    issues.push(`send: must be a function (got ${describe(o.send)})`)
-  }
-  if (o.send !== undefined && o.sender !== undefined) {
-    issues.push('send/sender: give exactly one of `send` (in-thread function) or `sender` (module)')
-  } else if (o.send === undefined && o.sender === undefined) {
-    issues.push('send/sender: a sender is required: `send: async (batch) => {...}` or `sender: { module }`')
-  }
-  if (o.sender !== undefined) {
-    const spec = o.sender
-    const mod = spec && typeof spec === 'object' ? spec.module : undefined
-    if (mod instanceof URL) sender = { module: mod.href, options: spec.options }
-    else if (typeof mod === 'string' && mod.length > 0) {
-      const module = resolveSenderModule(mod, issues)
-      if (module) sender = { module, options: spec.options }
-    } else
-      issues.push(`sender.module: must be a package name, absolute path or file URL (got ${describe(mod)})`)
-    if (sender) {
-      try {
-        structuredClone(sender.options)
-      } catch (err) {
-        issues.push(`sender.options: must be structured-cloneable (${(err as Error).message})`)
-      }
-    }
-  }
-
-  let adaptive: ResolvedOptions['adaptiveBatching'] = false
-  if (o.adaptiveBatching === true) adaptive = ADAPTIVE_DEFAULTS
-  else if (o.adaptiveBatching && typeof o.adaptiveBatching === 'object') {
-    adaptive = merge<Required<AdaptiveBatchingOptions>>(ADAPTIVE_DEFAULTS, o.adaptiveBatching)
-    for (const key of Object.keys(o.adaptiveBatching)) {
-      if (!(key in ADAPTIVE_DEFAULTS)) issues.push(`adaptiveBatching.${key}: unknown option`)
-    }
-    const a = adaptive as Record<string, any>
-    for (const key of ['minBatchSize', 'maxBatchSize', 'targetLatencyMs'] as const) {
-      if (!Number.isInteger(a[key]) || a[key] < 1) {
-        issues.push(`adaptiveBatching.${key}: must be a positive integer (got ${describe(a[key])})`)
-      }
-    }
-    if (a.minBatchSize > a.maxBatchSize)
-      issues.push('adaptiveBatching.minBatchSize: must not exceed maxBatchSize')
-  } else if (o.adaptiveBatching !== false) {
-    issues.push(`adaptiveBatching: must be a boolean or an object (got ${describe(o.adaptiveBatching)})`)
-  }
-
-  let concurrency: ResolvedOptions['adaptiveConcurrency'] = false
-  if (o.adaptiveConcurrency === true) concurrency = CONCURRENCY_DEFAULTS
-  else if (o.adaptiveConcurrency && typeof o.adaptiveConcurrency === 'object') {
-    const c = merge<Required<AdaptiveConcurrencyOptions>>(CONCURRENCY_DEFAULTS, o.adaptiveConcurrency)
-    concurrency = c
-    for (const key of Object.keys(o.adaptiveConcurrency)) {
-      if (!(key in CONCURRENCY_DEFAULTS)) issues.push(`adaptiveConcurrency.${key}: unknown option`)
-    }
-    if (!Number.isInteger(c.initialConcurrency) || c.initialConcurrency < 1)
-      issues.push(
-        `adaptiveConcurrency.initialConcurrency: must be a positive integer (got ${describe(c.initialConcurrency)})`,
-      )
-    if (typeof c.decreaseRatio !== 'number' || !(c.decreaseRatio > 0 && c.decreaseRatio < 1))
-      issues.push(
-        `adaptiveConcurrency.decreaseRatio: must be a number in (0, 1) (got ${describe(c.decreaseRatio)})`,
-      )
-    if (typeof c.ewmaAlpha !== 'number' || !(c.ewmaAlpha > 0 && c.ewmaAlpha <= 1))
-      issues.push(`adaptiveConcurrency.ewmaAlpha: must be a number in (0, 1] (got ${describe(c.ewmaAlpha)})`)
-    if (
-      typeof c.rttDeviationScale !== 'number' ||
-      !(c.rttDeviationScale >= 0) ||
-      !Number.isFinite(c.rttDeviationScale)
-    )
-      issues.push(
-        `adaptiveConcurrency.rttDeviationScale: must be a finite number >= 0 (got ${describe(c.rttDeviationScale)})`,
-      )
-  } else if (o.adaptiveConcurrency !== false) {
-    issues.push(
-      `adaptiveConcurrency: must be a boolean or an object (got ${describe(o.adaptiveConcurrency)})`,
-    )
-  }
+  const adaptive = nested(
+    check,
+    'adaptiveBatching',
+    o.adaptiveBatching,
+    ADAPTIVE_BATCHING_OPTIONS,
+    ADAPTIVE_DEFAULTS,
+  )
+  if (
+    adaptive &&
+    !check.has('adaptiveBatching.minBatchSize') &&
+    !check.has('adaptiveBatching.maxBatchSize') &&
+    adaptive.minBatchSize > adaptive.maxBatchSize
+  )
+    check.add('adaptiveBatching.minBatchSize', 'must not exceed maxBatchSize')
+  const concurrency = nested(
+    check,
+    'adaptiveConcurrency',
+    o.adaptiveConcurrency,
+    ADAPTIVE_CONCURRENCY_OPTIONS,
+    CONCURRENCY_DEFAULTS,
+  )
 
   // Cross-field sizes: an item must fit a batch and (with wrap-around slack) a lane.
-  if (issues.length === 0) {
-    let cap = 1024
-    while (cap < o.ringBytes) cap *= 2
+  if (check.issues.length === 0) {
+    const cap = laneCapacityFor(o.ringBytes)
     const limit = Math.floor(cap * o.hardLimit)
     if (recordSize(o.maxItemBytes) * 2 > limit) {
-      issues.push(
-        `maxItemBytes: must be at most half the ring's hard limit (ringBytes ${cap} × hardLimit ${o.hardLimit} / 2 = ${Math.floor(limit / 2) - 8} B)`,
+      check.add(
+        'maxItemBytes',
+        `must be at most half the ring's hard limit (ringBytes ${cap} × hardLimit ${o.hardLimit} / 2 = ${Math.floor(limit / 2) - 8} B)`,
       )
     }
   }
-
-  if (issues.length > 0) {
-    throw new InvalidConfigError(`Invalid queue options:\n  - ${issues.join('\n  - ')}`, { issues })
-  }
+  check.throwIfAny()
 
   const maxInFlightBatches =
     input.maxInFlightBatches ?? Math.max(2, (o.senderThreads as number) * (o.senderConcurrency as number))
@@ -392,6 +168,82 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
   }) as ResolvedOptions
 }
 
+function resolveWal(check: ConfigCheck, o: Record<string, any>): ResolvedOptions['wal'] {
+  const w = o.wal
+  if (w === undefined) {
+    if (o.fullPolicy === 'spill')
+      check.add('fullPolicy', `'spill' needs the wal option (the log it spills to)`)
+    return undefined
+  }
+  if (!w || typeof w !== 'object') {
+    check.add('wal', `must be an object (got ${describeValue(w)})`)
+    return undefined
+  }
+  check.unknownKeys(w, Object.keys(WAL_OPTIONS), 'wal.')
+  if (typeof w.dir !== 'string' || w.dir.length === 0)
+    check.add('wal.dir', `must be a directory path (got ${describeValue(w.dir)})`)
+  const merged = merge<Record<string, any>>(WAL_DEFAULTS, w)
+  merged.mode ??= o.fullPolicy === 'spill' ? 'spill' : 'first'
+  checkRows(check, WAL_OPTIONS, merged, 'wal.')
+  if (w.encryption !== undefined) checkEncryption(w.encryption, check)
+  if (o.fullPolicy === 'spill' && w.mode === 'first')
+    check.add('fullPolicy', `'spill' contradicts wal.mode 'first'`)
+  const { segmentBytes, maxBytes } = merged
+  if (Number.isInteger(maxBytes) && Number.isInteger(segmentBytes) && maxBytes < 2 * segmentBytes) {
+    check.add(
+      'wal.maxBytes',
+      `must be at least two segments (2 × wal.segmentBytes = ${2 * segmentBytes}; got ${maxBytes})`,
+    )
+  }
+  let fs: string | undefined
+  if (w.fs instanceof URL) fs = w.fs.href
+  else if (typeof w.fs === 'string' && w.fs.length > 0)
+    fs = isAbsolute(w.fs) ? pathToFileURL(w.fs).href : w.fs
+  else if (w.fs !== undefined)
+    check.add('wal.fs', `must be a module URL or path (got ${describeValue(w.fs)})`)
+  // (compression stays as given: absent means the log's own default.)
+  const { compression: _compression, ...resolved } = merged
+  return {
+    ...resolved,
+    ...(w.compression === undefined ? {} : { compression: w.compression }),
+    fs,
+  } as ResolvedOptions['wal']
+}
+
+/** Exactly one sender form; a module spec resolved so that the pool thread can import it. */
+function resolveSender(check: ConfigCheck, o: Record<string, any>): ResolvedOptions['sender'] {
+  if (o.send !== undefined && typeof o.send !== 'function') {
+    check.add('send', `must be a function (got ${describeValue(o.send)})`)
+  }
+  if (o.send !== undefined && o.sender !== undefined) {
+    check.add('send/sender', 'give exactly one of `send` (in-thread function) or `sender` (module)')
+  } else if (o.send === undefined && o.sender === undefined) {
+    check.add('send/sender', 'a sender is required: `send: async (batch) => {...}` or `sender: { module }`')
+  }
+  if (o.sender === undefined) return undefined
+  const spec = o.sender
+  if (spec && typeof spec === 'object') check.unknownKeys(spec, ['module', 'options'], 'sender.')
+  const mod = spec && typeof spec === 'object' ? spec.module : undefined
+  let sender: ResolvedOptions['sender']
+  if (mod instanceof URL) sender = { module: mod.href, options: spec.options }
+  else if (typeof mod === 'string' && mod.length > 0) {
+    const module = resolveSenderModule(mod, check)
+    if (module) sender = { module, options: spec.options }
+  } else
+    check.add(
+      'sender.module',
+      `must be a package name, absolute path or file URL (got ${describeValue(mod)})`,
+    )
+  if (sender) {
+    try {
+      structuredClone(sender.options)
+    } catch (err) {
+      check.add('sender.options', `must be structured-cloneable (${(err as Error).message})`)
+    }
+  }
+  return sender
+}
+
 /**
  * Turns a sender module specifier into something the sender pool can import.
  * A bare package name is resolved from the application (process.cwd()), not
@@ -400,7 +252,7 @@ export function resolveOptions(input: QueueOptions): ResolvedOptions {
  * condition) the name is passed on unchanged. `import.meta.resolve(name)`
  * from the caller's module is always exact.
  */
-function resolveSenderModule(spec: string, issues: string[]): string | undefined {
+function resolveSenderModule(spec: string, check: ConfigCheck): string | undefined {
   if (isAbsolute(spec)) return pathToFileURL(spec).href
   if (/^[a-z][a-z0-9+.-]*:/i.test(spec)) return spec
   if (spec.startsWith('./') || spec.startsWith('../') || spec === '.' || spec === '..') {
@@ -410,8 +262,9 @@ function resolveSenderModule(spec: string, issues: string[]): string | undefined
     // refused now rather than at start().
     const path = resolvePath(process.cwd(), spec)
     if (existsSync(path)) return pathToFileURL(path).href
-    issues.push(
-      `sender.module: ${JSON.stringify(spec)} is resolved against the working directory (${process.cwd()}) to ${path}, which does not exist; to name a module relative to your own file, pass import.meta.resolve(${JSON.stringify(spec)})`,
+    check.add(
+      'sender.module',
+      `${JSON.stringify(spec)} is resolved against the working directory (${process.cwd()}) to ${path}, which does not exist; to name a module relative to your own file, pass import.meta.resolve(${JSON.stringify(spec)})`,
     )
     return undefined
   }
@@ -423,42 +276,33 @@ function resolveSenderModule(spec: string, issues: string[]): string | undefined
 }
 
 /** `wal.encryption`, checked as the log checks it at open: `{ keyId, keys: { [id]: 32-byte key } }`, the key for `keyId` given. */
-function checkEncryption(e: unknown, issues: string[]): void {
+function checkEncryption(e: unknown, check: ConfigCheck): void {
   if (!e || typeof e !== 'object' || Array.isArray(e)) {
-    issues.push(`wal.encryption: must be an object { keyId, keys } (got ${describe(e)})`)
+    check.add('wal.encryption', `must be an object { keyId, keys } (got ${describeValue(e)})`)
     return
   }
-  const { keyId, keys, ...rest } = e as { keyId?: unknown; keys?: unknown }
-  for (const key of Object.keys(rest)) issues.push(`wal.encryption.${key}: unknown option`)
+  const { keyId, keys } = e as { keyId?: unknown; keys?: unknown }
+  check.unknownKeys(e, ['keyId', 'keys'], 'wal.encryption.')
   const validId = (id: unknown): boolean =>
     Number.isInteger(id) && (id as number) >= 0 && (id as number) <= 0xffff
-  if (!validId(keyId)) {
-    issues.push(`wal.encryption.keyId: must be an integer from 0 to 65535 (got ${describe(keyId)})`)
-  }
+  check.integer('wal.encryption.keyId', keyId, 0, 0xffff)
   if (!keys || typeof keys !== 'object' || Array.isArray(keys)) {
-    issues.push(`wal.encryption.keys: must be an object of key id → 32-byte key (got ${describe(keys)})`)
+    check.add('wal.encryption.keys', `must be an object of key id → 32-byte key (got ${describeValue(keys)})`)
     return
   }
   for (const [id, key] of Object.entries(keys)) {
     if (!validId(Number(id)) || String(Number(id)) !== id) {
-      issues.push(`wal.encryption.keys: key ids must be integers from 0 to 65535 (got ${JSON.stringify(id)})`)
+      check.add('wal.encryption.keys', `key ids must be integers from 0 to 65535 (got ${JSON.stringify(id)})`)
     }
     if (!(key instanceof Uint8Array) || key.byteLength !== 32) {
-      const got = key instanceof Uint8Array ? `${key.byteLength} bytes` : describe(key)
-      issues.push(
-        `wal.encryption.keys[${id}]: must be a 32-byte key (AES-256) as a Buffer or Uint8Array (got ${got})`,
+      const got = key instanceof Uint8Array ? `${key.byteLength} bytes` : describeValue(key)
+      check.add(
+        `wal.encryption.keys[${id}]`,
+        `must be a 32-byte key (AES-256) as a Buffer or Uint8Array (got ${got})`,
       )
     }
   }
   if (validId(keyId) && !Object.hasOwn(keys, String(keyId))) {
-    issues.push(`wal.encryption.keyId: ${keyId} has no key in wal.encryption.keys`)
+    check.add('wal.encryption.keyId', `${keyId} has no key in wal.encryption.keys`)
   }
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v)
-  if (typeof v === 'function') return 'a function'
-  if (v === null) return 'null'
-  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
-  return String(v)
 }

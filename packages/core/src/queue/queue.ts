@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
 import { channels } from '../diagnostics.ts'
+import { type ErrorInfo, errorFromInfo } from '../error-info.ts'
 import {
   DeadLetterFileError,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidSendResultError,
   NotStartedError,
@@ -14,13 +16,7 @@ import {
   StartTimeoutError,
 } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
-import {
-  type ErrorInfo,
-  PIPELINE_CONFIG_KEYS,
-  type PipelineConfig,
-  type PipelineToHost,
-  type PipelineWorkerData,
-} from '../pipeline/protocol.ts'
+import type { PipelineConfig, PipelineToHost, PipelineWorkerData } from '../pipeline/protocol.ts'
 import type { ProducerHandle } from '../producer/handle.ts'
 import { Producer } from '../producer/producer.ts'
 import {
@@ -34,6 +30,7 @@ import { workerExecArgv } from '../worker-exec-argv.ts'
 import { runInThreadSend } from './in-thread-send.ts'
 import { pipelineWorkers } from './internals.ts'
 import { finishedLaneCounters, type LaneCounters, readHistograms, readMetrics } from './metrics-reader.ts'
+import { PIPELINE_OPTION_KEYS } from './option-table.ts'
 import { resolveOptions } from './options.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
@@ -130,9 +127,7 @@ export class Queue extends EventEmitter<QueueEvents> {
         control: this.#control,
         metrics: this.#metrics,
         lanes: [...this.#lanes],
-        config: Object.fromEntries(
-          Object.keys(PIPELINE_CONFIG_KEYS).map((key) => [key, o[key as keyof PipelineConfig]]),
-        ) as PipelineConfig,
+        config: Object.fromEntries(PIPELINE_OPTION_KEYS.map((key) => [key, o[key]])) as PipelineConfig,
       }
       const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
         workerData,
@@ -496,7 +491,9 @@ export class Queue extends EventEmitter<QueueEvents> {
     if (this.#stopPromise) return this.#stopPromise
     const timeoutMs = options?.timeoutMs ?? 30_000
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new RangeError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`))
+      return Promise.reject(
+        new InvalidArgumentError(`stop: timeoutMs must be a finite number ≥ 0 (got ${timeoutMs})`),
+      )
     }
     if (this.#lifecycle !== 'down') {
       this.#lifecycle = 'stopping'
@@ -634,20 +631,15 @@ function startFailure(fatal: ErrorInfo | Error | undefined, code: number): Error
   }
   const cause = fatal.cause ? errorFromInfo(fatal.cause) : undefined
   if (fatal.code === 'VQ_INVALID_CONFIG') {
-    return new InvalidConfigError(fatal.message, { cause, issues: [fatal.message] })
+    // A sender that lists what it refused (the validation kit of @vinequeue/core/sender) names
+    // each option as the queue's; a bare TypeError/RangeError is one issue, the message.
+    const issues = fatal.cause?.issues?.map((issue) => `sender.options.${issue}`) ?? [fatal.message]
+    return new InvalidConfigError(fatal.message, { cause, issues })
   }
   if (fatal.code === 'VQ_SENDER_LOAD')
     return new SenderLoadError(fatal.message, { cause, module: fatal.module })
   return new PipelineDownError(`The pipeline thread failed to start: ${fatal.message}`, {
     cause: errorFromInfo(fatal),
-  })
-}
-
-/** An Error rebuilt from another thread's summary. */
-function errorFromInfo(info: ErrorInfo): Error {
-  return Object.assign(new Error(info.message), {
-    name: info.name,
-    ...(info.code === undefined ? {} : { code: info.code }),
   })
 }
 

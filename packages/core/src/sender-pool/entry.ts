@@ -125,8 +125,9 @@ async function build(data: SenderPoolWorkerData): Promise<Sender> {
 
 /**
  * What start() rejects with when a sender thread cannot build its sender:
- * the factory refusing its options (a TypeError or RangeError, as the
- * bundled senders throw, or an InvalidConfigError) is InvalidConfigError;
+ * the factory refusing its options (an InvalidConfigError, as the bundled
+ * senders throw through ConfigCheck, or a TypeError or RangeError) is
+ * InvalidConfigError;
  * anything else — not found, a syntax error (its file and line named), no
  * factory, a factory failing otherwise — is SenderLoadError. Both name the
  * module and keep the original error as `cause`.

@@ -1,6 +1,7 @@
 export type { BatchEntry } from '../batch/batch-format.ts'
 export { Batch } from '../batch/batch-format.ts'
-export { ItemDecodeError, SendError } from '../errors.ts'
+export { ConfigCheck, describeValue, isPlainObject } from '../config/config-check.ts'
+export { InvalidConfigError, ItemDecodeError, SendError } from '../errors.ts'
 export type { JsonItems, JsonItemsOptions } from './json-items.ts'
 export { encodeJsonItems } from './json-items.ts'
 export type { ItemFailure, SendContext, Sender, SenderFactory, SendResult } from './types.ts'

@@ -1,3 +1,5 @@
+import { ConfigCheck, describeValue, isPlainObject } from '@vinequeue/core/sender'
+
 /**
  * Options of the file sender. They cross a thread boundary (the queue clones
  * them into every sender thread), so they are plain data: no functions, no
@@ -30,31 +32,25 @@ const kDefaults: Readonly<ResolvedFileSenderOptions> = Object.freeze({
 
 /**
  * Merges `options` over the defaults and validates them, reporting every bad
- * field at once. Runs in the sender thread when the queue starts, so a bad
- * option makes `queue.start()` reject instead of failing every send later.
+ * field at once (one InvalidConfigError with `issues`). Runs in the sender
+ * thread when the queue starts, so a bad option makes `queue.start()` reject
+ * instead of failing every send later.
  */
 export function resolveOptions(options: FileSenderOptions | undefined): ResolvedFileSenderOptions {
-  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-    throw new TypeError(`Invalid file sender options: expected an object (got ${describe(options)})`)
+  const check: ConfigCheck = new ConfigCheck('file sender options')
+  if (options !== undefined && !isPlainObject(options)) {
+    check.refuse('options', `expected an object (got ${describeValue(options)})`)
   }
   const o: Record<string, unknown> = { ...kDefaults }
-  const issues: string[] = []
+  check.unknownKeys(options ?? {}, Object.keys(kDefaults))
   for (const [key, value] of Object.entries(options ?? {})) {
-    if (!Object.hasOwn(kDefaults, key)) issues.push(`${key}: unknown option`)
-    else if (value !== undefined) o[key] = value
+    if (Object.hasOwn(kDefaults, key) && value !== undefined) o[key] = value
   }
   if (o.path !== undefined && (typeof o.path !== 'string' || o.path === '' || o.path.includes('\0'))) {
-    issues.push(`path: must be a non-empty string (got ${describe(o.path)})`)
+    check.add('path', `must be a non-empty string (got ${describeValue(o.path)})`)
   }
-  if (o.format !== 'ndjson') issues.push(`format: must be 'ndjson' (got ${describe(o.format)})`)
-  if (typeof o.fsync !== 'boolean') issues.push(`fsync: must be a boolean (got ${describe(o.fsync)})`)
-  if (issues.length > 0) throw new TypeError(`Invalid file sender options:\n  ${issues.join('\n  ')}`)
+  if (o.format !== 'ndjson') check.add('format', `must be 'ndjson' (got ${describeValue(o.format)})`)
+  check.boolean('fsync', o.fsync)
+  check.throwIfAny()
   return o as unknown as ResolvedFileSenderOptions
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'bigint') return `${value}n`
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
-  return String(value)
 }

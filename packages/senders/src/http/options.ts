@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { ConfigCheck, describeValue, isPlainObject } from '@vinequeue/core/sender'
 
 /**
  * Options of the HTTP sender. They cross a thread boundary (the queue clones
@@ -135,53 +136,46 @@ const MAX_MS = 24 * 3600 * 1000
  * Merges `options` over the defaults and validates them, reporting every bad
  * field at once. Runs in the sender thread when the queue starts, so a bad
  * option makes `queue.start()` reject instead of failing every send later.
- * Throws a RangeError when every problem is a value out of range, else a
- * TypeError.
+ * Throws one InvalidConfigError (`VQ_INVALID_CONFIG`) with every problem in
+ * `issues`.
  */
 export function resolveOptions(options: HttpSenderOptions): ResolvedHttpSenderOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(
-      `Invalid HTTP sender options: expected an object with a url (got ${describe(options)})`,
-    )
+  const check: ConfigCheck = new ConfigCheck('HTTP sender options')
+  if (!isPlainObject(options)) {
+    check.refuse('options', `expected an object with a url (got ${describeValue(options)})`)
   }
   const o: Record<string, any> = { ...kDefaults }
-  const typeIssues: string[] = []
-  const rangeIssues: string[] = []
+  check.unknownKeys(options, Object.keys(kDefaults))
   for (const [key, value] of Object.entries(options)) {
-    if (!Object.hasOwn(kDefaults, key)) typeIssues.push(`${key}: unknown option`)
-    else if (value !== undefined) o[key] = value
+    if (Object.hasOwn(kDefaults, key) && value !== undefined) o[key] = value
   }
 
   // url
   let url: URL | undefined
   if (typeof o.url !== 'string' || o.url === '') {
-    typeIssues.push(`url: required, an http: or https: URL string (got ${describe(o.url)})`)
+    check.add('url', `required, an http: or https: URL string (got ${describeValue(o.url)})`)
   } else if (!URL.canParse(o.url)) {
-    typeIssues.push(`url: not a valid URL (got ${describe(o.url)})`)
+    check.add('url', `not a valid URL (got ${describeValue(o.url)})`)
   } else {
     url = new URL(o.url)
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      typeIssues.push(`url: must be http: or https: (got ${describe(url.protocol)})`)
+      check.add('url', `must be http: or https: (got ${describeValue(url.protocol)})`)
     }
     if (url.username !== '' || url.password !== '') {
-      typeIssues.push('url: must not hold credentials; send them in headers.authorization')
+      check.add('url', 'must not hold credentials; send them in headers.authorization')
     }
   }
 
-  if (!METHODS.includes(o.method)) {
-    typeIssues.push(`method: must be one of ${METHODS.join(', ')} (got ${describe(o.method)})`)
-  }
-  if (!FORMATS.includes(o.format)) {
-    typeIssues.push(`format: must be one of ${FORMATS.join(', ')} (got ${describe(o.format)})`)
-  }
-  if (typeof o.gzip !== 'boolean') typeIssues.push(`gzip: must be a boolean (got ${describe(o.gzip)})`)
+  check.oneOf('method', o.method, METHODS)
+  check.oneOf('format', o.format, FORMATS)
+  check.boolean('gzip', o.gzip)
 
   const int = (key: string, min: number, max: number, unit: string): void => {
     const v = o[key]
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      typeIssues.push(`${key}: must be an integer (${unit}) (got ${describe(v)})`)
+      check.add(key, `must be an integer (${unit}) (got ${describeValue(v)})`)
     } else if (v < min || v > max) {
-      rangeIssues.push(`${key}: must be from ${min} to ${max} ${unit} (got ${v})`)
+      check.add(key, `must be from ${min} to ${max} ${unit} (got ${v})`)
     }
   }
   int('connectTimeoutMs', 0, MAX_MS, 'ms')
@@ -194,29 +188,24 @@ export function resolveOptions(options: HttpSenderOptions): ResolvedHttpSenderOp
   // headers
   const headers: Record<string, string> = {}
   if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) {
-    typeIssues.push(`headers: must be an object of header name → string value (got ${describe(o.headers)})`)
+    check.add('headers', `must be an object of header name → string value (got ${describeValue(o.headers)})`)
   } else {
     for (const [name, value] of Object.entries(o.headers as Record<string, unknown>)) {
       const lower = name.toLowerCase()
-      if (!TOKEN.test(name)) typeIssues.push(`headers: ${describe(name)} is not a valid header name`)
-      else if (RESERVED_HEADERS.has(lower)) typeIssues.push(`headers.${name}: set by the sender, not allowed`)
+      if (!TOKEN.test(name)) check.add('headers', `${describeValue(name)} is not a valid header name`)
+      else if (RESERVED_HEADERS.has(lower)) check.add(`headers.${name}`, 'set by the sender, not allowed')
       else if (typeof value !== 'string') {
-        typeIssues.push(`headers.${name}: must be a string (got ${describe(value)})`)
+        check.add(`headers.${name}`, `must be a string (got ${describeValue(value)})`)
       } else if (BAD_VALUE.test(value)) {
-        typeIssues.push(`headers.${name}: must not contain CR, LF or NUL`)
+        check.add(`headers.${name}`, 'must not contain CR, LF or NUL')
       } else if (Object.hasOwn(headers, lower)) {
-        typeIssues.push(`headers.${name}: given twice (header names are case-insensitive)`)
+        check.add(`headers.${name}`, 'given twice (header names are case-insensitive)')
       } else headers[lower] = value
     }
   }
 
-  const tls = resolveTls(o.tls, url, typeIssues)
-
-  const issues = [...typeIssues, ...rangeIssues]
-  if (issues.length > 0) {
-    const ErrorClass = typeIssues.length > 0 ? TypeError : RangeError
-    throw new ErrorClass(`Invalid HTTP sender options:\n  ${issues.join('\n  ')}`)
-  }
+  const tls = resolveTls(o.tls, url, check)
+  check.throwIfAny()
 
   const format = o.format as HttpBodyFormat
   headers['content-type'] ??= CONTENT_TYPES[format]
@@ -238,20 +227,24 @@ export function resolveOptions(options: HttpSenderOptions): ResolvedHttpSenderOp
   }
 }
 
-function resolveTls(value: unknown, url: URL | undefined, issues: string[]): ResolvedTlsOptions | undefined {
+function resolveTls(
+  value: unknown,
+  url: URL | undefined,
+  check: ConfigCheck,
+): ResolvedTlsOptions | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    issues.push(`tls: must be an object (got ${describe(value)})`)
+    check.add('tls', `must be an object (got ${describeValue(value)})`)
     return undefined
   }
-  if (url && url.protocol !== 'https:') issues.push('tls: only applies to https: URLs')
+  if (url && url.protocol !== 'https:') check.add('tls', 'only applies to https: URLs')
   const t = value as Record<string, unknown>
-  for (const key of Object.keys(t)) if (!TLS_KEYS.has(key)) issues.push(`tls.${key}: unknown option`)
+  check.unknownKeys(t, TLS_KEYS, 'tls.')
   const pem = (key: string, v: unknown): string | Buffer | undefined => {
     if (typeof v === 'string') return v
     // A Buffer is cloned into the sender thread as a plain Uint8Array: back to a Buffer for tls.
     if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
-    issues.push(`${key}: must be PEM text or bytes (got ${describe(v)})`)
+    check.add(key, `must be PEM text or bytes (got ${describeValue(v)})`)
     return undefined
   }
   const out: {
@@ -267,54 +260,46 @@ function resolveTls(value: unknown, url: URL | undefined, issues: string[]): Res
   }
   if (t.cert !== undefined) out.cert = pem('tls.cert', t.cert)!
   if (t.key !== undefined) out.key = pem('tls.key', t.key)!
-  if ((t.cert === undefined) !== (t.key === undefined)) issues.push('tls.cert/tls.key: give both or neither')
+  if ((t.cert === undefined) !== (t.key === undefined)) check.add('tls.cert/tls.key', 'give both or neither')
   // tls.connect would take text that is no certificate and fail every
   // handshake later: each must parse here, so that start() rejects.
   out.ca?.forEach((v, i) => {
-    if (v !== undefined) checkCertificates(Array.isArray(t.ca) ? `tls.ca[${i}]` : 'tls.ca', v, issues)
+    if (v !== undefined) checkCertificates(Array.isArray(t.ca) ? `tls.ca[${i}]` : 'tls.ca', v, check)
   })
-  if (out.cert !== undefined) checkCertificates('tls.cert', out.cert, issues)
+  if (out.cert !== undefined) checkCertificates('tls.cert', out.cert, check)
   if (out.key !== undefined) {
     try {
       createPrivateKey(out.key)
     } catch (err) {
-      issues.push(`tls.key: not a PEM private key (${(err as Error).message})`)
+      check.add('tls.key', `not a PEM private key (${(err as Error).message})`)
     }
   }
   if (t.rejectUnauthorized !== undefined) {
     if (typeof t.rejectUnauthorized !== 'boolean') {
-      issues.push(`tls.rejectUnauthorized: must be a boolean (got ${describe(t.rejectUnauthorized)})`)
+      check.add('tls.rejectUnauthorized', `must be a boolean (got ${describeValue(t.rejectUnauthorized)})`)
     } else out.rejectUnauthorized = t.rejectUnauthorized
   }
   if (t.servername !== undefined) {
     if (typeof t.servername !== 'string' || t.servername === '') {
-      issues.push(`tls.servername: must be a non-empty string (got ${describe(t.servername)})`)
+      check.add('tls.servername', `must be a non-empty string (got ${describeValue(t.servername)})`)
     } else out.servername = t.servername
   }
   return out
 }
 
 /** Every PEM certificate in `pem` must parse, and there must be one. */
-function checkCertificates(key: string, pem: string | Buffer, issues: string[]): void {
+function checkCertificates(key: string, pem: string | Buffer, check: ConfigCheck): void {
   const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)
   if (!blocks) {
-    issues.push(`${key}: not a PEM certificate (no -----BEGIN CERTIFICATE----- block)`)
+    check.add(key, 'not a PEM certificate (no -----BEGIN CERTIFICATE----- block)')
     return
   }
   for (const block of blocks) {
     try {
       new X509Certificate(block)
     } catch (err) {
-      issues.push(`${key}: a certificate does not parse (${(err as Error).message})`)
+      check.add(key, `a certificate does not parse (${(err as Error).message})`)
       return
     }
   }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'bigint') return `${value}n`
-  if (value instanceof Uint8Array) return `${value.constructor.name}(${value.byteLength})`
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
-  return String(value)
 }

@@ -1,3 +1,5 @@
+import { ConfigCheck, describeValue, isPlainObject } from '@vinequeue/core/sender'
+
 /**
  * Options of the Kafka sender. They cross a thread boundary (the queue
  * structured-clones them into every sender thread), so they are plain data:
@@ -140,84 +142,68 @@ const SASL_MECHANISMS: readonly string[] = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
 const INT32_MAX = 2 ** 31 - 1
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v)
-  if (Array.isArray(v)) return 'an array'
-  if (v instanceof Uint8Array) return 'bytes'
-  if (v === null) return 'null'
-  if (typeof v === 'object') return 'an object'
-  return String(v)
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
-}
-
 /**
  * Merges `options` over the defaults and validates them, reporting every bad
  * field at once. Runs in the sender thread when the queue starts, so a bad
  * option makes `queue.start()` reject instead of failing every send later.
+ * Throws one InvalidConfigError (`VQ_INVALID_CONFIG`) with every problem in
+ * `issues`.
  */
 export function resolveOptions(options: KafkaSenderOptions | undefined): ResolvedKafkaSenderOptions {
+  const check: ConfigCheck = new ConfigCheck('kafka sender options')
   if (!isPlainObject(options)) {
-    throw new TypeError(
-      `Invalid kafka sender options: expected an object with brokers and topic (got ${describe(options)})`,
-    )
+    check.refuse('options', `expected an object with brokers and topic (got ${describeValue(options)})`)
   }
   const o: Record<string, any> = { ...kDefaults }
-  const issues: string[] = []
+  check.unknownKeys(options, KNOWN_KEYS)
   for (const [key, value] of Object.entries(options)) {
-    if (!KNOWN_KEYS.has(key)) issues.push(`${key}: unknown option`)
-    else if (value !== undefined) o[key] = value
+    if (KNOWN_KEYS.has(key) && value !== undefined) o[key] = value
   }
 
   if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
-    issues.push(`brokers: must be a non-empty array of 'host:port' strings (got ${describe(o.brokers)})`)
+    check.add('brokers', `must be a non-empty array of 'host:port' strings (got ${describeValue(o.brokers)})`)
   } else {
     for (const b of o.brokers as unknown[]) {
       const m = typeof b === 'string' ? /^[^\s:]+(?::(\d{1,5}))?$/.exec(b) : null
       if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) {
-        issues.push(`brokers: ${describe(b)} is not 'host' or 'host:port' (port 1 to 65535)`)
+        check.add('brokers', `${describeValue(b)} is not 'host' or 'host:port' (port 1 to 65535)`)
       }
     }
   }
   if (typeof o.topic !== 'string' || !TOPIC_NAME.test(o.topic)) {
-    issues.push(`topic: must be 1 to 249 characters of [a-zA-Z0-9._-] (got ${describe(o.topic)})`)
+    check.add('topic', `must be 1 to 249 characters of [a-zA-Z0-9._-] (got ${describeValue(o.topic)})`)
   }
   if (typeof o.clientId !== 'string' || !/^\S+$/.test(o.clientId)) {
-    issues.push(`clientId: must be a non-empty string without whitespace (got ${describe(o.clientId)})`)
+    check.add('clientId', `must be a non-empty string without whitespace (got ${describeValue(o.clientId)})`)
   }
   if (o.key !== undefined && (typeof o.key !== 'string' || o.key === '')) {
-    issues.push(`key: must be the name of an item field, a non-empty string (got ${describe(o.key)})`)
+    check.add('key', `must be the name of an item field, a non-empty string (got ${describeValue(o.key)})`)
   }
   if (!isPlainObject(o.headers)) {
-    issues.push(`headers: must be an object of header name → string or bytes (got ${describe(o.headers)})`)
+    check.add(
+      'headers',
+      `must be an object of header name → string or bytes (got ${describeValue(o.headers)})`,
+    )
   } else {
     for (const [name, value] of Object.entries(o.headers)) {
       if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-        issues.push(`headers.${name}: must be a string or bytes (got ${describe(value)})`)
+        check.add(`headers.${name}`, `must be a string or bytes (got ${describeValue(value)})`)
       }
     }
   }
   if (o.acks !== -1 && o.acks !== 0 && o.acks !== 1) {
-    issues.push(`acks: must be -1 (all in-sync replicas), 1 (leader) or 0 (none) (got ${describe(o.acks)})`)
-  }
-  if (!supportedCompressions.includes(o.compression)) {
-    issues.push(
-      `compression: must be one of ${supportedCompressions.join(', ')} (got ${describe(o.compression)})`,
+    check.add(
+      'acks',
+      `must be -1 (all in-sync replicas), 1 (leader) or 0 (none) (got ${describeValue(o.acks)})`,
     )
   }
-  if (typeof o.idempotent !== 'boolean') {
-    issues.push(`idempotent: must be a boolean (got ${describe(o.idempotent)})`)
-  }
+  check.oneOf('compression', o.compression, supportedCompressions)
+  check.boolean('idempotent', o.idempotent)
   if (o.value !== 'json' && o.value !== 'msgpack') {
-    issues.push(`value: must be 'json' or 'msgpack' (got ${describe(o.value)})`)
+    check.add('value', `must be 'json' or 'msgpack' (got ${describeValue(o.value)})`)
   }
   const int = (key: string, min: number, max = INT32_MAX): void => {
-    const v = o[key]
-    if (!Number.isInteger(v) || v < min || v > max) {
-      issues.push(`${key}: must be an integer from ${min} to ${max} (got ${describe(v)})`)
-    }
+    check.integer(key, o[key], min, max)
   }
   o.retries ??= o.idempotent === true ? 3 : 0
   int('connectTimeoutMs', 1)
@@ -227,31 +213,35 @@ export function resolveOptions(options: KafkaSenderOptions | undefined): Resolve
   int('retryDelayMs', 0)
   int('metadataMaxAgeMs', 0)
   if (o.idempotent === true) {
-    if (o.acks !== -1) issues.push(`acks: an idempotent producer needs acks -1 (got ${describe(o.acks)})`)
+    if (o.acks !== -1)
+      check.add('acks', `an idempotent producer needs acks -1 (got ${describeValue(o.acks)})`)
     if (Number.isInteger(o.retries) && o.retries < 2) {
-      issues.push(
-        `retries: an idempotent producer needs at least 2 (the client turns 0 and 1 into unlimited retries) (got ${o.retries})`,
+      check.add(
+        'retries',
+        `an idempotent producer needs at least 2 (the client turns 0 and 1 into unlimited retries) (got ${o.retries})`,
       )
     }
   }
   if (o.tls !== undefined && o.tls !== true && !isPlainObject(o.tls)) {
-    issues.push(`tls: must be true or an object of node:tls connect options (got ${describe(o.tls)})`)
+    check.add('tls', `must be true or an object of node:tls connect options (got ${describeValue(o.tls)})`)
   }
   if (o.sasl !== undefined) {
     const s = o.sasl
+    if (isPlainObject(s)) check.unknownKeys(s, ['mechanism', 'username', 'password', 'token'], 'sasl.')
     if (!isPlainObject(s) || !SASL_MECHANISMS.includes(s.mechanism as string)) {
-      issues.push(
-        `sasl.mechanism: must be one of ${SASL_MECHANISMS.join(', ')} (got ${describe(isPlainObject(s) ? s.mechanism : s)})`,
+      check.add(
+        'sasl.mechanism',
+        `must be one of ${SASL_MECHANISMS.join(', ')} (got ${describeValue(isPlainObject(s) ? s.mechanism : s)})`,
       )
     } else if (s.mechanism === 'OAUTHBEARER') {
       if (typeof s.token !== 'string' || s.token === '')
-        issues.push('sasl.token: OAUTHBEARER needs a token string')
+        check.add('sasl.token', 'OAUTHBEARER needs a token string')
     } else {
       for (const field of ['username', 'password'] as const) {
-        if (typeof s[field] !== 'string') issues.push(`sasl.${field}: ${s.mechanism} needs a ${field} string`)
+        if (typeof s[field] !== 'string') check.add(`sasl.${field}`, `${s.mechanism} needs a ${field} string`)
       }
     }
   }
-  if (issues.length > 0) throw new TypeError(`Invalid kafka sender options:\n  ${issues.join('\n  ')}`)
+  check.throwIfAny()
   return o as ResolvedKafkaSenderOptions
 }

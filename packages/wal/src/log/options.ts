@@ -1,3 +1,4 @@
+import { DEFAULT_SEGMENT_BYTES } from '../defaults.ts'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import { checkCodecOptions, type PayloadCodecOptions } from '../format/payload-codec.ts'
 import { nodeFs, type WalFs } from './fs.ts'
@@ -38,7 +39,7 @@ export interface ResolvedWalOptions {
 /** @throws WalError USAGE for an option the log cannot take (before anything touches the disk). */
 export function resolveWalOptions(options: WalOptions): ResolvedWalOptions {
   checkCodecOptions(options)
-  const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
   if (!Number.isInteger(segmentBytes) || segmentBytes < 4096) {
     throw new WalError(WalErrorCodes.USAGE, `segmentBytes must be an integer ≥ 4096 (got ${segmentBytes})`)
   }
