@@ -94,7 +94,10 @@ export const BackpressureError: ErrorClass<{ waitedMs?: number }> = defineError<
 )
 export type BackpressureError = InstanceType<typeof BackpressureError>
 
-/** Reserved for the circuit breaker of the senders (enqueue policy `reject` while open). */
+/**
+ * Thrown by enqueue while the circuit breaker is not closed, when
+ * `circuitBreaker.whileOpen` is `'reject'`.
+ */
 export const CircuitOpenError: ErrorClass<{}> = defineError(ErrorCodes.CIRCUIT_OPEN, 'CircuitOpenError')
 export type CircuitOpenError = InstanceType<typeof CircuitOpenError>
 

@@ -57,6 +57,14 @@ type Lifecycle = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | '
 /**
  * A VineQueue. Enqueue on this thread (or on producer threads through
  * `producerPort()`); a pipeline thread batches and a sender delivers.
+ *
+ * Its length (~650 lines) is the host's half of the pipeline protocol: the
+ * lifecycle (start() with its timeout and each way it can fail, stop() with
+ * its grace period and the read-back of a stuck pipeline's batches), one
+ * handler per message the pipeline posts, and health() built from them. The
+ * producer (producer/), option resolution (options.ts), the metrics reader
+ * (metrics-reader.ts), in-thread sends (in-thread-send.ts) and the
+ * rebuilding of errors (../error-info.ts) live in their own modules.
  */
 export class Queue extends EventEmitter<QueueEvents> {
   /** The resolved options (preset + defaults + yours). */
