@@ -7,18 +7,20 @@ import type { WalFs } from './fs.ts'
  *   dir/                        DIR_MODE
  *     00000000000000000000.wal  a segment, named by its first sequence number (FILE_MODE)
  *     ack                       the watermark (format/watermark.ts)
+ *     id                        the log's identity: 32 hex digits (identity.ts)
  *     clean                     the clean-close record (format/clean-close.ts)
  *     lock                      the owner while open (dir-lock.ts)
  *     reserve                   space given back on a full disk (reserve.ts)
  *     quarantine/               damage kept aside (quarantine.ts)
  *
- * A control file (`ack`, `clean`) is created as `<name>.tmp` and renamed over
+ * A control file (`ack`, `clean`, `id`) is created as `<name>.tmp` and renamed over
  * its name (io.ts `writeControlFile`); a stale lock is replaced through
  * `lock.<pid>.tmp`.
  */
 
 export const ACK_FILE = 'ack'
 export const CLEAN_FILE = 'clean'
+export const ID_FILE = 'id'
 export const LOCK_FILE = 'lock'
 export const RESERVE_FILE = 'reserve'
 export const QUARANTINE_DIR = 'quarantine'

@@ -63,6 +63,12 @@ export interface Recovered {
   readonly truncatedBytes: number
   readonly watermarkReset: boolean
   readonly cleanClose: boolean
+  /**
+   * `nextSeq` is past every sequence number the log ever gave: a segment is
+   * left (numbers go on from its last frame), or the watermark was read
+   * (every deleted segment lay below it). False only with neither.
+   */
+  readonly continuous: boolean
 }
 
 /** The report of what `recover` found, once the log has settled on it (delivered segments deleted). */
@@ -182,7 +188,18 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
   keeper.floor = watermarkOk ? ackedSeq : (segments[0]?.firstSeq ?? nextSeq)
   // The watermark can be ahead of the data (frames lost to damage) or behind it.
   nextSeq = Math.max(nextSeq, ackedSeq)
-  return { segments, nextSeq, ackedSeq, frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose }
+  const continuous = watermarkOk || segments.length > 0
+  return {
+    segments,
+    nextSeq,
+    ackedSeq,
+    frames,
+    corruptRegions,
+    truncatedBytes,
+    watermarkReset,
+    cleanClose,
+    continuous,
+  }
 }
 
 /**

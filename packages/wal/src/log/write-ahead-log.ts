@@ -2,6 +2,7 @@ import { WalError, WalErrorCodes } from '../errors.ts'
 import { DamageKeeper } from './damage-keeper.ts'
 import { releaseDirLock } from './dir-lock.ts'
 import type { WalFs } from './fs.ts'
+import { logIdentity } from './identity.ts'
 import { resolveWalOptions, type WalOptions } from './options.ts'
 import { type LogView, logView, type WalFrame, WalReader } from './reader.ts'
 import { lockDir, type RecoveryReport, recordCleanClose, recover, recoveryReport } from './recover.ts'
@@ -26,6 +27,14 @@ import { SegmentWriter } from './segment-writer.ts'
 export class WriteAheadLog {
   readonly dir: string
   readonly recovery: RecoveryReport
+  /**
+   * The log's identity (32 hex digits, kept in its `id` file): with a
+   * sequence number it names an item uniquely across logs and restarts.
+   * Created with the directory; renewed only when the log cannot know how far
+   * it had numbered (no segment left and the watermark missing or damaged),
+   * since numbers may then repeat. See identity.ts.
+   */
+  readonly logId: string
   readonly #fs: WalFs
   readonly #segments: Segment[]
   readonly #keeper: DamageKeeper
@@ -44,6 +53,7 @@ export class WriteAheadLog {
     lockDir(fs, dir, reserve)
     try {
       const found = recover(fs, dir, keeper)
+      this.logId = logIdentity(fs, dir, reserve, found.continuous)
       const files = { fs, dir, segments: found.segments }
       this.#segments = files.segments
       const writer = new SegmentWriter(files, {
