@@ -23,7 +23,7 @@ export const channels: {
   backpressure: diagnosticsChannel.channel('vinequeue:backpressure'),
   /** `{ queue, count, reason, attempts }` when items are dead-lettered. */
   deadLetter: diagnosticsChannel.channel('vinequeue:dead-letter'),
-  /** `{ queue, batchId, count, attempt }` before an in-thread send. */
+  /** `{ queue, batchId, count, attempt }` before an in-thread send (`batchId`: the batch's `batch.id`). */
   send: diagnosticsChannel.channel('vinequeue:batch:send'),
   /** `{ queue, state }` when the sender's circuit breaker changes state. */
   circuit: diagnosticsChannel.channel('vinequeue:circuit'),

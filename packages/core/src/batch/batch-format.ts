@@ -157,15 +157,30 @@ export class Batch {
   readonly count: number
   /** The framed records (see batch-format.ts). */
   readonly bytes: Uint8Array
-  /** Pipeline-assigned id, stable across retries of the same batch. */
+  /**
+   * Stable across retries of the same batch. With a WAL holding the batch:
+   * the log sequence number of its first item (≥ 0), the same when the batch
+   * is re-delivered after a crash or a restart, never shared by two batches
+   * of one log. Otherwise (no WAL, spill mode's batches sent from memory): a
+   * negative number, unique within one run of the queue only.
+   */
   readonly id: number
+  /**
+   * `id` made unique across logs, processes and restarts: `<scope>:<id>`,
+   * scope 32 hex digits — the log's id (kept in its directory) for a batch
+   * the log holds, a random id of this run of the queue otherwise. What an
+   * idempotency key carries (the HTTP sender's `idempotencyKey`); see the
+   * core README, "Batch identity".
+   */
+  readonly key: string
   #items: unknown[] | undefined
   #entries: BatchEntry[] | undefined
 
-  constructor(bytes: Uint8Array, count: number, id = 0) {
+  constructor(bytes: Uint8Array, count: number, id = 0, key = `:${id}`) {
     this.bytes = bytes
     this.count = count
     this.id = id
+    this.key = key
   }
 
   /**

@@ -7,8 +7,17 @@ import type { Slab } from './slab-pool.ts'
  * pipeline thread dies). Plain data on the pipeline thread only.
  */
 export interface Flight {
-  /** Cut id: batches are cut, logged and answered in id order. */
+  /** Cut id: batches are cut, logged and answered in id order. Internal; senders see `batchId`. */
   readonly id: number
+  /**
+   * The sender's `batch.id`: the WAL sequence number of the batch's first
+   * item when the log holds it (≥ 0: the same after a restart re-reads it),
+   * else minus the cut id (< 0, so never equal to a log-derived one). Fixed
+   * at the cut: a partial retry, or dropOldest clearing `walSeq`, keeps it.
+   */
+  readonly batchId: number
+  /** The sender's `batch.key`: `<scope>:<batchId>`, scope the log's id or (not logged) the run's. */
+  readonly batchKey: string
   readonly slab: Slab
   /** Attempts started so far. */
   attempt: number
@@ -22,7 +31,21 @@ export interface Flight {
   walSeq: number | undefined
 }
 
-/** A batch just cut (or read back from the WAL at `walSeq`). */
-export function newFlight(id: number, slab: Slab, walSeq?: number): Flight {
-  return { id, slab, attempt: 0, firstSentAt: 0, retrying: false, probe: false, walSeq }
+/**
+ * A batch just cut (or read back from the WAL at `walSeq`). `scope`: the
+ * log's id for a batch the log holds, else the pipeline run's random id.
+ */
+export function newFlight(id: number, slab: Slab, walSeq?: number, scope = ''): Flight {
+  const batchId = walSeq ?? -id
+  return {
+    id,
+    batchId,
+    batchKey: `${scope}:${batchId}`,
+    slab,
+    attempt: 0,
+    firstSentAt: 0,
+    retrying: false,
+    probe: false,
+    walSeq,
+  }
 }

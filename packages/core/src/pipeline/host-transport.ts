@@ -40,6 +40,8 @@ export class HostTransport implements Transport {
       __vq: 1,
       type: 'send',
       batchId: flight.id,
+      id: flight.batchId,
+      key: flight.batchKey,
       attempt: flight.attempt,
       slab: slab.sab,
       count: slab.count,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { TransferListItem } from 'node:worker_threads'
 import { concatBatches } from '../batch/batch-format.ts'
@@ -76,6 +77,11 @@ export class Pipeline {
   readonly #deadLetterFile: DeadLetterFile | undefined
   #current: OpenBatch | undefined
   #nextId = 1
+  /**
+   * This run's random id: the scope of `batch.key` for batches the log does
+   * not hold (their `batch.id`, minus the cut id, starts over every run).
+   */
+  readonly #runId: string = randomBytes(16).toString('hex')
   /** Gives the next cut id (for batches read back from the WAL). */
   readonly #takeId = (): number => this.#nextId++
   #stopDeadline: number | undefined
@@ -407,7 +413,7 @@ export class Pipeline {
     }
     this.#cutRefused = false
     this.#current = undefined
-    const flight = newFlight(this.#nextId++, slab, walSeq)
+    const flight = newFlight(this.#nextId++, slab, walSeq, walSeq === undefined ? this.#runId : wal!.logId)
     slab.setState(SlabState.IN_FLIGHT, flight.id)
     this.#window.add(flight)
     if (walSeq !== undefined) {

@@ -125,7 +125,8 @@ export class PoolTransport implements Transport {
       byteOffset: SLAB_HEADER_BYTES,
       byteLength: slab.bytes,
       count: slab.count,
-      batchId: flight.id,
+      batchId: flight.batchId,
+      batchKey: flight.batchKey,
       attempt: flight.attempt,
     }
     this.#pool.run(task).then(

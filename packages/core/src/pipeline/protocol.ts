@@ -49,7 +49,11 @@ export type PipelineToHost =
   | {
       readonly __vq: 1
       readonly type: 'send'
+      /** The cut id: the answer (`sendResult`) names it. */
       readonly batchId: number
+      /** What the sender sees as `batch.id` and `batch.key` (flight.ts). */
+      readonly id: number
+      readonly key: string
       readonly attempt: number
       readonly slab: SharedArrayBuffer
       readonly count: number

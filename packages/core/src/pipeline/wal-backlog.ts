@@ -75,6 +75,11 @@ export class WalBacklog {
     return this.#stage.nextSeq
   }
 
+  /** The log's id: `batch.key` of a batch the log holds is `<logId>:<first sequence number>`. */
+  get logId(): string {
+    return this.#stage.logId
+  }
+
   /** The log is at wal.maxBytes. */
   get full(): boolean {
     return this.#full
@@ -108,7 +113,7 @@ export class WalBacklog {
       slab.data.set(frame.payload)
       slab.count = frame.count
       slab.bytes = frame.payload.byteLength
-      const flight = newFlight(nextId(), slab, frame.firstSeq)
+      const flight = newFlight(nextId(), slab, frame.firstSeq, this.#stage.logId)
       slab.setState(SlabState.IN_FLIGHT, flight.id)
       this.#window.add(flight)
       this.#window.enqueue(flight)

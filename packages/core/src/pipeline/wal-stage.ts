@@ -156,6 +156,11 @@ export class WalStage {
     return this.#wal.nextSeq
   }
 
+  /** The log's id (WriteAheadLog.logId): the scope of the keys of batches it holds. */
+  get logId(): string {
+    return this.#wal.logId
+  }
+
   /** Items in the log not acknowledged yet. */
   get pendingItems(): number {
     return this.#wal.pendingItems

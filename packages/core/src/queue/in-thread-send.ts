@@ -20,7 +20,12 @@ export function runInThreadSend(
   reply: (result: SendResultMessage) => void,
 ): void {
   const send = options.send!
-  const batch = new Batch(new Uint8Array(msg.slab, SLAB_HEADER_BYTES, msg.byteLength), msg.count, msg.batchId)
+  const batch = new Batch(
+    new Uint8Array(msg.slab, SLAB_HEADER_BYTES, msg.byteLength),
+    msg.count,
+    msg.id,
+    msg.key,
+  )
   const controller = new AbortController()
   let settled = false
   const answer = (result: Pick<SendResultMessage, 'failed' | 'error' | 'abandoned'>): void => {

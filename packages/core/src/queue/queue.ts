@@ -251,7 +251,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       }
       case 'send':
         if (channels.send.hasSubscribers) {
-          channels.send.publish({ queue: this, batchId: msg.batchId, count: msg.count, attempt: msg.attempt })
+          channels.send.publish({ queue: this, batchId: msg.id, count: msg.count, attempt: msg.attempt })
         }
         runInThreadSend(msg, this.options, (result) => this.#worker?.postMessage(result))
         break

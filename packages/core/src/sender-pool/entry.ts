@@ -47,7 +47,7 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
         return { __vq: 1, type: 'pong' }
       case 'send': {
         const bytes = new Uint8Array(task.slab, task.byteOffset, task.byteLength)
-        const batch = new Batch(bytes, task.count, task.batchId)
+        const batch = new Batch(bytes, task.count, task.batchId, task.batchKey)
         if (row >= 0) Atomics.add(watchdog, row + WatchdogSlot.RUNNING, 1)
         const controller = new AbortController()
         let timer: NodeJS.Timeout | undefined

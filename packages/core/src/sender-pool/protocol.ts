@@ -49,7 +49,9 @@ export type SenderTask =
       readonly byteOffset: number
       readonly byteLength: number
       readonly count: number
+      /** `batch.id` and `batch.key` (flight.ts). */
       readonly batchId: number
+      readonly batchKey: string
       readonly attempt: number
     }
 

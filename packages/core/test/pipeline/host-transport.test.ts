@@ -28,7 +28,17 @@ describe('HostTransport', () => {
     await transport.ready()
     transport.send(flight, 123)
     expect(posted).toEqual([
-      { __vq: 1, type: 'send', batchId: 7, attempt: 1, slab: slab.sab, count: 2, byteLength: slab.bytes },
+      {
+        __vq: 1,
+        type: 'send',
+        batchId: 7, // the cut id, which the answer names
+        id: -7, // batch.id: not in a log, so minus the cut id
+        key: flight.batchKey,
+        attempt: 1,
+        slab: slab.sab,
+        count: 2,
+        byteLength: slab.bytes,
+      },
     ])
     const failed = [{ index: 1, reason: 'busy' }]
     transport.result(7, 1, failed)
