@@ -1,6 +1,12 @@
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
-import { defineSender, type ItemFailure, SendError, type SenderFactory } from '@vinequeue/core/sender'
+import {
+  type Batch,
+  defineSender,
+  type ItemFailure,
+  SendError,
+  type SenderFactory,
+} from '@vinequeue/core/sender'
 import { type Dispatcher, Pool } from 'undici'
 import { buildBody, type EncodedItems, encodeItems } from './body.ts'
 import { classifyError, classifyStatus, OK, type Outcome } from './classify.ts'
@@ -14,6 +20,16 @@ const SNIPPET_BYTES = 512
 const DRAIN_LIMIT_BYTES = 64 * 1024
 
 type Failed = Extract<Outcome, { kind: 'retry' | 'permanent' }>
+
+/**
+ * The idempotency key of a part of `batch` sent after a 413: the halving is
+ * the same every time, and a batch retried with fewer items (the ones that
+ * failed) has a smaller count, so the same key always names the same items —
+ * also when a restart re-reads the whole batch from the WAL.
+ */
+function partKey(batch: Batch, ids: readonly number[]): string {
+  return `${batch.key}/${batch.count}/${ids[0]}-${ids.at(-1)}`
+}
 
 /**
  * The HTTP sender. The queue calls this factory once per sender thread; each
@@ -39,17 +55,23 @@ const createHttpSender: SenderFactory<HttpSenderOptions> = defineSender((options
   })
   let closed: Promise<void> | undefined
 
-  /** One request carrying the items at `indices`. Never throws: every outcome is classified. */
+  /**
+   * One request carrying the items at `indices`, under idempotency key `key`
+   * (when `idempotencyKey` is set). Never throws: every outcome is classified.
+   */
   async function post(
     encoded: EncodedItems,
     indices: readonly number[],
+    key: string,
     signal: AbortSignal,
   ): Promise<Outcome> {
     let body = buildBody(o.format, encoded, indices)
     if (o.gzip) body = await gzip(body)
+    const requestHeaders =
+      o.idempotencyKey === undefined ? o.headers : { ...o.headers, [o.idempotencyKey]: key }
     let response: Dispatcher.ResponseData
     try {
-      response = await pool.request({ path: o.path, method: o.method, headers: o.headers, body, signal })
+      response = await pool.request({ path: o.path, method: o.method, headers: requestHeaders, body, signal })
     } catch (err) {
       return classifyError(err)
     }
@@ -70,6 +92,7 @@ const createHttpSender: SenderFactory<HttpSenderOptions> = defineSender((options
    * returned as retryable with the same status instead of being sent.
    */
   async function split(
+    batch: Batch,
     encoded: EncodedItems,
     indices: readonly number[],
     tooLarge: Outcome,
@@ -79,7 +102,7 @@ const createHttpSender: SenderFactory<HttpSenderOptions> = defineSender((options
     let halt: Failed | undefined
     const visit = async (ids: readonly number[], known?: Outcome): Promise<void> => {
       if (halt) return void failures.push(...failAll(ids, halt))
-      const outcome = known ?? (await post(encoded, ids, signal))
+      const outcome = known ?? (await post(encoded, ids, partKey(batch, ids), signal))
       switch (outcome.kind) {
         case 'ok':
           return
@@ -113,12 +136,12 @@ const createHttpSender: SenderFactory<HttpSenderOptions> = defineSender((options
       const encoded = encodeItems(batch, o.format)
       const { indices, failed } = encoded
       if (indices.length === 0) return { failed }
-      const outcome = await post(encoded, indices, ctx.signal)
+      const outcome = await post(encoded, indices, batch.key, ctx.signal)
       switch (outcome.kind) {
         case 'ok':
           return failed.length > 0 ? { failed } : undefined
         case 'too-large':
-          return { failed: [...failed, ...(await split(encoded, indices, outcome, ctx.signal))] }
+          return { failed: [...failed, ...(await split(batch, encoded, indices, outcome, ctx.signal))] }
         case 'retry':
         case 'permanent':
           // The whole batch failed alike: one error (retried whole, or all

@@ -40,6 +40,15 @@ export interface HttpSenderOptions {
   readonly keepAliveTimeoutMs?: number
   /** TLS settings for `https:` URLs. Default: the system's CAs, certificates verified. */
   readonly tls?: HttpSenderTlsOptions
+  /**
+   * Name of a request header that carries the batch's `batch.key` (e.g.
+   * `'Idempotency-Key'`), so that the target can drop a batch it already
+   * stored when the queue sends it again (after a crash and a restart with
+   * a WAL: the same batch, the same key). A part of a batch split after a 413
+   * carries `<batch.key>/<batch.count>/<first>-<last>` (its first and last
+   * item indexes). Must not be a name in `headers`. Default: none (no header).
+   */
+  readonly idempotencyKey?: string
 }
 
 export type HttpMethod = 'POST' | 'PUT' | 'PATCH'
@@ -79,6 +88,8 @@ export interface ResolvedHttpSenderOptions {
   readonly pipelining: number
   readonly keepAliveTimeoutMs: number
   readonly tls: ResolvedTlsOptions | undefined
+  /** Lower-cased header name, or undefined (off). */
+  readonly idempotencyKey: string | undefined
 }
 
 export interface ResolvedTlsOptions {
@@ -102,6 +113,7 @@ const kDefaults = Object.freeze({
   pipelining: 1,
   keepAliveTimeoutMs: 4_000,
   tls: undefined as HttpSenderTlsOptions | undefined,
+  idempotencyKey: undefined as string | undefined,
 })
 
 const METHODS: readonly HttpMethod[] = ['POST', 'PUT', 'PATCH']
@@ -204,6 +216,7 @@ export function resolveOptions(options: HttpSenderOptions): ResolvedHttpSenderOp
     }
   }
 
+  const idempotencyKey = resolveKeyHeader(o.idempotencyKey, headers, check)
   const tls = resolveTls(o.tls, url, check)
   check.throwIfAny()
 
@@ -224,7 +237,28 @@ export function resolveOptions(options: HttpSenderOptions): ResolvedHttpSenderOp
     pipelining: o.pipelining,
     keepAliveTimeoutMs: o.keepAliveTimeoutMs,
     tls,
+    idempotencyKey,
   }
+}
+
+/** `idempotencyKey`: a header name of its own (lower-cased), or undefined when not given. */
+function resolveKeyHeader(
+  value: unknown,
+  headers: Readonly<Record<string, string>>,
+  check: ConfigCheck,
+): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    check.add('idempotencyKey', `must be a header name, e.g. 'Idempotency-Key' (got ${describeValue(value)})`)
+    return undefined
+  }
+  const lower = value.toLowerCase()
+  if (RESERVED_HEADERS.has(lower) || lower === 'content-type') {
+    check.add('idempotencyKey', `${describeValue(value)} is a header the sender sets`)
+  } else if (Object.hasOwn(headers, lower)) {
+    check.add('idempotencyKey', `${describeValue(value)} is also in headers: give it in one place`)
+  }
+  return lower
 }
 
 function resolveTls(
