@@ -131,6 +131,7 @@ describe('vinequeue-wal', () => {
     const { code, stdout } = await run(['inspect', dir])
     expect(code).toBe(0)
     expect(stdout).toMatch(/watermark {2}100/)
+    expect(stdout).toContain(`log id     ${readFileSync(join(dir, 'id'), 'utf8').trim()}\n`)
     expect(stdout).toMatch(/pending {4}200 items/)
     expect(stdout).toMatch(/\.wal {2}\d+ B {2}\d+ frames/)
     expect(stdout).toMatch(/lock {7}none \(not open\)/)

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanCloseHolds, decodeCleanClose } from '../format/clean-close.ts'
 import { readDirLock } from '../log/dir-lock.ts'
+import { readLogId } from '../log/identity.ts'
 import { CLEAN_FILE, QUARANTINE_DIR, segmentFirstSeq } from '../log/layout.ts'
 import { analyzeLog, formatGap, formatMisplaced, type SegmentReport } from './log-analysis.ts'
 import { ExitCode } from './log-files.ts'
 
 /**
- * `inspect DIR`: segments (size, frames, items, sequence range), watermark,
+ * `inspect DIR`: the log's id, segments (size, frames, items, sequence range), watermark,
  * pending items, gaps in sequence numbers, misplaced frames, stray files,
  * what the log moved to quarantine, the lock, the clean-close record.
  */
@@ -22,7 +23,8 @@ export function inspect(dir: string): number {
         ? 'missing (nothing acknowledged)'
         : 'DAMAGED (reads as 0: everything is re-delivered)'
   const out = process.stdout
-  out.write(`directory  ${dir}\nwatermark  ${state}\nsegments   ${segments.length}\n`)
+  const id = readLogId({ readFileSync }, dir) ?? 'none (the next open creates one)'
+  out.write(`directory  ${dir}\nlog id     ${id}\nwatermark  ${state}\nsegments   ${segments.length}\n`)
   let pending = 0
   for (const s of segments) {
     const range = s.firstSeq === undefined ? 'no valid frame' : `items ${s.firstSeq}…${s.endSeq! - 1}`
