@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { createQueue } from '@vinequeue/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir, waitFor } from '../helpers.ts'
+import { feed, SMALL, Target } from './outage-kit.ts'
 
 // batch.id / batch.key with a WAL: derived from the log, so the batch a
 // restart re-delivers carries what it carried before the crash.
@@ -114,6 +115,50 @@ describe('batch identity with a WAL (WAL-first, syncMode always)', () => {
       expect(s.key).toBe(`${logId}:${s.id}`)
     }
     expect(new Set(more.map((s) => s.id)).size).toBe(more.length) // (every send succeeded: no retry)
+  })
+})
+
+describe("batch identity in mode 'spill'", () => {
+  it('batches sent from memory have negative ids under the run scope, batches read back from the log the log id and their sequence number', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const target = new Target()
+    const seen: Array<{ id: number; key: string; count: number }> = []
+    const q = createQueue({
+      ...SMALL,
+      send: (batch) => {
+        seen.push({ id: batch.id, key: batch.key, count: batch.count })
+        return target.send(batch)
+      },
+      wal: { dir: join(dir, 'wal'), mode: 'spill', segmentBytes: 64 * 1024 },
+    })
+    await q.start()
+    await feed(q, 0, 500) // the target is up: sent from memory
+    await q.drain()
+    target.down = true
+    await feed(q, 500, 20_000) // an outage longer than memory: spilled to the log
+    await q.flush()
+    target.down = false
+    await q.drain()
+    await waitFor(() => q.metrics().walPendingItems === 0)
+    await q.stop()
+    expect(target.exactlyOnce(20_500)).toBe(true)
+
+    const logId = readFileSync(join(dir, 'wal', 'id'), 'utf8').trim()
+    const fromLog = seen.filter((s) => s.id >= 0)
+    const fromMemory = seen.filter((s) => s.id < 0)
+    expect(fromLog.length).toBeGreaterThan(0)
+    expect(fromMemory.length).toBeGreaterThan(0)
+    for (const s of fromLog) expect(s.key).toBe(`${logId}:${s.id}`)
+    const runScope = fromMemory[0]!.key.split(':')[0]
+    expect(runScope).toMatch(/^[0-9a-f]{32}$/)
+    expect(runScope).not.toBe(logId)
+    for (const s of fromMemory) expect(s.key).toBe(`${runScope}:${s.id}`)
+    // Log batches: disjoint sequence ranges (a batch retried during the outage keeps its id and count).
+    const byId = new Map(fromLog.map((s) => [s.id, s.count]))
+    const starts = [...byId.keys()].sort((a, b) => a - b)
+    for (let i = 1; i < starts.length; i++)
+      expect(starts[i]!).toBeGreaterThanOrEqual(starts[i - 1]! + byId.get(starts[i - 1]!)!)
   })
 })
 
