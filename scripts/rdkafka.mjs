@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// node-rdkafka (a devDependency of packages/senders: librdkafka's mock Kafka cluster and its
-// consumer, for the Kafka tests) is a native addon compiled at install time for one Node ABI,
-// against whatever headers node-gyp is given. Two things go wrong on a machine without access
-// to nodejs.org: a user config's `nodedir` (e.g. the system Node's headers) builds it for
-// another Node than the one that runs the tests, and librdkafka leaves zstd out when zstd.h is
-// missing. This script, run before the tests, checks that node-rdkafka loads under this Node
-// with zstd, and if not rebuilds it against this Node's headers from the npm registry
-// (the `node-<platform>-<arch>` package of the same version ships include/node).
+// node-rdkafka (the dependency of packages/kafka-mock, a private test tool: librdkafka's mock
+// Kafka cluster and its consumer, for the senders' Kafka tests and the bench's e2e_kafka step)
+// is a native addon compiled at install time for one Node ABI, against whatever headers
+// node-gyp is given. Two things go wrong on a machine without access to nodejs.org: a user
+// config's `nodedir` (e.g. the system Node's headers) builds it for another Node than the one
+// that runs the tests, and librdkafka leaves zstd out when zstd.h is missing. This script, run
+// before the tests and the bench, checks that node-rdkafka loads under this Node with zstd, and
+// if not rebuilds it against this Node's headers from the npm registry (the
+// `node-<platform>-<arch>` package of the same version ships include/node).
 //
 //   node scripts/rdkafka.mjs            check, rebuild if needed (about 2 minutes), check again
 //   node scripts/rdkafka.mjs headers    print a nodedir holding this Node's headers (fetched once)
@@ -62,7 +63,7 @@ function hasHeaders(dir) {
 }
 
 function rdkafkaDir() {
-  const require = createRequire(join(root, 'packages', 'senders', 'package.json'))
+  const require = createRequire(join(root, 'packages', 'kafka-mock', 'package.json'))
   return dirname(require.resolve('node-rdkafka/package.json'))
 }
 

@@ -14,6 +14,10 @@ const QUESTIONS: ReadonlyArray<readonly [title: string, match: RegExp]> = [
   ['The producing thread’s event loop at full speed', /^producer\./],
   ['Durability: the write-ahead log', /^(wal|recovery\.|recovery_record|peer\.naive_json_fdatasync\.items)/],
   ['HTTP end to end, to a sink in another process', /^(e2e_http|peer\.direct_undici)/],
+  [
+    'Kafka end to end, to librdkafka’s mock cluster in another process (not a real broker’s speed)',
+    /^(e2e_kafka|peer\.kafka_direct)/,
+  ],
   ['Restart with a 1 GiB backlog', /^(start_with_backlog|recovery_queue)/],
   ['Pool topology: one pool or two', /^pool_topology/],
   ['pino: logging through VineQueue', /^pino\./],

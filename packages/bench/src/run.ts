@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { writeChart } from './chart.ts'
 import { runE2eHttp } from './e2e-http.ts'
 import { runE2eHttpLatency } from './e2e-http-latency.ts'
+import { runE2eKafka } from './e2e-kafka.ts'
 import { runE2eMemory } from './e2e-memory.ts'
 import { runEnqueue } from './enqueue.ts'
 import { makeEvents } from './event.ts'
@@ -82,6 +83,11 @@ const STEPS: readonly Step[] = [
     name: 'e2e_http_latency',
     what: 'per-item latency enqueue → sink: lowLatency preset at half its own maximum, default preset at half the e2e_http rate, beside paced direct undici POSTs',
     run: (pool, figures) => runE2eHttpLatency(pool, figures),
+  },
+  {
+    name: 'e2e_kafka',
+    what: "enqueue → Kafka sender → librdkafka's mock cluster (another process), beside the same Kafka producer fed from the main thread: items/s and CPU per item",
+    run: (pool) => runE2eKafka(pool),
   },
   {
     name: 'start_with_backlog',

@@ -95,7 +95,7 @@ export class PoolTransport implements Transport {
     const { Piscina } = await import('piscina')
     if (this.#closed) return // (closed while piscina loaded: no pool to start)
     this.#pool = new Piscina({
-      filename: new URL('../sender-pool/entry.js', import.meta.url).href,
+      filename: new URL('../sender-pool/loader.cjs', import.meta.url).href,
       workerData: this.#workerData,
       minThreads: config.senderThreads,
       maxThreads: config.senderThreads,

@@ -1,7 +1,7 @@
 import { createQueue, type DeadLetter, type Queue } from '@vinequeue/core'
+import { type MockCluster, startMockCluster } from '@vinequeue/kafka-mock'
 import { type KafkaSenderOptions, supportedCompressions } from '@vinequeue/senders/kafka'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type MockCluster, startMockCluster } from './cluster.ts'
 import { expectExactly, expectKeysInOrder } from './expect-records.ts'
 
 // The Kafka sender, loaded by package name from dist into a real queue's

@@ -1,5 +1,5 @@
+import type { MockRecord } from '@vinequeue/kafka-mock'
 import { expect } from 'vitest'
-import type { MockRecord } from './cluster.ts'
 
 /** Every item exactly once, its value the exact bytes of its JSON, its key the key field's UTF-8. */
 export function expectExactly(

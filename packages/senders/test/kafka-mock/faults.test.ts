@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createQueue, type DeadLetter, type Queue } from '@vinequeue/core'
+import { type MockCluster, type MockRecord, startMockCluster } from '@vinequeue/kafka-mock'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type MockCluster, type MockRecord, startMockCluster } from './cluster.ts'
 import { type Fault, FaultProxy } from './fault-proxy.ts'
 
 // Faults between the Kafka sender and librdkafka's mock cluster, for ~2 s in

@@ -1,6 +1,6 @@
 import { createQueue, type DeadLetter, type Queue } from '@vinequeue/core'
+import { type MockCluster, startMockCluster } from '@vinequeue/kafka-mock'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type MockCluster, startMockCluster } from './cluster.ts'
 import { expectExactly } from './expect-records.ts'
 
 // The sender reaches librdkafka's mock cluster directly (no translating

@@ -1,0 +1,2 @@
+export type { MockCluster, MockRecord } from './cluster.ts'
+export { startMockCluster } from './cluster.ts'
