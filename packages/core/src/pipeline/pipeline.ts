@@ -92,8 +92,6 @@ export class Pipeline {
   /** The open batch could not be cut: the WAL is full (it stays open until there is room). */
   #cutRefused = false
   #backpressure = false
-  /** Ends the current doorbell sleep (set while #sleep waits; see kick). */
-  #wake: (() => void) | undefined
   #done = false
   /** Set until `ready` is posted: a stop before then abandons the start (see run). */
   #abortStart: (() => void) | undefined
@@ -278,12 +276,6 @@ export class Pipeline {
     if (Atomics.exchange(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE) !== Doorbell.AWAKE) {
       Atomics.notify(this.#control, ControlSlot.DOORBELL)
     }
-    // Kicks come from this thread: end the sleep directly. A notify from the
-    // waiting thread itself was seen not to settle its own Atomics.waitAsync
-    // (the loop slept for good with the doorbell already AWAKE, every slab
-    // free and the lanes full), so producers' notifies are the only ones the
-    // sleep depends on.
-    this.#wake?.()
   }
 
   /**
@@ -515,13 +507,7 @@ export class Pipeline {
       return yieldToLoop()
     }
     const res = Atomics.waitAsync(this.#control, ControlSlot.DOORBELL, value, timeout)
-    if (res.async) {
-      const kicked = new Promise<void>((resolve) => {
-        this.#wake = resolve
-      })
-      await Promise.race([res.value, kicked])
-      this.#wake = undefined
-    }
+    if (res.async) await res.value
     Atomics.store(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE)
   }
 

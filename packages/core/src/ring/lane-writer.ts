@@ -186,9 +186,18 @@ export class LaneWriter {
     this.#unannounced = 0
     // seq-cst store above, then this load: pairs with the pipeline's store of
     // DOORBELL = 1 followed by its load of WRITE, so one of us sees the other.
+    // Compare-and-swap, never a plain exchange: between the load and the write
+    // the pipeline may have woken, run a pass and gone to sleep for acks
+    // (ASLEEP_FOR_ACKS); overwriting that with AWAKE would make its next kick
+    // skip the notify, and the pipeline would sleep for good.
     if (
       Atomics.load(this.#control, ControlSlot.DOORBELL) === Doorbell.ASLEEP_WAKE_ME &&
-      Atomics.exchange(this.#control, ControlSlot.DOORBELL, Doorbell.AWAKE) === Doorbell.ASLEEP_WAKE_ME
+      Atomics.compareExchange(
+        this.#control,
+        ControlSlot.DOORBELL,
+        Doorbell.ASLEEP_WAKE_ME,
+        Doorbell.AWAKE,
+      ) === Doorbell.ASLEEP_WAKE_ME
     ) {
       Atomics.notify(this.#control, ControlSlot.DOORBELL)
     }
