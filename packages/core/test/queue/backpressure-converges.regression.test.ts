@@ -13,6 +13,9 @@
  * decides); and maxBlockMs bounds the producer's whole held-back episode.
  * No test asserts a duration: outcomes, counts, and generous bounded waits.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { BackpressureError, createQueue, type Queue, QueueFullError } from '@vinequeue/core'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -185,6 +188,40 @@ describe('a stalled target', () => {
     target.open()
     await q.drain()
     expect(target.delivered()).toBe(result.accepted)
+  })
+})
+
+describe("a stalled target, fullPolicy 'spill'", () => {
+  it('the log takes the overflow: the producer is paced to what the log takes, never told', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vq-bp-spill-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const target = stalledTarget()
+    const q = await started(
+      {
+        send: target.send,
+        ringBytes: 256 * 1024,
+        maxBatchSize: 100,
+        maxInFlightBatches: 2,
+        flushIntervalMs: 5,
+        // Far shorter than the run: the held-back clock must keep restarting while the log drains.
+        maxBlockMs: 100,
+        fullPolicy: 'spill',
+        wal: { dir, syncMode: 'none' },
+      },
+      target.open,
+    )
+    // ~40 lanes' worth: far more than memory holds.
+    const total = 100_000
+    const result = await bounded(produceUntilRefused(q, total))
+    expect(result).not.toBe('timeout')
+    if (result === 'timeout') return
+    expect(result.error).toBeUndefined()
+    expect(result.accepted).toBe(total)
+    expect(q.metrics().walSpilledTotal).toBeGreaterThan(total / 2)
+    expect(q.metrics().pacedTotal).toBeGreaterThan(0)
+    target.open()
+    await q.drain()
+    expect(target.delivered()).toBe(total)
   })
 })
 
