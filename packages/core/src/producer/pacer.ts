@@ -17,6 +17,9 @@ import type { ProducerLimits } from './handle.ts'
  *   drain rate. The rate is scaled from 1× at the soft limit down to ½× at the
  *   hard limit: deeper in, the producer runs slower than the lane drains, so
  *   the fill comes back toward the soft limit instead of settling above it.
+ * - Until the window holds MIN_WINDOW_MS of history (a new producer, or one
+ *   back from a pause longer than the window), a call between the limits
+ *   waits for that history, once, instead of going through unpaced.
  * - A lane that does not drain (stalled target) cannot be paced: the call is
  *   not held, the lane fills to the hard limit and `fullPolicy` decides there.
  *   Same when a call's slot is more than `maxBackoffMs` away (the rate is too
@@ -32,6 +35,7 @@ export class Pacer {
   readonly #soft: number
   readonly #span: number
   readonly #maxBackoffMs: number
+  readonly #capacity: number
   /** Bytes the lane must drain while held back for the clock to restart. */
   readonly #progressBytes: number
   /** Consumer position last seen (byte position modulo 2^32). */
@@ -64,6 +68,7 @@ export class Pacer {
     this.#soft = limits.softLimit
     this.#span = Math.max(0, limits.hardLimit - limits.softLimit)
     this.#maxBackoffMs = limits.maxBackoffMs
+    this.#capacity = capacity
     // At least 1/16 of the lane: with softLimit = hardLimit any drain at all would restart the clock.
     this.#progressBytes = Math.max(this.#span, 1 / 16) * capacity
     this.#read = read >>> 0
@@ -131,6 +136,19 @@ export class Pacer {
     this.backoffUs = 0
     if (this.#maxBackoffMs === 0 || now - this.#heldSince >= maxBlockMs) return UNPACED
     const rate = this.drainRate(now)
+    if (Number.isNaN(rate)) {
+      // Too little history (a new producer, or one back from a pause): wait
+      // until there is enough to know the rate, rather than let the lane
+      // fill to the hard limit (a drop policy would drop) for want of it. At
+      // the hard limit already (this record would not fit), the policy
+      // applies without this wait.
+      const wait = this.#t[this.#head]! + MIN_WINDOW_MS - now
+      const atHardLimit = fill + bytes / this.#capacity > this.#soft + this.#span
+      if (atHardLimit || wait < MIN_SLEEP_MS || wait > this.#maxBackoffMs) return UNPACED
+      this.backoffUs = Math.round(wait * 1000)
+      this.paced++
+      return wait
+    }
     if (!(rate > 0)) return UNPACED
     const depth = this.#span > 0 ? Math.min(1, (fill - this.#soft) / this.#span) : 1
     const interval = bytes / (rate * (1 - 0.5 * depth))

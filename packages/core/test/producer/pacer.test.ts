@@ -147,6 +147,23 @@ describe('Pacer', () => {
     expect(run.pacer.drainRate(run.t)).toBeGreaterThan(0)
   })
 
+  it('past the soft limit with too little history: waits for it instead of filling the lane', () => {
+    const pacer = new Pacer(LIMITS, CAPACITY, 0)
+    pacer.observe(1000, 0, 0)
+    // 10 ms of history: the call waits until there are 50.
+    pacer.observe(1010, 500, 0)
+    expect(pacer.drainRate(1010)).toBeNaN()
+    expect(pacer.admit(1010, 0.6, RECORD, 1000)).toBeCloseTo(40, 6)
+    expect(pacer.paced).toBe(1)
+    pacer.observe(1050, 2500, 0)
+    expect(pacer.drainRate(1050)).toBeCloseTo(50, 6)
+    expect(pacer.admit(1050, 0.6, RECORD, 1000)).toBe(0)
+    // At the hard limit the policy applies without the wait.
+    const full = new Pacer(LIMITS, CAPACITY, 0)
+    full.observe(1000, 0, 0)
+    expect(full.admit(1010, 0.95, RECORD, 1000)).toBe(UNPACED)
+  })
+
   it('under the soft limit: no pacing, and the held-back clock stops', () => {
     const pacer = new Pacer(LIMITS, CAPACITY, 0)
     for (let t = 0; t <= 200; t += 25) pacer.observe(t, t * 10, 0)
