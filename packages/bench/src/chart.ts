@@ -12,6 +12,7 @@ const QUESTIONS: ReadonlyArray<readonly [title: string, match: RegExp]> = [
     /^(e2e_memory|peer\.(e2e_memory|thread_stream))/,
   ],
   ['The producing thread’s event loop at full speed', /^producer\./],
+  ['Backpressure: a decision for a stalled target, the pace of a slow one', /^backpressure/],
   ['Durability: the write-ahead log', /^(wal|recovery\.|recovery_record|peer\.naive_json_fdatasync\.items)/],
   ['HTTP end to end, to a sink in another process', /^(e2e_http|peer\.direct_undici)/],
   [

@@ -5,6 +5,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { runBackpressure } from './backpressure.ts'
 import { writeChart } from './chart.ts'
 import { runE2eHttp } from './e2e-http.ts'
 import { runE2eHttpLatency } from './e2e-http-latency.ts'
@@ -58,6 +59,11 @@ const STEPS: readonly Step[] = [
     name: 'pino',
     what: 'pino → VineQueue destination, beside pino.transport() (thread-stream) and pino.destination() (sonic-boom to a file)',
     run: (pool) => runPino(pool),
+  },
+  {
+    name: 'backpressure',
+    what: 'an awaiting enqueueAsync producer against a stalled target (time to BackpressureError) and a target at a tenth of its rate (rate followed)',
+    run: (pool) => runBackpressure(pool),
   },
   {
     name: 'wal',

@@ -95,6 +95,12 @@ export const FAMILIES: readonly Family[] = [
     samples: (m) => one(m.rejectedTotal),
   },
   {
+    name: 'paced_enqueues_total',
+    help: 'Async enqueues that pacing past the soft limit made sleep (pacedTotal).',
+    type: 'counter',
+    samples: (m) => one(m.pacedTotal),
+  },
+  {
     name: 'dropped_items_total',
     help: 'Items dropped by policy, by reason: dropNewest, dropOldest, wal (droppedByReason).',
     type: 'counter',
@@ -166,7 +172,7 @@ export const FAMILIES: readonly Family[] = [
   },
   {
     name: 'backoff_seconds',
-    help: 'Delay the soft limit currently applies to async enqueues (backoffMs).',
+    help: 'Pause backpressure currently imposes on async enqueues, per call (backoffMs).',
     type: 'gauge',
     samples: (m) => one(m.backoffMs / 1000),
   },

@@ -87,6 +87,7 @@ function expectedScalars(m: Metrics, wal: boolean): Array<[string, Record<string
     ['vinequeue_sender_failures_total', {}, m.senderFailuresTotal],
     ['vinequeue_dead_lettered_items_total', {}, m.deadLetteredTotal],
     ['vinequeue_rejected_items_total', {}, m.rejectedTotal],
+    ['vinequeue_paced_enqueues_total', {}, m.pacedTotal],
     ['vinequeue_dropped_items_total', { reason: 'dropNewest' }, m.droppedByReason.dropNewest],
     ['vinequeue_dropped_items_total', { reason: 'dropOldest' }, m.droppedByReason.dropOldest],
     ['vinequeue_dropped_items_total', { reason: 'wal' }, m.droppedByReason.wal],

@@ -25,6 +25,13 @@ const ACCUMULATE_MS = 1
 /** With every slab taken and a lane not yet full enough to spill, how often the pipeline looks again (ms). */
 const SPILL_POLL_MS = 5
 
+/**
+ * With every slab taken (a stalled target) the lanes fill while this thread
+ * sleeps until an ack: it looks at them this often (ms) so that the
+ * `backpressure` event still reports a lane passing the soft limit.
+ */
+const GAUGE_POLL_MS = 100
+
 /** The batch being filled: its slab, when its first record came, whether it is for the WAL's backlog (spill). */
 interface OpenBatch {
   readonly slab: Slab
@@ -493,6 +500,9 @@ export class Pipeline {
     // With a WAL, records waiting behind busy slabs may have to spill: look again soon.
     if (blocked && !accumulate && this.#wal && this.#lanes.some((lane) => !lane.isEmpty())) {
       timeout = Math.min(timeout, SPILL_POLL_MS)
+    }
+    if (blocked && !this.#backpressure && this.#lanes.some((lane) => !lane.isEmpty())) {
+      timeout = Math.min(timeout, GAUGE_POLL_MS)
     }
     const value = blocked ? Doorbell.ASLEEP_FOR_ACKS : Doorbell.ASLEEP_WAKE_ME
     Atomics.store(this.#control, ControlSlot.DOORBELL, value)

@@ -20,7 +20,9 @@ export interface ProducerLimits {
   readonly hardLimit: number
   /** ('spill' is applied by the pipeline; at the ring it acts as 'block'.) */
   readonly fullPolicy: Exclude<FullPolicy, 'spill'>
+  /** Longest one producer is held back (paced or waiting) before it is told (ms). */
   readonly maxBlockMs: number
+  /** Longest pacing delays one call; 0 turns pacing off (ms). */
   readonly maxBackoffMs: number
   /** enqueueBatch packs at most this many items per group record (the batch size limit). */
   readonly maxGroupItems: number
@@ -28,14 +30,4 @@ export interface ProducerLimits {
   readonly maxGroupBytes: number
   /** Refuse items that would not come back as the same data (the `strictItems` option). */
   readonly strictItems: boolean
-}
-
-/** Delay (ms) the soft limit imposes at a given fill ratio: linear from 0 at soft to max at hard. */
-export function softLimitDelay(
-  fill: number,
-  limits: Pick<ProducerLimits, 'softLimit' | 'hardLimit' | 'maxBackoffMs'>,
-): number {
-  if (fill <= limits.softLimit || limits.maxBackoffMs === 0) return 0
-  const span = Math.max(1e-9, limits.hardLimit - limits.softLimit)
-  return Math.ceil(limits.maxBackoffMs * Math.min(1, (fill - limits.softLimit) / span))
 }

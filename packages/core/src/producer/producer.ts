@@ -12,20 +12,22 @@ import {
 import type { EnqueueAsyncOptions } from '../queue/types.ts'
 import { LaneWriter } from '../ring/lane-writer.ts'
 import { ControlSlot, LANE_HEADER_BYTES, QueueState, RejectReason, recordSize } from '../ring/layout.ts'
-import { type ProducerHandle, type ProducerLimits, softLimitDelay } from './handle.ts'
+import type { ProducerHandle, ProducerLimits } from './handle.ts'
+import { Pacer } from './pacer.ts'
 import { RingPacker } from './ring-packer.ts'
 
 /**
  * The enqueue side of one lane, used by the queue's own thread and by every
  * producer thread (`connectProducer`). Synchronous methods never wait: at the
- * hard limit they apply `fullPolicy` at once. `enqueueAsync` also slows down
- * under the soft limit and waits for room under `block`.
+ * hard limit they apply `fullPolicy` at once. `enqueueAsync` is also paced
+ * past the soft limit and waits for room under `block`.
  */
 export class Producer {
   readonly #lane: LaneWriter
   readonly #control: Int32Array
   readonly #limits: ProducerLimits
   readonly #packer: RingPacker
+  readonly #pacer: Pacer
   readonly #strict: boolean
   /** Encoded items longer than this are scanned for their depth (item-check.ts: SCAN_DEPTH). */
   readonly #scanAbove: number = SCAN_DEPTH ? MAX_ITEM_DEPTH : Number.POSITIVE_INFINITY
@@ -39,6 +41,7 @@ export class Producer {
     this.#lane = new LaneWriter(handle.lane, handle.control, handle.limits.hardLimit)
     this.#control = new Int32Array(handle.control)
     this.#packer = new RingPacker(handle.lane)
+    this.#pacer = new Pacer(handle.limits, this.#lane.capacity, this.#lane.readPosition())
     this.#strict = handle.limits.strictItems === true
   }
 
@@ -313,9 +316,10 @@ export class Producer {
   }
 
   /**
-   * Like `enqueue`, but waits instead of failing: slows down by up to
-   * `maxBackoffMs` past the soft limit, and under `block` waits for room up
-   * to `maxBlockMs`, then rejects with BackpressureError.
+   * Like `enqueue`, but waits instead of failing: past the soft limit it is
+   * paced to the rate the lane drains (pacer.ts), and under `block` it waits
+   * for room at the hard limit — until this producer has been held back
+   * `maxBlockMs` in all (not per call), then rejects with BackpressureError.
    */
   async enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
     this.#checkOpen()
@@ -335,14 +339,21 @@ export class Producer {
 
   async #putAsync(bytes: Uint8Array, raw: boolean, options?: EnqueueAsyncOptions): Promise<boolean> {
     const lane = this.#lane
-    const delay = softLimitDelay(lane.fill(), this.#limits)
-    if (delay > 0) await sleep(delay)
+    const pacer = this.#pacer
+    const maxBlockMs = options?.maxBlockMs ?? this.#limits.maxBlockMs
+    let now = performance.now()
+    pacer.observe(now, lane.readPosition(), lane.evictedBytes)
+    const delay = pacer.admit(now, lane.fill(), recordSize(bytes.length), maxBlockMs)
+    lane.setBackoff(pacer.backoffUs)
+    if (delay > 0) {
+      lane.paced = pacer.paced
+      lane.countersChanged()
+      await sleep(delay)
+    }
     if (this.#limits.fullPolicy !== 'block') {
       this.#checkOpen()
       return this.#put(bytes, raw)
     }
-    const maxBlockMs = options?.maxBlockMs ?? this.#limits.maxBlockMs
-    const started = performance.now()
     for (;;) {
       this.#checkOpen()
       options?.signal?.throwIfAborted()
@@ -356,20 +367,26 @@ export class Producer {
         lane.committed(1)
         return true
       }
-      const waited = performance.now() - started
-      if (waited >= maxBlockMs) {
+      // At the hard limit: the wait counts toward the producer's held-back
+      // total (pacer.ts), so maxBlockMs bounds the whole episode, not this call.
+      now = performance.now()
+      pacer.observe(now, lane.readPosition(), lane.evictedBytes)
+      pacer.hold(now)
+      const held = pacer.heldMs(now)
+      if (held >= maxBlockMs) {
         lane.rejected++
         lane.countersChanged()
         throw new BackpressureError(
-          `No room in the queue after waiting ${Math.round(waited)} ms (maxBlockMs ${maxBlockMs})`,
-          { waitedMs: waited },
+          `No room in the queue: this producer has been held back ${Math.round(held)} ms (maxBlockMs ${maxBlockMs})`,
+          { waitedMs: held },
         )
       }
+      lane.setBackoff(this.#limits.maxBackoffMs * 1000)
       const expected = lane.armWait()
       // Re-check after arming: the pipeline may have freed room in between.
       if (lane.hasRoom(bytes.length)) continue
       // Wake at least every 100 ms to notice stop() and aborts.
-      await lane.waitForRoom(expected, Math.min(100, maxBlockMs - waited))
+      await lane.waitForRoom(expected, Math.min(100, maxBlockMs - held))
     }
   }
 

@@ -5,7 +5,6 @@ import {
   HISTOGRAM_OFFSET,
   MetricSlot,
 } from '../metrics/layout.ts'
-import { softLimitDelay } from '../producer/handle.ts'
 import { ControlSlot, LaneCounter, LaneSlot, laneCapacity } from '../ring/layout.ts'
 import type { CircuitState, LatencyHistogram, LatencyHistograms, Metrics, ResolvedOptions } from './types.ts'
 
@@ -18,6 +17,7 @@ export interface LaneCounters {
   droppedNewest: number
   droppedOldest: number
   rejected: number
+  paced: number
 }
 
 /**
@@ -40,6 +40,7 @@ function laneCounters(lane: SharedArrayBuffer): LaneCounters {
     droppedNewest: Number(Atomics.load(u64, LaneCounter.DROPPED_NEWEST)),
     droppedOldest: Number(Atomics.load(u64, LaneCounter.DROPPED_OLDEST)),
     rejected: Number(Atomics.load(u64, LaneCounter.REJECTED)),
+    paced: Number(Atomics.load(u64, LaneCounter.PACED)),
   }
 }
 
@@ -52,14 +53,14 @@ export function readMetrics(
   metricsSab: SharedArrayBuffer,
   control: SharedArrayBuffer,
   lanes: readonly SharedArrayBuffer[],
-  options: ResolvedOptions,
+  options: Pick<ResolvedOptions, 'softLimit'>,
   retired: Readonly<LaneCounters>,
 ): Metrics {
   const g = new BigUint64Array(metricsSab)
   const slot = (i: number): number => Number(Atomics.load(g, i))
-  let { enqueued, consumed, droppedNewest, droppedOldest, rejected } = retired
+  let { enqueued, consumed, droppedNewest, droppedOldest, rejected, paced } = retired
   let bytes = 0
-  let maxFill = 0
+  let backoffUs = 0
   for (const lane of lanes) {
     const c = laneCounters(lane)
     enqueued += c.enqueued
@@ -67,10 +68,14 @@ export function readMetrics(
     droppedNewest += c.droppedNewest
     droppedOldest += c.droppedOldest
     rejected += c.rejected
+    paced += c.paced
     const i32 = new Int32Array(lane, 0, 64)
     const used = (Atomics.load(i32, LaneSlot.WRITE) - Atomics.load(i32, LaneSlot.READ)) >>> 0
     bytes += used
-    maxFill = Math.max(maxFill, used / laneCapacity(lane))
+    // The producer stores its pace when it enqueues; a lane back under the soft
+    // limit is not slowed whatever its producer stored last (it may be idle).
+    if (used > laneCapacity(lane) * options.softLimit)
+      backoffUs = Math.max(backoffUs, Atomics.load(i32, LaneSlot.BACKOFF_US))
   }
   const latencyCount = slot(MetricSlot.LATENCY_COUNT)
   const histogram = (offset: number): number[] => {
@@ -103,6 +108,7 @@ export function readMetrics(
       wal: slot(MetricSlot.WAL_DROPPED),
     },
     rejectedTotal: rejected,
+    pacedTotal: paced,
     deadLetteredTotal: slot(MetricSlot.DEAD_LETTERED),
     batchesSentTotal: slot(MetricSlot.BATCHES_SENT),
     retriesTotal: slot(MetricSlot.RETRIES),
@@ -136,7 +142,7 @@ export function readMetrics(
     sendLatencyP99: pct(0.99),
     sendLatencyP999: pct(0.999),
     circuitState: CIRCUIT[Atomics.load(new Int32Array(control), ControlSlot.CIRCUIT)] ?? 'closed',
-    backoffMs: softLimitDelay(maxFill, options),
+    backoffMs: backoffUs / 1000,
     batchSize: slot(MetricSlot.BATCH_SIZE),
     concurrencyLimit: slot(MetricSlot.CONCURRENCY_LIMIT),
     lanes: lanes.length,

@@ -148,8 +148,18 @@ export const QUEUE_OPTIONS: { readonly [K in keyof QueueOptions]-?: QueueOptionR
     pipeline: false,
     doc: 'at the hard limit',
   },
-  maxBlockMs: { check: int(0, DAY_MS), default: 60_000, pipeline: false, doc: 'ms an enqueue may wait' },
-  maxBackoffMs: { check: int(0, 60_000), default: 50, pipeline: false, doc: 'ms of producer slow-down' },
+  maxBlockMs: {
+    check: int(0, DAY_MS),
+    default: 60_000,
+    pipeline: false,
+    doc: 'ms a producer may be held back in all',
+  },
+  maxBackoffMs: {
+    check: int(0, 60_000),
+    default: 50,
+    pipeline: false,
+    doc: 'ms one async enqueue may be paced',
+  },
   senderThreads: {
     check: int(1, 256),
     default: Math.max(1, availableParallelism() - 1),

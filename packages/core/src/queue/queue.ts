@@ -80,6 +80,7 @@ export class Queue extends EventEmitter<QueueEvents> {
     droppedNewest: 0,
     droppedOldest: 0,
     rejected: 0,
+    paced: 0,
   }
   /** The pipeline's batch slabs by uid, read back if the pipeline thread dies. */
   readonly #slabs = new Map<number, SharedArrayBuffer>()
@@ -416,8 +417,10 @@ export class Queue extends EventEmitter<QueueEvents> {
   }
 
   /**
-   * Waits for room instead of failing: slowed past the soft limit, and under
-   * `block` waits up to `maxBlockMs` before BackpressureError.
+   * Waits for room instead of failing: paced to the lane's drain rate past
+   * the soft limit, and under `block` waits for room at the hard limit — up to
+   * `maxBlockMs` held back in all (see the README's "Backpressure"), then
+   * BackpressureError.
    */
   enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
     return this.#producer.enqueueAsync(item, options)

@@ -113,15 +113,28 @@ export interface QueueOptions {
    * not checked. Default false: such values are converted as the table says.
    */
   readonly strictItems?: boolean
-  /** Fill ratio where async enqueues start to slow down. Default 0.8. */
+  /** Fill ratio where async enqueues start to be paced to the lane's drain rate. Default 0.8. */
   readonly softLimit?: number
   /** Fill ratio where `fullPolicy` applies. Default 0.95. */
   readonly hardLimit?: number
   /** Policy at the hard limit. Default `'block'` (async waits, sync throws QueueFullError). */
   readonly fullPolicy?: FullPolicy
-  /** Longest an async enqueue waits for room before BackpressureError. Default 60000 ms. */
+  /**
+   * Longest one producer is held back — its async enqueues paced past the
+   * soft limit or waiting at the hard limit, in all, not per call — before
+   * it is told: then pacing stops, the lane fills to the hard limit and
+   * `fullPolicy` applies (`block`: BackpressureError). The clock starts at
+   * the first async enqueue that finds the lane past the soft limit, stops at
+   * one that finds it back under, and restarts whenever the lane drained
+   * (hardLimit − softLimit) of its capacity meanwhile. Default 60000 ms.
+   */
   readonly maxBlockMs?: number
-  /** Largest delay the soft limit imposes on one async enqueue. Default 50 ms. */
+  /**
+   * Longest one async enqueue is paced (slept) past the soft limit. A call
+   * whose slot at the lane's drain rate is further away than this is not
+   * paced (the lane fills toward the hard limit); 0 turns pacing off.
+   * Default 50 ms.
+   */
   readonly maxBackoffMs?: number
   /** Sender threads (pool). Default max(1, availableParallelism() - 1). */
   readonly senderThreads?: number
@@ -260,7 +273,10 @@ export type ResolvedWalOptions = WalQueueOptions &
   >
 
 export interface EnqueueAsyncOptions {
-  /** Overrides the queue's `maxBlockMs` for this call. */
+  /**
+   * Overrides the queue's `maxBlockMs` for this call, measured on the same
+   * clock: how long this producer has been held back, not this call alone.
+   */
   readonly maxBlockMs?: number
   /** Gives up (rejecting with the signal's reason) when aborted. */
   readonly signal?: AbortSignal
@@ -277,6 +293,8 @@ export interface Metrics {
   /** Drops by policy: the ring's `dropNewest`/`dropOldest`, and `wal` at `wal.maxBytes`. */
   droppedByReason: { dropNewest: number; dropOldest: number; wal: number }
   rejectedTotal: number
+  /** Async enqueues that pacing made sleep past the soft limit (most paced calls do not sleep). */
+  pacedTotal: number
   deadLetteredTotal: number
   batchesSentTotal: number
   retriesTotal: number
@@ -328,7 +346,12 @@ export interface Metrics {
   sendLatencyP99: number
   sendLatencyP999: number
   circuitState: CircuitState
-  /** Delay the soft limit currently applies to async enqueues (ms). */
+  /**
+   * The pause backpressure currently imposes on async enqueues, the largest
+   * over producers (ms): while paced, the time allotted to one call at the
+   * lane's drain rate; `maxBackoffMs` while a call waits at the hard limit;
+   * 0 under the soft limit and for producers that are not slowed.
+   */
   backoffMs: number
   /** Current batch size target (adaptive or fixed). */
   batchSize: number

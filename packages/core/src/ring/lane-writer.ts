@@ -57,6 +57,10 @@ export class LaneWriter {
   droppedNewest = 0
   droppedOldest = 0
   rejected = 0
+  paced = 0
+  /** Bytes this producer evicted (dropOldest): READ moved, but the pipeline took none of them. */
+  evictedBytes = 0
+  #backoffUs = 0
   readonly #publishTask = (): void => {
     this.#scheduled = false
     if (!this.#holding) this.publish()
@@ -208,6 +212,20 @@ export class LaneWriter {
     Atomics.store(this.#u64, LaneCounter.DROPPED_NEWEST, BigInt(this.droppedNewest))
     Atomics.store(this.#u64, LaneCounter.DROPPED_OLDEST, BigInt(this.droppedOldest))
     Atomics.store(this.#u64, LaneCounter.REJECTED, BigInt(this.rejected))
+    Atomics.store(this.#u64, LaneCounter.PACED, BigInt(this.paced))
+  }
+
+  /** The consumer's position now (byte position modulo 2^32). */
+  readPosition(): number {
+    this.#read = Atomics.load(this.#i32, LaneSlot.READ) >>> 0
+    return this.#read
+  }
+
+  /** Publishes the pace of async enqueues (µs per call) when it changed. */
+  setBackoff(us: number): void {
+    if (us === this.#backoffUs) return
+    this.#backoffUs = us
+    Atomics.store(this.#i32, LaneSlot.BACKOFF_US, us)
   }
 
   /** Publishes counters that changed without a record (drops, rejections). */
@@ -240,6 +258,7 @@ export class LaneWriter {
       }
       if (Atomics.compareExchange(this.#i32, LaneSlot.READ, r | 0, next | 0) === (r | 0)) {
         this.droppedOldest += items
+        this.evictedBytes += (next - r) >>> 0
         this.#read = next
       }
     }
@@ -304,6 +323,7 @@ export class LaneWriter {
 
   /** Marks the lane closed; the pipeline drains what is left and forgets it. */
   close(): void {
+    this.setBackoff(0)
     this.publish()
     Atomics.store(this.#i32, LaneSlot.CLOSED, 1)
     this.publish()

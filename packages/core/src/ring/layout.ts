@@ -13,7 +13,8 @@ import { BatchRecord, batchRecordSize } from '@vinequeue/wal/batch-records'
  *
  *   byte 0            64              128             192             256
  *   +----------------+---------------+---------------+---------------+------------------- - -
- *   | WRITE          | READ          | WAITING       | CLOSED        | counters (u64 × 8)
+ *   | WRITE          | READ          | WAITING       | CLOSED,       | counters (u64 × 8)
+ *   |                |               |               | BACKOFF_US    |
  *   | producer owns  | consumer owns | producer sets | producer sets | one writer per slot
  *   +----------------+---------------+---------------+---------------+------------------- - -
  *   byte HEADER_BYTES (512)
@@ -68,6 +69,12 @@ export const LaneSlot = {
   WAITING: 32,
   /** 1 once the producer closed the lane: drained, then forgotten. */
   CLOSED: 48,
+  /**
+   * µs the producer's pacing currently allots each async enqueue (the
+   * `backoffMs` metric). Beside CLOSED: both are the producer's, stored
+   * rarely (when the value changes), so the line stays quiet.
+   */
+  BACKOFF_US: 49,
 } as const
 
 /** BigUint64 slot indices (u64 view of the same buffer, starting at byte 256). */
@@ -80,6 +87,8 @@ export const LaneCounter = {
   DROPPED_OLDEST: 34,
   /** Enqueue calls refused with QueueFullError / BackpressureError (producer). */
   REJECTED: 35,
+  /** Async enqueue calls that pacing made sleep (producer). */
+  PACED: 36,
   /** Items taken out of the lane by the pipeline (consumer). */
   CONSUMED: 40,
 } as const

@@ -128,11 +128,16 @@ describe('backpressure policies', () => {
     const { q, sink } = await fullQueue('block', { softLimit: 0.5, maxBackoffMs: 40 })
     const events: boolean[] = []
     q.on('backpressure', (active) => events.push(active))
+    // backoffMs is what producers are slowed by: sync enqueues never are; an async
+    // enqueue waiting at the hard limit is.
+    expect(q.metrics().backoffMs).toBe(0)
+    const waiting = q.enqueueAsync({ n: 'late', s: ITEM })
     expect(q.metrics().backoffMs).toBeGreaterThan(0)
     expect(q.metrics().backoffMs).toBeLessThanOrEqual(40)
     expect(q.health().status).toBe('degraded')
     expect(q.health().reasons.join()).toMatch(/backpressure/)
     sink.resume()
+    await waiting
     await q.drain()
     expect(q.metrics().backoffMs).toBe(0)
     await waitFor(() => events.includes(false))
