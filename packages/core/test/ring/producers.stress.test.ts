@@ -321,7 +321,15 @@ describe('producer threads → one queue (public API, dist)', () => {
     expect(m.retriesTotal).toBe(0)
     expect(m.droppedTotal).toBe(0)
     expect(m.rejectedTotal).toBe(run.done.reduce((sum, d) => sum + d.refusals, 0))
-    expect(Atomics.load(s.head, s.ANOMALIES)).toBe(0)
+    const anomalies = {
+      total: Atomics.load(s.head, s.ANOMALIES),
+      undecodable: Atomics.load(s.head, s.UNDECODABLE),
+      badBatch: Atomics.load(s.head, s.BAD_BATCH),
+      badItem: Atomics.load(s.head, s.BAD_ITEM),
+      disorder: Atomics.load(s.head, s.DISORDER),
+      batches: Atomics.load(s.head, s.BATCHES),
+    }
+    expect(anomalies).toMatchObject({ total: 0 })
     expect(Atomics.load(s.head, s.DUPLICATES)).toBe(0)
     const counts = Array.from({ length: PRODUCERS }, (_, p) => Atomics.load(s.head, s.COUNT + p))
     expect(counts).toEqual(new Array(PRODUCERS).fill(PER_PRODUCER))
