@@ -53,7 +53,11 @@ export class Dispatcher {
   /** The last send failed `misconfigured` and none has succeeded since. */
   #misconfigured = false
 
-  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks) {
+  /**
+   * `pool`: the sender pool's transport when the thread's entry started it
+   * already (module senders); otherwise one is made here.
+   */
+  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks, pool?: PoolTransport) {
     this.#config = config
     this.#metrics = metrics
     this.#hooks = hooks
@@ -70,7 +74,10 @@ export class Dispatcher {
       failed: readonly ItemFailure[] | undefined,
       error: ErrorInfo | undefined,
     ): void => this.#outcome(flight, startedAt, failed, error)
-    if (config.sender) {
+    if (pool) {
+      pool.answerTo(onResult)
+      this.#transport = pool
+    } else if (config.sender) {
       this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult)
     } else {
       this.#host = new HostTransport(hooks.post, metrics, onResult)

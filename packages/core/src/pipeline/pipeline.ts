@@ -15,6 +15,7 @@ import { Dispatcher } from './dispatcher.ts'
 import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
+import type { PoolTransport } from './pool-transport.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalBacklog } from './wal-backlog.ts'
@@ -96,11 +97,20 @@ export class Pipeline {
   /** Set until `ready` is posted: a stop before then abandons the start (see run). */
   #abortStart: (() => void) | undefined
 
-  constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
+  /**
+   * `started`: what the thread's entry made before this code loaded — the
+   * writer of the shared metrics (one per thread: it keeps their values) and,
+   * for module senders, the sender pool's transport, already starting.
+   */
+  constructor(
+    data: PipelineWorkerData,
+    post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
+    started?: { readonly metrics: MetricsWriter; readonly pool: PoolTransport | undefined },
+  ) {
     const { config } = data
     this.#post = post
     this.#control = new Int32Array(data.control)
-    this.#metrics = new MetricsWriter(data.metrics)
+    this.#metrics = started?.metrics ?? new MetricsWriter(data.metrics)
     this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
@@ -132,31 +142,36 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(config, this.#metrics, {
-      post,
-      settled: (flight) => this.#settled(flight),
-      outcome: (ms, success, backPressure) => {
-        if (this.#adaptive) {
-          this.#cutter.maxBatchSize = this.#adaptive.record(ms)
-          this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
-        }
-        if (this.#concurrency?.settled(ms, success, backPressure)) {
-          this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
-          queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
-        }
+    this.#dispatcher = new Dispatcher(
+      config,
+      this.#metrics,
+      {
+        post,
+        settled: (flight) => this.#settled(flight),
+        outcome: (ms, success, backPressure) => {
+          if (this.#adaptive) {
+            this.#cutter.maxBatchSize = this.#adaptive.record(ms)
+            this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+          }
+          if (this.#concurrency?.settled(ms, success, backPressure)) {
+            this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
+            queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
+          }
+        },
+        retrying: () => this.kick(),
+        circuit: (state) => {
+          Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
+          if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
+            this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
+          }
+          this.#post({ __vq: 1, type: 'circuit', state })
+          this.kick()
+        },
+        deadLetter: (bytes, count, reason, attempts) =>
+          this.#deadLetterFile?.write(bytes, count, reason, attempts),
       },
-      retrying: () => this.kick(),
-      circuit: (state) => {
-        Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
-        if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
-          this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
-        }
-        this.#post({ __vq: 1, type: 'circuit', state })
-        this.kick()
-      },
-      deadLetter: (bytes, count, reason, attempts) =>
-        this.#deadLetterFile?.write(bytes, count, reason, attempts),
-    })
+      started?.pool,
+    )
     this.#flushContext = {
       isLive: (lane) => this.#lanes.includes(lane),
       cut: () => this.#cut(),

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { BroadcastChannel } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
 import { ErrorCodes } from '../errors.ts'
@@ -6,7 +7,6 @@ import type { MetricsWriter } from '../metrics/writer.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderOpened,
   SenderPoolWorkerData,
   SenderTask,
   SenderTaskResult,
@@ -20,6 +20,9 @@ import type { AttemptResult, Transport } from './transport.ts'
 
 /** Grace after `sendTimeoutMs` before a sender thread whose event loop is stuck is terminated. */
 const TERMINATE_GRACE_MS = 1000
+
+/** While close() waits for the senders' replies: how often it looks for threads that built one meanwhile (ms). */
+const LATE_SENDER_POLL_MS = 20
 
 /** How often the watchdog looks for stuck sender threads (ms). */
 const WATCHDOG_INTERVAL_MS = 250
@@ -41,25 +44,29 @@ export type PoolTransportConfig = Pick<
 export class PoolTransport implements Transport {
   readonly #config: PoolTransportConfig
   readonly #metrics: MetricsWriter
-  readonly #onResult: AttemptResult
+  /** Where answers go: given at construction, or by answerTo() (a transport started before its dispatcher). */
+  #onResult: AttemptResult
   readonly #workerData: SenderPoolWorkerData
-  /** Created by ready(). */
+  /** Created by the first ready(). */
   #pool: Piscina | undefined
+  #ready: Promise<void> | undefined
   readonly #watchdog: Watchdog
   #watchdogTimer: NodeJS.Timeout | undefined
   /** Sends on threads the watchdog terminated, whose rejections are still to come (counted as timeouts). */
   #killedSends = 0
-  /** Listens on the close channel from the start: counts sender threads that built a sender. */
+  /** The close channel (its replies; which threads built a sender is in the watchdog table). */
   readonly #closeListener: BroadcastChannel
-  /** Sender threads (by threadId) that built a sender. */
-  readonly #openedSenders = new Set<number>()
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
-  constructor(config: PoolTransportConfig, metrics: MetricsWriter, onResult: AttemptResult) {
+  constructor(config: PoolTransportConfig, metrics: MetricsWriter, onResult?: AttemptResult) {
     this.#config = config
     this.#metrics = metrics
-    this.#onResult = onResult
+    this.#onResult =
+      onResult ??
+      (() => {
+        throw new Error('PoolTransport: an answer before answerTo()')
+      })
     const watchdog = createWatchdogBuffer()
     this.#watchdog = new Watchdog(watchdog)
     /** BroadcastChannel name on which sender threads are asked to close their senders. */
@@ -73,27 +80,35 @@ export class PoolTransport implements Transport {
     }
     this.#closeListener = new BroadcastChannel(closeChannel)
     this.#closeListener.unref()
+    // (No message comes before stop(): the first one a thread receives loads Node's MessageEvent.)
     this.#closeListener.onmessage = (event: MessageEvent) => {
-      const msg = event.data as SenderOpened | SenderCloseReply
-      if (msg?.__vq !== 1) return
-      if (msg.type === 'opened') {
-        this.#openedSenders.add(msg.threadId)
-        // A thread that built its sender after the close request went out: ask again.
-        if (this.#onCloseReply)
-          this.#closeListener.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
-      } else if (msg.type === 'closed') this.#onCloseReply?.(msg)
+      const msg = event.data as SenderCloseReply
+      if (msg?.__vq === 1 && msg.type === 'closed') this.#onCloseReply?.(msg)
     }
+  }
+
+  /** Where the answers of this transport's attempts go (set once, before the first send). */
+  answerTo(onResult: AttemptResult): void {
+    this.#onResult = onResult
   }
 
   /**
    * Starts the pool (piscina is loaded only here, so only for module
    * senders) and loads the sender module in a pool thread; rejects with its
-   * error.
+   * error. The first call starts it; later calls get the same promise (the
+   * pipeline thread's entry calls it before the pipeline's code is loaded,
+   * so that the sender threads boot meanwhile).
    */
-  async ready(): Promise<void> {
+  ready(): Promise<void> {
+    this.#ready ??= this.#start()
+    return this.#ready
+  }
+
+  async #start(): Promise<void> {
     const config = this.#config
-    const { Piscina } = await import('piscina')
-    if (this.#closed) return // (closed while piscina loaded: no pool to start)
+    if (this.#closed) return // (closed before it started: no pool to start)
+    // piscina's CommonJS build, required: its ES module wrapper only re-exports it, one module more to load.
+    const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina')
     this.#pool = new Piscina({
       filename: new URL('../sender-pool/loader.cjs', import.meta.url).href,
       workerData: this.#workerData,
@@ -199,22 +214,40 @@ export class PoolTransport implements Transport {
     const errors: ErrorInfo[] = []
     // Threads that exited (a crash, or terminated after a hung send) have nothing left to close.
     const alive = new Set(this.#pool!.threads.map((t) => t.threadId))
-    for (const id of this.#openedSenders) if (!alive.has(id)) this.#openedSenders.delete(id)
+    const asked = new Set(this.#watchdog.closing().filter((id) => alive.has(id)))
+    const waiting = new Set(asked)
     try {
-      if (this.#openedSenders.size === 0) return errors
+      if (asked.size === 0) return errors
       await new Promise<void>((resolve) => {
-        let replies = 0
+        // A thread that builds its sender while this waits closes it unasked
+        // (it finds CLOSING set): it is looked for, and waited for, too —
+        // at every reply and every LATE_SENDER_POLL_MS.
+        const lookAgain = (): void => {
+          for (const id of this.#watchdog.closing()) {
+            if (!asked.has(id)) {
+              asked.add(id)
+              waiting.add(id)
+            }
+          }
+        }
+        const late = setInterval(lookAgain, LATE_SENDER_POLL_MS)
+        late.unref()
         const timer = setTimeout(() => {
+          clearInterval(late)
           errors.push({
             name: 'SenderCloseTimeoutError',
-            message: `${this.#openedSenders.size - replies} of ${this.#openedSenders.size} sender threads did not close their sender within ${timeoutMs} ms`,
+            message: `${waiting.size} of ${asked.size} sender threads did not close their sender within ${timeoutMs} ms`,
           })
           resolve()
         }, timeoutMs)
         this.#onCloseReply = (reply) => {
           if (reply.error) errors.push(reply.error)
-          if (++replies >= this.#openedSenders.size) {
+          asked.add(reply.threadId)
+          waiting.delete(reply.threadId)
+          lookAgain()
+          if (waiting.size === 0) {
             clearTimeout(timer)
+            clearInterval(late)
             resolve()
           }
         }

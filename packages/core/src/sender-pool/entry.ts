@@ -19,12 +19,11 @@ import type { Sender } from '../sender/types.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderOpened,
   SenderPoolWorkerData,
   SenderTask,
   SenderTaskResult,
 } from './protocol.ts'
-import { joinWatchdog, WatchdogSlot } from './watchdog.ts'
+import { closingRequested, joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
 async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
   const data = workerData as SenderPoolWorkerData
@@ -37,9 +36,12 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
     const error = (err as { info?: ErrorInfo }).info ?? loadFailure(data.module, 'load', err)
     return async () => ({ __vq: 1, type: 'loadFailed', error })
   }
-  listenForClose(data.closeChannel, sender)
+  // Listening before the row is claimed: a close request sent after the pipeline
+  // saw the row reaches this thread; one sent before it is seen as CLOSING.
+  const close = listenForClose(data.closeChannel, sender)
   const watchdog = new Int32Array(data.watchdog)
   const row = joinWatchdog(data.watchdog, threadId)
+  if (closingRequested(data.watchdog)) close()
 
   return async function run(task: SenderTask): Promise<SenderTaskResult> {
     switch (task.type) {
@@ -175,26 +177,33 @@ function syntaxErrorLocation(module: string): string | undefined {
   }
 }
 
-/** Runs the sender's close() once when the pipeline asks (queue stop), and replies. */
-function listenForClose(name: string, sender: Sender): void {
+/**
+ * Runs the sender's close() once when the pipeline asks (queue stop), and
+ * replies. Returns the same close, for a thread that finds the request
+ * already made.
+ */
+function listenForClose(name: string, sender: Sender): () => void {
   const channel = new BroadcastChannel(name)
   // The pool's own lifetime keeps this thread alive; the channel must not.
   channel.unref()
   let closing = false
-  channel.onmessage = async (event: MessageEvent) => {
-    const msg = event.data as SenderCloseRequest
-    if (msg?.__vq !== 1 || msg.type !== 'close' || closing) return
+  const close = async (): Promise<void> => {
+    if (closing) return
     closing = true
-    let reply: SenderCloseReply = { __vq: 1, type: 'closed' }
+    let reply: SenderCloseReply = { __vq: 1, type: 'closed', threadId }
     try {
       await sender.close?.()
     } catch (err) {
-      reply = { __vq: 1, type: 'closed', error: errorInfo(err) }
+      reply = { __vq: 1, type: 'closed', threadId, error: errorInfo(err) }
     }
     channel.postMessage(reply)
     channel.close()
   }
-  channel.postMessage({ __vq: 1, type: 'opened', threadId } satisfies SenderOpened)
+  channel.onmessage = (event: MessageEvent) => {
+    const msg = event.data as SenderCloseRequest
+    if (msg?.__vq === 1 && msg.type === 'close') void close()
+  }
+  return () => void close()
 }
 
 const handler: Promise<(task: SenderTask) => Promise<SenderTaskResult>> = load()
