@@ -207,7 +207,8 @@ export class Pipeline {
     const aborted = new Promise<'aborted'>((resolve) => {
       this.#abortStart = () => resolve('aborted')
     })
-    // The sender pool starts (and loads the sender module) while the WAL opens.
+    // The sender pool is starting (the thread's entry started it before this
+    // code loaded; a host-side sender is ready at once) while the WAL opens.
     const ready = this.#dispatcher.ready()
     ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
     // Opening the WAL scans only its last segment; older ones are read as
@@ -236,6 +237,9 @@ export class Pipeline {
     if ((await Promise.race([aborted, ready])) === 'aborted') return this.#abandonStart()
     this.#abortStart = undefined
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
+    // (Producers do not need the slabs faulted in: start() does not wait for it.)
+    this.#slabs.prefault()
+    this.#spillSlabs?.prefault()
     while (!this.#done) {
       const cutBefore = this.#nextId
       const loaded = this.#wal?.load(this.#slabs, this.#takeId) ?? false
