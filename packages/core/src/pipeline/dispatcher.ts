@@ -8,6 +8,7 @@ import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
 import type { Flight } from './flight.ts'
 import { HostTransport } from './host-transport.ts'
 import { isBackPressure, splitOutcome } from './outcome-split.ts'
+import type { StartedPool } from './pool-start.ts'
 import { PoolTransport } from './pool-transport.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { retryDecision } from './retry-policy.ts'
@@ -53,11 +54,8 @@ export class Dispatcher {
   /** The last send failed `misconfigured` and none has succeeded since. */
   #misconfigured = false
 
-  /**
-   * `pool`: the sender pool's transport when the thread's entry started it
-   * already (module senders); otherwise one is made here.
-   */
-  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks, pool?: PoolTransport) {
+  /** `pool`: the sender pool, when the thread's entry started it already (module senders). */
+  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks, pool?: StartedPool) {
     this.#config = config
     this.#metrics = metrics
     this.#hooks = hooks
@@ -74,11 +72,8 @@ export class Dispatcher {
       failed: readonly ItemFailure[] | undefined,
       error: ErrorInfo | undefined,
     ): void => this.#outcome(flight, startedAt, failed, error)
-    if (pool) {
-      pool.answerTo(onResult)
-      this.#transport = pool
-    } else if (config.sender) {
-      this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult)
+    if (config.sender) {
+      this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult, pool)
     } else {
       this.#host = new HostTransport(hooks.post, metrics, onResult)
       this.#transport = this.#host

@@ -15,7 +15,7 @@ import { Dispatcher } from './dispatcher.ts'
 import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
-import type { PoolTransport } from './pool-transport.ts'
+import type { StartedPool } from './pool-start.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalBacklog } from './wal-backlog.ts'
@@ -97,20 +97,16 @@ export class Pipeline {
   /** Set until `ready` is posted: a stop before then abandons the start (see run). */
   #abortStart: (() => void) | undefined
 
-  /**
-   * `started`: what the thread's entry made before this code loaded — the
-   * writer of the shared metrics (one per thread: it keeps their values) and,
-   * for module senders, the sender pool's transport, already starting.
-   */
+  /** `pool`: the sender pool, started by the thread's entry before this code loaded (module senders). */
   constructor(
     data: PipelineWorkerData,
     post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
-    started?: { readonly metrics: MetricsWriter; readonly pool: PoolTransport | undefined },
+    pool?: StartedPool,
   ) {
     const { config } = data
     this.#post = post
     this.#control = new Int32Array(data.control)
-    this.#metrics = started?.metrics ?? new MetricsWriter(data.metrics)
+    this.#metrics = new MetricsWriter(data.metrics)
     this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
@@ -170,7 +166,7 @@ export class Pipeline {
         deadLetter: (bytes, count, reason, attempts) =>
           this.#deadLetterFile?.write(bytes, count, reason, attempts),
       },
-      started?.pool,
+      pool,
     )
     this.#flushContext = {
       isLive: (lane) => this.#lanes.includes(lane),

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { BroadcastChannel } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
 import { ErrorCodes } from '../errors.ts'
@@ -11,10 +10,15 @@ import type {
   SenderTask,
   SenderTaskResult,
 } from '../sender-pool/protocol.ts'
-import { createWatchdogBuffer, Watchdog } from '../sender-pool/watchdog.ts'
-import { workerExecArgv } from '../worker-exec-argv.ts'
+import { Watchdog } from '../sender-pool/watchdog.ts'
 import type { Flight } from './flight.ts'
-import type { ErrorInfo, PipelineConfig } from './protocol.ts'
+import {
+  type PoolTransportConfig,
+  type StartedPool,
+  senderPoolWorkerData,
+  startSenderPool,
+} from './pool-start.ts'
+import type { ErrorInfo } from './protocol.ts'
 import { SLAB_HEADER_BYTES } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
@@ -27,11 +31,7 @@ const LATE_SENDER_POLL_MS = 20
 /** How often the watchdog looks for stuck sender threads (ms). */
 const WATCHDOG_INTERVAL_MS = 250
 
-/** The options the pool transport reads (`sender` set: a module sender). */
-export type PoolTransportConfig = Pick<
-  PipelineConfig,
-  'sender' | 'senderThreads' | 'senderConcurrency' | 'sendTimeoutMs'
-> & { readonly sender: NonNullable<PipelineConfig['sender']> }
+export type { PoolTransportConfig } from './pool-start.ts'
 
 /**
  * Attempts on the sender pool (piscina threads that load the sender module
@@ -44,11 +44,11 @@ export type PoolTransportConfig = Pick<
 export class PoolTransport implements Transport {
   readonly #config: PoolTransportConfig
   readonly #metrics: MetricsWriter
-  /** Where answers go: given at construction, or by answerTo() (a transport started before its dispatcher). */
-  #onResult: AttemptResult
+  readonly #onResult: AttemptResult
   readonly #workerData: SenderPoolWorkerData
-  /** Created by the first ready(). */
+  /** Started by the first ready(), or before this transport was made (`started`). */
   #pool: Piscina | undefined
+  #ping: Promise<SenderTaskResult> | undefined
   #ready: Promise<void> | undefined
   readonly #watchdog: Watchdog
   #watchdogTimer: NodeJS.Timeout | undefined
@@ -59,45 +59,39 @@ export class PoolTransport implements Transport {
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
-  constructor(config: PoolTransportConfig, metrics: MetricsWriter, onResult?: AttemptResult) {
+  /** `started`: the pool, when the pipeline thread's entry started it already (pool-start.ts). */
+  constructor(
+    config: PoolTransportConfig,
+    metrics: MetricsWriter,
+    onResult: AttemptResult,
+    started?: StartedPool,
+  ) {
     this.#config = config
     this.#metrics = metrics
-    this.#onResult =
-      onResult ??
-      (() => {
-        throw new Error('PoolTransport: an answer before answerTo()')
-      })
-    const watchdog = createWatchdogBuffer()
-    this.#watchdog = new Watchdog(watchdog)
-    /** BroadcastChannel name on which sender threads are asked to close their senders. */
-    const closeChannel = `vinequeue-sender-close-${process.pid}-${Math.random().toString(36).slice(2)}`
-    this.#workerData = {
-      module: config.sender.module,
-      options: config.sender.options,
-      sendTimeoutMs: config.sendTimeoutMs,
-      closeChannel,
-      watchdog,
-    }
-    this.#closeListener = new BroadcastChannel(closeChannel)
+    this.#onResult = onResult
+    this.#workerData = started?.workerData ?? senderPoolWorkerData(config)
+    this.#watchdog = new Watchdog(this.#workerData.watchdog)
+    this.#closeListener = new BroadcastChannel(this.#workerData.closeChannel)
     this.#closeListener.unref()
     // (No message comes before stop(): the first one a thread receives loads Node's MessageEvent.)
     this.#closeListener.onmessage = (event: MessageEvent) => {
       const msg = event.data as SenderCloseReply
       if (msg?.__vq === 1 && msg.type === 'closed') this.#onCloseReply?.(msg)
     }
+    if (started) this.#adopt(started)
   }
 
-  /** Where the answers of this transport's attempts go (set once, before the first send). */
-  answerTo(onResult: AttemptResult): void {
-    this.#onResult = onResult
+  #adopt({ pool, ping }: StartedPool): void {
+    this.#pool = pool
+    this.#ping = ping
+    pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog.release(worker.id))
+    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
+    this.#watchdogTimer.unref()
   }
 
   /**
-   * Starts the pool (piscina is loaded only here, so only for module
-   * senders) and loads the sender module in a pool thread; rejects with its
-   * error. The first call starts it; later calls get the same promise (the
-   * pipeline thread's entry calls it before the pipeline's code is loaded,
-   * so that the sender threads boot meanwhile).
+   * Starts the pool unless it was started already, and resolves once a pool
+   * thread has built its sender; rejects with the sender module's load error.
    */
   ready(): Promise<void> {
     this.#ready ??= this.#start()
@@ -105,26 +99,11 @@ export class PoolTransport implements Transport {
   }
 
   async #start(): Promise<void> {
-    const config = this.#config
-    if (this.#closed) return // (closed before it started: no pool to start)
-    // piscina's CommonJS build, required: its ES module wrapper only re-exports it, one module more to load.
-    const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina')
-    this.#pool = new Piscina({
-      filename: new URL('../sender-pool/loader.cjs', import.meta.url).href,
-      workerData: this.#workerData,
-      minThreads: config.senderThreads,
-      maxThreads: config.senderThreads,
-      concurrentTasksPerWorker: config.senderConcurrency,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      execArgv: workerExecArgv(),
-      // Sends are async I/O: a worker parked in Atomics.wait between tasks
-      // would stall its own in-flight requests, so tasks come by message.
-      atomics: 'disabled',
-    })
-    this.#pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog.release(worker.id))
-    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
-    this.#watchdogTimer.unref()
-    const res = (await this.#pool.run({ __vq: 1, type: 'ping' } satisfies SenderTask)) as SenderTaskResult
+    if (!this.#pool) {
+      if (this.#closed) return // (closed before it started: no pool to start)
+      this.#adopt(startSenderPool(this.#config, this.#workerData))
+    }
+    const res = await this.#ping!
     // (The error keeps its code, module and cause: start() rejects with it as what it is.)
     if (res.type === 'loadFailed') throw Object.assign(new Error(res.error.message), res.error)
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
