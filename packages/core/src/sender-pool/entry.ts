@@ -8,7 +8,6 @@
 // worker_threads.workerData); reading it here spares the thread loading
 // piscina's main module a second time (a noticeable part of queue.start():
 // note `sender_pool.piscina_load` in packages/bench/README.md).
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
@@ -161,6 +160,9 @@ function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): E
  */
 function syntaxErrorLocation(module: string): string | undefined {
   try {
+    // (Loaded here, on this failure path only: node:child_process brings net, dgram and
+    // streams with it, a few ms of every sender thread's start-up otherwise.)
+    const { spawnSync } = process.getBuiltinModule('node:child_process')
     const { stderr } = spawnSync(
       process.execPath,
       ['--input-type=module', '-e', `await import(${JSON.stringify(module)})`],
