@@ -14,15 +14,17 @@
  * were the bench's, not the log's. Subjects, interleaved in every round:
  *
  * - `start_with_backlog_ms`: `await queue.start()` on that copy (WAL
- *   syncMode always, the no-op sender module). The log scans only its last
+ *   syncMode always, the no-op sender module). The log checks only its last
  *   segment at open, here a full 64 MiB one (the worst case: a crash leaves
- *   it anywhere between empty and full); older segments are read while
- *   re-delivering.
+ *   it anywhere between empty and full), which it walks header by header (a
+ *   segment of 4 MiB or more; the WAL README's Recovery); older segments are
+ *   read while re-delivering.
  * - `recovery_queue.items_per_s`: the same queue, from the start() call to
  *   its 'recovered' event (the last backlog frame read and handed to the
  *   sender; `metrics().recovering` false), backlog items / that time.
  * - `start_with_backlog_small_tail_ms`: start() on the same backlog plus one
- *   segment holding a single frame: what the scan of the last segment costs.
+ *   segment holding a single frame (scanned: it is small): what checking the
+ *   last segment costs.
  * - `start_with_backlog_clean_ms`: start() on the 1 GiB backlog after a clean
  *   close (the copy opened and closed once with WriteAheadLog, untimed, which
  *   writes its `clean` record): the last segment is not scanned at all — a
