@@ -98,13 +98,21 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
     const fd = fs.openSync(path, 'r', FILE_MODE)
     try {
       const size = fs.fstatSizeSync(fd)
-      const header = new Uint8Array(FRAME_HEADER_BYTES)
+      // Headers are read through a small window: small frames share one
+      // read, a large one costs a read of the window at its header.
+      const window = new Uint8Array(WALK_WINDOW_BYTES)
+      let windowStart = 0
+      let windowLen = 0
       let off = 0
       let last: { offset: number; header: FrameHeader } | undefined
       let nextSeq = firstSeq
       while (size - off >= FRAME_HEADER_BYTES) {
-        if (readFully(fs, fd, header, off) < FRAME_HEADER_BYTES) return undefined
-        const checked = checkFrameHeader(header, 0)
+        if (off < windowStart || off + FRAME_HEADER_BYTES > windowStart + windowLen) {
+          windowStart = off
+          windowLen = readFully(fs, fd, window.subarray(0, Math.min(window.byteLength, size - off)), off)
+          if (windowLen < FRAME_HEADER_BYTES) return undefined // (shorter than its size said)
+        }
+        const checked = checkFrameHeader(window, off - windowStart)
         if ('reason' in checked) return undefined
         const end = off + FRAME_HEADER_BYTES + checked.length
         if (end > size) break // (a frame cut short: the torn tail)
@@ -115,10 +123,11 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         off = end
       }
       if (last) {
+        const header = new Uint8Array(FRAME_HEADER_BYTES)
         const payload = new Uint8Array(last.header.length)
-        const at = last.offset + FRAME_HEADER_BYTES
-        if (readFully(fs, fd, payload, at) < payload.byteLength) return undefined
         if (readFully(fs, fd, header, last.offset) < FRAME_HEADER_BYTES) return undefined
+        if (readFully(fs, fd, payload, last.offset + FRAME_HEADER_BYTES) < payload.byteLength)
+          return undefined
         if (crc32c(Buffer.from(payload.buffer, 0, payload.byteLength)) !== payloadCrcOf(header, 0))
           return undefined
       }
@@ -130,6 +139,9 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
     throw ioError(`reading ${path}`, cause)
   }
 }
+
+/** The window walkSegmentFile reads headers through. */
+const WALK_WINDOW_BYTES = 16 * 1024
 
 function readFully(fs: WalFs, fd: number, into: Uint8Array, position: number): number {
   let done = 0
