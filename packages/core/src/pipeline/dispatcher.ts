@@ -55,7 +55,12 @@ export class Dispatcher {
   #misconfigured = false
 
   /** `pool`: the sender pool, when the thread's entry started it already (module senders). */
-  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks, pool?: StartedPool) {
+  constructor(
+    config: PipelineConfig,
+    metrics: MetricsWriter,
+    pool: StartedPool | undefined,
+    hooks: DispatcherHooks,
+  ) {
     this.#config = config
     this.#metrics = metrics
     this.#hooks = hooks

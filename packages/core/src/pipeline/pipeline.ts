@@ -138,36 +138,31 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(
-      config,
-      this.#metrics,
-      {
-        post,
-        settled: (flight) => this.#settled(flight),
-        outcome: (ms, success, backPressure) => {
-          if (this.#adaptive) {
-            this.#cutter.maxBatchSize = this.#adaptive.record(ms)
-            this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
-          }
-          if (this.#concurrency?.settled(ms, success, backPressure)) {
-            this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
-            queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
-          }
-        },
-        retrying: () => this.kick(),
-        circuit: (state) => {
-          Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
-          if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
-            this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
-          }
-          this.#post({ __vq: 1, type: 'circuit', state })
-          this.kick()
-        },
-        deadLetter: (bytes, count, reason, attempts) =>
-          this.#deadLetterFile?.write(bytes, count, reason, attempts),
+    this.#dispatcher = new Dispatcher(config, this.#metrics, pool, {
+      post,
+      settled: (flight) => this.#settled(flight),
+      outcome: (ms, success, backPressure) => {
+        if (this.#adaptive) {
+          this.#cutter.maxBatchSize = this.#adaptive.record(ms)
+          this.#metrics.set(MetricSlot.BATCH_SIZE, this.#cutter.maxBatchSize)
+        }
+        if (this.#concurrency?.settled(ms, success, backPressure)) {
+          this.#metrics.set(MetricSlot.CONCURRENCY_LIMIT, this.#concurrency.limit)
+          queueMicrotask(() => this.#window.dispatch()) // (after the settled batch frees its place)
+        }
       },
-      pool,
-    )
+      retrying: () => this.kick(),
+      circuit: (state) => {
+        Atomics.store(this.#control, ControlSlot.CIRCUIT, CircuitCode[state])
+        if (config.circuitBreaker && config.circuitBreaker.whileOpen === 'reject') {
+          this.#setReject(RejectReason.CIRCUIT_OPEN, state !== 'closed')
+        }
+        this.#post({ __vq: 1, type: 'circuit', state })
+        this.kick()
+      },
+      deadLetter: (bytes, count, reason, attempts) =>
+        this.#deadLetterFile?.write(bytes, count, reason, attempts),
+    })
     this.#flushContext = {
       isLive: (lane) => this.#lanes.includes(lane),
       cut: () => this.#cut(),
