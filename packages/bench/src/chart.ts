@@ -19,7 +19,7 @@ const QUESTIONS: ReadonlyArray<readonly [title: string, match: RegExp]> = [
     'Kafka end to end, to librdkafka’s mock cluster in another process (not a real broker’s speed)',
     /^(e2e_kafka|peer\.kafka_direct)/,
   ],
-  ['Restart with a 1 GiB backlog', /^(start_with_backlog|recovery_queue)/],
+  ['Restart with a 1 GiB backlog', /^(start_empty_wal|start_with_backlog|recovery_queue)/],
   ['Pool topology: one pool or two', /^pool_topology/],
   ['pino: logging through VineQueue', /^pino\./],
 ]

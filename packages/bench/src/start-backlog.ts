@@ -8,25 +8,32 @@
  * faster than running a queue against a sender that is down, and the same
  * bytes). Each round gets its own copy of it: the segments hard-linked (the
  * queue only reads and deletes them), the last one — which the log reopens
- * for appending — copied. Subjects, interleaved in every round:
+ * for appending — copied and fdatasync'ed (untimed): with syncMode 'always'
+ * a crashed log's pages were on disk, while an unsynced 64 MiB copy made the
+ * first fdatasync of the open write it out (ext4 data=ordered), 30+ ms that
+ * were the bench's, not the log's. Subjects, interleaved in every round:
  *
  * - `start_with_backlog_ms`: `await queue.start()` on that copy (WAL
- *   syncMode always, the no-op sender module). The log scans only its last
+ *   syncMode always, the no-op sender module). The log checks only its last
  *   segment at open, here a full 64 MiB one (the worst case: a crash leaves
- *   it anywhere between empty and full); older segments are read while
- *   re-delivering.
+ *   it anywhere between empty and full), which it walks header by header (a
+ *   segment of 4 MiB or more; the WAL README's Recovery); older segments are
+ *   read while re-delivering.
  * - `recovery_queue.items_per_s`: the same queue, from the start() call to
  *   its 'recovered' event (the last backlog frame read and handed to the
  *   sender; `metrics().recovering` false), backlog items / that time.
  * - `start_with_backlog_small_tail_ms`: start() on the same backlog plus one
- *   segment holding a single frame: what the scan of the last segment costs.
+ *   segment holding a single frame (scanned: it is small): what checking the
+ *   last segment costs.
  * - `start_with_backlog_clean_ms`: start() on the 1 GiB backlog after a clean
  *   close (the copy opened and closed once with WriteAheadLog, untimed, which
  *   writes its `clean` record): the last segment is not scanned at all — a
  *   restart after `stop()`, where the full-segment shape is a restart after a
  *   crash.
  * - `start_empty_wal_ms`: start() on an empty WAL directory — the threads'
- *   and sender module's start-up, the floor of every start.
+ *   and sender module's start-up, the floor of every start. Beside it
+ *   `nested_thread_boot_ms` (thread-floor.ts): a bare worker thread starting
+ *   a bare worker thread, the floor under start() itself on this machine.
  * - `wal_recovery_same_run.items_per_s`: `WriteAheadLog.open` + `frames()`
  *   over the same log with no queue (wal-log.ts's recovery round): the floor
  *   of re-delivery.
@@ -39,7 +46,17 @@
  * these are CPU and copy costs, not the disk's read speed.
  */
 import { once } from 'node:events'
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import {
+  closeSync,
+  copyFileSync,
+  fdatasyncSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createQueue, type Queue } from '@vinequeue/core'
@@ -48,6 +65,7 @@ import type { BenchEvent } from './event.ts'
 import { NOOP_SENDER } from './noop-queue.ts'
 import { type Figure, formatValue, progress } from './report.ts'
 import { interleave, median } from './stats.ts'
+import { nestedThreadBoot } from './thread-floor.ts'
 import { encodeBatch } from './wal-log.ts'
 
 /** The WAL's (and the queue's) default segment size. */
@@ -113,7 +131,15 @@ function copyBacklog(backlog: Backlog, segments: number, dir: string): void {
   for (let i = 0; i < segments; i++) {
     const name = backlog.names[i]!
     if (i < segments - 1) linkSync(join(backlog.dir, name), join(dir, name))
-    else copyFileSync(join(backlog.dir, name), join(dir, name))
+    else {
+      copyFileSync(join(backlog.dir, name), join(dir, name))
+      const fd = openSync(join(dir, name), 'r+')
+      try {
+        fdatasyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+    }
   }
 }
 
@@ -185,6 +211,7 @@ function walRecoveryRound(backlog: Backlog): number {
 export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figure[]> {
   const root = mkdtempSync(join(tmpdir(), 'vq-bench-backlog-'))
   const empty: number[] = []
+  const threadFloor: number[] = []
   const full: number[] = []
   const small: number[] = []
   const clean: number[] = []
@@ -203,10 +230,12 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
     const dir = (what: string): string => join(root, `${what}-${round}`)
     // Warm-up (module loading, JIT), not recorded.
     await startOnly(dir('warm'))
+    await nestedThreadBoot()
     await interleave(
       BACKLOG_ROUNDS,
       [
         async () => void empty.push(await startOnly(dir('empty'))),
+        async () => void threadFloor.push(await nestedThreadBoot()),
         async () => {
           copyBacklog(backlog, SEGMENTS, dir('full'))
           const r = await startAndRecover(dir('full'), backlog.items)
@@ -231,7 +260,8 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
       (r) => {
         round = r
         progress(
-          `start_with_backlog round ${r}/${BACKLOG_ROUNDS}: start() empty ${empty.at(-1)!.toFixed(1)} ms, ` +
+          `start_with_backlog round ${r}/${BACKLOG_ROUNDS}: start() empty ${empty.at(-1)!.toFixed(1)} ms ` +
+            `(nested thread boot ${threadFloor.at(-1)!.toFixed(1)} ms), ` +
             `1 GiB backlog ${full.at(-1)!.toFixed(1)} ms, same + small tail ${small.at(-1)!.toFixed(1)} ms, ` +
             `after a clean close ${clean.at(-1)!.toFixed(1)} ms ` +
             `(WriteAheadLog.open alone ${openFull.at(-1)!.toFixed(1)} / ${openSmall.at(-1)!.toFixed(1)} ms); ` +
@@ -248,6 +278,11 @@ export async function runStartBacklog(pool: readonly BenchEvent[]): Promise<Figu
   }
   const startEmpty = { name: 'start_empty_wal_ms', value: median(empty) }
   return [
+    {
+      ...startEmpty,
+      unit: 'ms',
+      baseline: { name: 'nested_thread_boot_ms', value: median(threadFloor) },
+    },
     { name: 'start_with_backlog_ms', value: median(full), unit: 'ms', baseline: startEmpty },
     { name: 'start_with_backlog_small_tail_ms', value: median(small), unit: 'ms', baseline: startEmpty },
     { name: 'start_with_backlog_clean_ms', value: median(clean), unit: 'ms', baseline: startEmpty },

@@ -8,6 +8,7 @@ import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
 import type { Flight } from './flight.ts'
 import { HostTransport } from './host-transport.ts'
 import { isBackPressure, splitOutcome } from './outcome-split.ts'
+import type { StartedPool } from './pool-start.ts'
 import { PoolTransport } from './pool-transport.ts'
 import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
 import { retryDecision } from './retry-policy.ts'
@@ -53,7 +54,13 @@ export class Dispatcher {
   /** The last send failed `misconfigured` and none has succeeded since. */
   #misconfigured = false
 
-  constructor(config: PipelineConfig, metrics: MetricsWriter, hooks: DispatcherHooks) {
+  /** `pool`: the sender pool, when the thread's entry started it already (module senders). */
+  constructor(
+    config: PipelineConfig,
+    metrics: MetricsWriter,
+    pool: StartedPool | undefined,
+    hooks: DispatcherHooks,
+  ) {
     this.#config = config
     this.#metrics = metrics
     this.#hooks = hooks
@@ -71,7 +78,7 @@ export class Dispatcher {
       error: ErrorInfo | undefined,
     ): void => this.#outcome(flight, startedAt, failed, error)
     if (config.sender) {
-      this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult)
+      this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult, pool)
     } else {
       this.#host = new HostTransport(hooks.post, metrics, onResult)
       this.#transport = this.#host

@@ -15,6 +15,7 @@ import { Dispatcher } from './dispatcher.ts'
 import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
+import type { StartedPool } from './pool-start.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalBacklog } from './wal-backlog.ts'
@@ -103,7 +104,12 @@ export class Pipeline {
   /** Set until `ready` is posted: a stop before then abandons the start (see run). */
   #abortStart: (() => void) | undefined
 
-  constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
+  /** `pool`: the sender pool, started by the thread's entry before this code loaded (module senders). */
+  constructor(
+    data: PipelineWorkerData,
+    post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
+    pool?: StartedPool,
+  ) {
     const { config } = data
     this.#post = post
     this.#control = new Int32Array(data.control)
@@ -139,7 +145,7 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(config, this.#metrics, {
+    this.#dispatcher = new Dispatcher(config, this.#metrics, pool, {
       post,
       settled: (flight) => this.#settled(flight),
       outcome: (ms, success, backPressure) => {
@@ -199,7 +205,8 @@ export class Pipeline {
     const aborted = new Promise<'aborted'>((resolve) => {
       this.#abortStart = () => resolve('aborted')
     })
-    // The sender pool starts (and loads the sender module) while the WAL opens.
+    // The sender pool is starting (the thread's entry started it before this
+    // code loaded; a host-side sender is ready at once) while the WAL opens.
     const ready = this.#dispatcher.ready()
     ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
     // Opening the WAL scans only its last segment; older ones are read as
@@ -228,6 +235,9 @@ export class Pipeline {
     if ((await Promise.race([aborted, ready])) === 'aborted') return this.#abandonStart()
     this.#abortStart = undefined
     this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
+    // (Producers do not need the slabs faulted in: start() does not wait for it.)
+    this.#slabs.prefault()
+    this.#spillSlabs?.prefault()
     while (!this.#done) {
       const cutBefore = this.#nextId
       const loaded = this.#wal?.load(this.#slabs, this.#takeId) ?? false

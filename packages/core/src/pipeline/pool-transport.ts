@@ -6,29 +6,32 @@ import type { MetricsWriter } from '../metrics/writer.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderOpened,
   SenderPoolWorkerData,
   SenderTask,
   SenderTaskResult,
 } from '../sender-pool/protocol.ts'
-import { createWatchdogBuffer, Watchdog } from '../sender-pool/watchdog.ts'
-import { workerExecArgv } from '../worker-exec-argv.ts'
+import { Watchdog } from '../sender-pool/watchdog.ts'
 import type { Flight } from './flight.ts'
-import type { ErrorInfo, PipelineConfig } from './protocol.ts'
+import {
+  type PoolTransportConfig,
+  type StartedPool,
+  senderPoolWorkerData,
+  startSenderPool,
+} from './pool-start.ts'
+import type { ErrorInfo } from './protocol.ts'
 import { SLAB_HEADER_BYTES } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
 /** Grace after `sendTimeoutMs` before a sender thread whose event loop is stuck is terminated. */
 const TERMINATE_GRACE_MS = 1000
 
+/** While close() waits for the senders' replies: how often it looks for threads that built one meanwhile (ms). */
+const LATE_SENDER_POLL_MS = 20
+
 /** How often the watchdog looks for stuck sender threads (ms). */
 const WATCHDOG_INTERVAL_MS = 250
 
-/** The options the pool transport reads (`sender` set: a module sender). */
-export type PoolTransportConfig = Pick<
-  PipelineConfig,
-  'sender' | 'senderThreads' | 'senderConcurrency' | 'sendTimeoutMs'
-> & { readonly sender: NonNullable<PipelineConfig['sender']> }
+export type { PoolTransportConfig } from './pool-start.ts'
 
 /**
  * Attempts on the sender pool (piscina threads that load the sender module
@@ -43,73 +46,64 @@ export class PoolTransport implements Transport {
   readonly #metrics: MetricsWriter
   readonly #onResult: AttemptResult
   readonly #workerData: SenderPoolWorkerData
-  /** Created by ready(). */
+  /** Started by the first ready(), or before this transport was made (`started`). */
   #pool: Piscina | undefined
+  #ping: Promise<SenderTaskResult> | undefined
+  #ready: Promise<void> | undefined
   readonly #watchdog: Watchdog
   #watchdogTimer: NodeJS.Timeout | undefined
   /** Sends on threads the watchdog terminated, whose rejections are still to come (counted as timeouts). */
   #killedSends = 0
-  /** Listens on the close channel from the start: counts sender threads that built a sender. */
+  /** The close channel (its replies; which threads built a sender is in the watchdog table). */
   readonly #closeListener: BroadcastChannel
-  /** Sender threads (by threadId) that built a sender. */
-  readonly #openedSenders = new Set<number>()
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
-  constructor(config: PoolTransportConfig, metrics: MetricsWriter, onResult: AttemptResult) {
+  /** `started`: the pool, when the pipeline thread's entry started it already (pool-start.ts). */
+  constructor(
+    config: PoolTransportConfig,
+    metrics: MetricsWriter,
+    onResult: AttemptResult,
+    started?: StartedPool,
+  ) {
     this.#config = config
     this.#metrics = metrics
     this.#onResult = onResult
-    const watchdog = createWatchdogBuffer()
-    this.#watchdog = new Watchdog(watchdog)
-    /** BroadcastChannel name on which sender threads are asked to close their senders. */
-    const closeChannel = `vinequeue-sender-close-${process.pid}-${Math.random().toString(36).slice(2)}`
-    this.#workerData = {
-      module: config.sender.module,
-      options: config.sender.options,
-      sendTimeoutMs: config.sendTimeoutMs,
-      closeChannel,
-      watchdog,
-    }
-    this.#closeListener = new BroadcastChannel(closeChannel)
+    this.#workerData = started?.workerData ?? senderPoolWorkerData(config)
+    this.#watchdog = new Watchdog(this.#workerData.watchdog)
+    this.#closeListener = new BroadcastChannel(this.#workerData.closeChannel)
     this.#closeListener.unref()
+    // (No message comes before stop(): the first one a thread receives loads Node's MessageEvent.)
     this.#closeListener.onmessage = (event: MessageEvent) => {
-      const msg = event.data as SenderOpened | SenderCloseReply
-      if (msg?.__vq !== 1) return
-      if (msg.type === 'opened') {
-        this.#openedSenders.add(msg.threadId)
-        // A thread that built its sender after the close request went out: ask again.
-        if (this.#onCloseReply)
-          this.#closeListener.postMessage({ __vq: 1, type: 'close' } satisfies SenderCloseRequest)
-      } else if (msg.type === 'closed') this.#onCloseReply?.(msg)
+      const msg = event.data as SenderCloseReply
+      if (msg?.__vq === 1 && msg.type === 'closed') this.#onCloseReply?.(msg)
     }
+    if (started) this.#adopt(started)
+  }
+
+  #adopt({ pool, ping }: StartedPool): void {
+    this.#pool = pool
+    this.#ping = ping
+    pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog.release(worker.id))
+    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
+    this.#watchdogTimer.unref()
   }
 
   /**
-   * Starts the pool (piscina is loaded only here, so only for module
-   * senders) and loads the sender module in a pool thread; rejects with its
-   * error.
+   * Starts the pool unless it was started already, and resolves once a pool
+   * thread has built its sender; rejects with the sender module's load error.
    */
-  async ready(): Promise<void> {
-    const config = this.#config
-    const { Piscina } = await import('piscina')
-    if (this.#closed) return // (closed while piscina loaded: no pool to start)
-    this.#pool = new Piscina({
-      filename: new URL('../sender-pool/loader.cjs', import.meta.url).href,
-      workerData: this.#workerData,
-      minThreads: config.senderThreads,
-      maxThreads: config.senderThreads,
-      concurrentTasksPerWorker: config.senderConcurrency,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      execArgv: workerExecArgv(),
-      // Sends are async I/O: a worker parked in Atomics.wait between tasks
-      // would stall its own in-flight requests, so tasks come by message.
-      atomics: 'disabled',
-    })
-    this.#pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog.release(worker.id))
-    this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
-    this.#watchdogTimer.unref()
-    const res = (await this.#pool.run({ __vq: 1, type: 'ping' } satisfies SenderTask)) as SenderTaskResult
+  ready(): Promise<void> {
+    this.#ready ??= this.#start()
+    return this.#ready
+  }
+
+  async #start(): Promise<void> {
+    if (!this.#pool) {
+      if (this.#closed) return // (closed before it started: no pool to start)
+      this.#adopt(startSenderPool(this.#config, this.#workerData))
+    }
+    const res = await this.#ping!
     // (The error keeps its code, module and cause: start() rejects with it as what it is.)
     if (res.type === 'loadFailed') throw Object.assign(new Error(res.error.message), res.error)
     if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
@@ -199,22 +193,40 @@ export class PoolTransport implements Transport {
     const errors: ErrorInfo[] = []
     // Threads that exited (a crash, or terminated after a hung send) have nothing left to close.
     const alive = new Set(this.#pool!.threads.map((t) => t.threadId))
-    for (const id of this.#openedSenders) if (!alive.has(id)) this.#openedSenders.delete(id)
+    const asked = new Set(this.#watchdog.closing().filter((id) => alive.has(id)))
+    const waiting = new Set(asked)
     try {
-      if (this.#openedSenders.size === 0) return errors
+      if (asked.size === 0) return errors
       await new Promise<void>((resolve) => {
-        let replies = 0
+        // A thread that builds its sender while this waits closes it unasked
+        // (it finds CLOSING set): it is looked for, and waited for, too —
+        // at every reply and every LATE_SENDER_POLL_MS.
+        const lookAgain = (): void => {
+          for (const id of this.#watchdog.closing()) {
+            if (!asked.has(id)) {
+              asked.add(id)
+              waiting.add(id)
+            }
+          }
+        }
+        const late = setInterval(lookAgain, LATE_SENDER_POLL_MS)
+        late.unref()
         const timer = setTimeout(() => {
+          clearInterval(late)
           errors.push({
             name: 'SenderCloseTimeoutError',
-            message: `${this.#openedSenders.size - replies} of ${this.#openedSenders.size} sender threads did not close their sender within ${timeoutMs} ms`,
+            message: `${waiting.size} of ${asked.size} sender threads did not close their sender within ${timeoutMs} ms`,
           })
           resolve()
         }, timeoutMs)
         this.#onCloseReply = (reply) => {
           if (reply.error) errors.push(reply.error)
-          if (++replies >= this.#openedSenders.size) {
+          asked.add(reply.threadId)
+          waiting.delete(reply.threadId)
+          lookAgain()
+          if (waiting.size === 0) {
             clearTimeout(timer)
+            clearInterval(late)
             resolve()
           }
         }

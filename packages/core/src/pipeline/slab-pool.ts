@@ -1,4 +1,4 @@
-import { prefault } from '../ring/layout.ts'
+import { prefault, prefaultInUse } from '../ring/layout.ts'
 
 /**
  * Pooled shared slabs that hold batches. The pipeline fills a slab straight
@@ -45,8 +45,10 @@ export class Slab {
   /** A timed-out in-thread send may still read it: never reuse. */
   tainted = false
 
-  constructor(capacity: number) {
-    this.sab = prefault(new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity))
+  /** `faulted` false: its pages are faulted in later (SlabPool.prefault). */
+  constructor(capacity: number, faulted = true) {
+    const sab = new SharedArrayBuffer(SLAB_HEADER_BYTES + capacity)
+    this.sab = faulted ? prefault(sab) : sab
     this.header = new Int32Array(this.sab, 0, 4)
     this.data = new Uint8Array(this.sab, SLAB_HEADER_BYTES)
   }
@@ -86,10 +88,21 @@ export class SlabPool {
     for (let i = 0; i < count; i++) this.#free.push(this.#create())
   }
 
+  /** (Its pages are not faulted in yet: see prefault.) */
   #create(): Slab {
-    const slab = new Slab(this.#capacity)
+    const slab = new Slab(this.#capacity, false)
     this.all.push(slab)
     return slab
+  }
+
+  /**
+   * Faults in the pages of every slab (megabytes: a page fault each 4 KiB,
+   * milliseconds in all). Called by the pipeline once start() has its
+   * answer rather than at construction, which is on start()'s path; safe
+   * while slabs are in use.
+   */
+  prefault(): void {
+    for (const slab of this.all) prefaultInUse(slab.sab)
   }
 
   get available(): number {

@@ -144,6 +144,16 @@ export function prefault(sab: SharedArrayBuffer): SharedArrayBuffer {
   return sab
 }
 
+/**
+ * `prefault` for a buffer that may be in use already: an atomic add of 0
+ * faults the page in (a write) without changing a byte another thread may
+ * be writing.
+ */
+export function prefaultInUse(sab: SharedArrayBuffer): void {
+  const u8 = new Uint8Array(sab)
+  for (let i = 0; i < u8.length; i += 4096) Atomics.add(u8, i, 0)
+}
+
 /** Data capacity of a lane buffer. */
 export function laneCapacity(sab: SharedArrayBuffer): number {
   return sab.byteLength - LANE_HEADER_BYTES

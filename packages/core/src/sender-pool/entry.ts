@@ -8,7 +8,6 @@
 // worker_threads.workerData); reading it here spares the thread loading
 // piscina's main module a second time (a noticeable part of queue.start():
 // note `sender_pool.piscina_load` in packages/bench/README.md).
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
@@ -19,12 +18,11 @@ import type { Sender } from '../sender/types.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderOpened,
   SenderPoolWorkerData,
   SenderTask,
   SenderTaskResult,
 } from './protocol.ts'
-import { joinWatchdog, WatchdogSlot } from './watchdog.ts'
+import { closingRequested, joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
 async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
   const data = workerData as SenderPoolWorkerData
@@ -37,9 +35,12 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
     const error = (err as { info?: ErrorInfo }).info ?? loadFailure(data.module, 'load', err)
     return async () => ({ __vq: 1, type: 'loadFailed', error })
   }
-  listenForClose(data.closeChannel, sender)
+  // Listening before the row is claimed: a close request sent after the pipeline
+  // saw the row reaches this thread; one sent before it is seen as CLOSING.
+  const close = listenForClose(data.closeChannel, sender)
   const watchdog = new Int32Array(data.watchdog)
   const row = joinWatchdog(data.watchdog, threadId)
+  if (closingRequested(data.watchdog)) close()
 
   return async function run(task: SenderTask): Promise<SenderTaskResult> {
     switch (task.type) {
@@ -159,6 +160,9 @@ function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): E
  */
 function syntaxErrorLocation(module: string): string | undefined {
   try {
+    // (Loaded here, on this failure path only: node:child_process brings net, dgram and
+    // streams with it, a few ms of every sender thread's start-up otherwise.)
+    const { spawnSync } = process.getBuiltinModule('node:child_process')
     const { stderr } = spawnSync(
       process.execPath,
       ['--input-type=module', '-e', `await import(${JSON.stringify(module)})`],
@@ -175,26 +179,33 @@ function syntaxErrorLocation(module: string): string | undefined {
   }
 }
 
-/** Runs the sender's close() once when the pipeline asks (queue stop), and replies. */
-function listenForClose(name: string, sender: Sender): void {
+/**
+ * Runs the sender's close() once when the pipeline asks (queue stop), and
+ * replies. Returns the same close, for a thread that finds the request
+ * already made.
+ */
+function listenForClose(name: string, sender: Sender): () => void {
   const channel = new BroadcastChannel(name)
   // The pool's own lifetime keeps this thread alive; the channel must not.
   channel.unref()
   let closing = false
-  channel.onmessage = async (event: MessageEvent) => {
-    const msg = event.data as SenderCloseRequest
-    if (msg?.__vq !== 1 || msg.type !== 'close' || closing) return
+  const close = async (): Promise<void> => {
+    if (closing) return
     closing = true
-    let reply: SenderCloseReply = { __vq: 1, type: 'closed' }
+    let reply: SenderCloseReply = { __vq: 1, type: 'closed', threadId }
     try {
       await sender.close?.()
     } catch (err) {
-      reply = { __vq: 1, type: 'closed', error: errorInfo(err) }
+      reply = { __vq: 1, type: 'closed', threadId, error: errorInfo(err) }
     }
     channel.postMessage(reply)
     channel.close()
   }
-  channel.postMessage({ __vq: 1, type: 'opened', threadId } satisfies SenderOpened)
+  channel.onmessage = (event: MessageEvent) => {
+    const msg = event.data as SenderCloseRequest
+    if (msg?.__vq === 1 && msg.type === 'close') void close()
+  }
+  return () => void close()
 }
 
 const handler: Promise<(task: SenderTask) => Promise<SenderTaskResult>> = load()

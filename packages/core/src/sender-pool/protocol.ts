@@ -13,18 +13,12 @@ export interface SenderPoolWorkerData {
   readonly sendTimeoutMs: number
   /**
    * BroadcastChannel name on which the pipeline asks every sender thread to
-   * close its sender (piscina has no per-thread shutdown hook).
+   * close its sender (piscina has no per-thread shutdown hook). Which
+   * threads built one is in the watchdog table.
    */
   readonly closeChannel: string
   /** Heartbeat table (watchdog.ts): how the pipeline finds a thread whose event loop is stuck. */
   readonly watchdog: SharedArrayBuffer
-}
-
-/** On the close channel: a sender thread → pipeline, once it built its sender (threads load the module on their first task). */
-export interface SenderOpened {
-  readonly __vq: 1
-  readonly type: 'opened'
-  readonly threadId: number
 }
 
 /** On the close channel: pipeline → every sender thread. */
@@ -37,6 +31,7 @@ export interface SenderCloseRequest {
 export interface SenderCloseReply {
   readonly __vq: 1
   readonly type: 'closed'
+  readonly threadId: number
   readonly error?: ErrorInfo
 }
 

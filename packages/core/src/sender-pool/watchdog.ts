@@ -4,19 +4,31 @@
  * own per-task abort would do it, but it only gives an abortable task to an
  * idle thread, i.e. one send per thread at a time (senderConcurrency lost).
  *
- * Watchdog SharedArrayBuffer, Int32 slots; one row per live sender thread:
+ * Watchdog SharedArrayBuffer, Int32 slots; one row per live sender thread
+ * that built its sender:
  *
+ *   +-----------+
+ *   | CLOSING   |                           slot 0
  *   +-----------+-----------+-----------+
  *   | THREAD_ID | RUNNING   | BEAT      |   row r at (1 + r × 3)
  *   +-----------+-----------+-----------+
  *
- * A thread claims a free row (THREAD_ID 0 → its threadId, CAS), counts the
- * sends it runs (RUNNING) and bumps BEAT every BEAT_MS while its event loop
- * turns. The pipeline thread terminates a thread whose BEAT stood still for
- * longer than the send deadline plus a grace while it had sends running,
- * and frees its row.
+ * A thread claims a free row (THREAD_ID 0 → its threadId, CAS) once its
+ * sender is built, counts the sends it runs (RUNNING) and bumps BEAT every
+ * BEAT_MS while its event loop turns. The pipeline thread terminates a
+ * thread whose BEAT stood still for longer than the send deadline plus a
+ * grace while it had sends running, and frees its row.
+ *
+ * The rows are also how the pipeline knows which threads have a sender to
+ * close at stop (a message per thread would cost start() more: the first
+ * BroadcastChannel message a thread receives loads Node's MessageEvent,
+ * note `start.timeline` in packages/bench/README.md). CLOSING is set before
+ * the close request goes out; a thread that claims its row after that
+ * closes its sender unasked.
  */
 export const WatchdogSlot = { THREAD_ID: 0, RUNNING: 1, BEAT: 2 } as const
+/** Slot 0: the pipeline asked the sender threads to close their senders. */
+const CLOSING = 0
 const ROW = 3
 export const WATCHDOG_ROWS = 256
 export const BEAT_MS = 100
@@ -41,6 +53,11 @@ export function joinWatchdog(sab: SharedArrayBuffer, threadId: number): number {
     }
   }
   return -1
+}
+
+/** Sender-thread side: whether the pipeline has asked the threads to close their senders. */
+export function closingRequested(sab: SharedArrayBuffer): boolean {
+  return Atomics.load(new Int32Array(sab), CLOSING) === 1
 }
 
 /** Pipeline side: remembers when each row's beat last moved. */
@@ -72,6 +89,20 @@ export class Watchdog {
       Atomics.store(this.#table, at + WatchdogSlot.THREAD_ID, 0)
     }
     return out
+  }
+
+  /**
+   * Marks the table closing (threads that build a sender from now on close
+   * it unasked) and returns the threads that have built one so far.
+   */
+  closing(): number[] {
+    Atomics.store(this.#table, CLOSING, 1)
+    const threads: number[] = []
+    for (let row = 0; row < WATCHDOG_ROWS; row++) {
+      const threadId = Atomics.load(this.#table, rowOffset(row) + WatchdogSlot.THREAD_ID)
+      if (threadId !== 0) threads.push(threadId)
+    }
+    return threads
   }
 
   /** Frees the row of a thread that exited (so a new thread can take it). */

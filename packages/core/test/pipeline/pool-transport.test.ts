@@ -26,13 +26,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) c()
 })
 
-function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs = 30_000) {
+function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs = 30_000, senderThreads = 1) {
   const answers: Answer[] = []
   const metrics = new MetricsWriter(createMetricsBuffer())
   const transport = new PoolTransport(
     {
       sender: { module: new URL(`../fixtures/${fixture}`, import.meta.url).href, options },
-      senderThreads: 1,
+      senderThreads,
       senderConcurrency: 4,
       sendTimeoutMs,
     },
@@ -120,5 +120,27 @@ describe('PoolTransport', () => {
     const errors = await failing.transport.close(5000)
     expect(errors).toHaveLength(1)
     expect(errors[0]!.message).toMatch(/^close failed in thread \d+$/)
+  })
+
+  it('close() also closes the sender of a thread that built it while close() waited', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const file = join(dir, 'log')
+    // Two threads: the ping is answered by the one that builds at once; the
+    // other builds 300 ms later, finds the close already asked for, closes
+    // unasked (taking 300 ms longer) while the first one's close() waits for it.
+    const { transport } = pool(
+      'closing-sender.mjs',
+      { file, later: { factoryMs: 300, closeMs: 300 } },
+      30_000,
+      2,
+    )
+    await transport.ready()
+    expect(await transport.close(10_000)).toEqual([])
+    const lines = readFileSync(file, 'utf8').trim().split('\n')
+    const opened = lines.filter((l) => l.startsWith('opened ')).map((l) => l.slice(7))
+    const closed = lines.filter((l) => l.startsWith('closed ')).map((l) => l.slice(7))
+    expect(opened).toHaveLength(2)
+    expect(closed.sort()).toEqual([...opened].sort())
   })
 })

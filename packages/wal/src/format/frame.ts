@@ -65,31 +65,45 @@ export type FrameCheck =
   /** The bytes at this offset are not a valid frame. */
   | { readonly ok: false; readonly reason: 'bad-header' | 'bad-payload' | 'bad-version' }
 
+/**
+ * Checks the frame header starting at `offset` of `bytes` (its own CRC, not
+ * the payload's): the header, or why not. Only a header that checks out
+ * gives a `length` to follow.
+ */
+export function checkFrameHeader(
+  bytes: Uint8Array,
+  offset: number,
+): FrameHeader | { readonly reason: 'short' | 'bad-header' | 'bad-version' } {
+  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return { reason: 'short' }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES)
+  if (view.getUint32(0, true) !== FRAME_MAGIC) return { reason: 'bad-header' }
+  const headerCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + offset, 28))
+  if (view.getUint32(28, true) !== headerCrc) return { reason: 'bad-header' }
+  if (view.getUint8(4) !== FRAME_VERSION) return { reason: 'bad-version' }
+  const length = view.getUint32(20, true)
+  if (length > MAX_FRAME_PAYLOAD) return { reason: 'bad-header' }
+  return {
+    flags: view.getUint8(5),
+    keyId: view.getUint16(6, true),
+    firstSeq: Number(view.getBigUint64(8, true)),
+    count: view.getUint32(16, true),
+    length,
+  }
+}
+
+/** The payload CRC32C a checked header announces, at `offset` of `bytes` (the header's start). */
+export function payloadCrcOf(bytes: Uint8Array, offset: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES).getUint32(24, true)
+}
+
 /** Checks the frame starting at `offset` of `bytes` (a whole segment or a window of it). */
 export function checkFrame(bytes: Uint8Array, offset: number): FrameCheck {
-  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return { ok: false, reason: 'short' }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES)
-  if (view.getUint32(0, true) !== FRAME_MAGIC) return { ok: false, reason: 'bad-header' }
-  const headerCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + offset, 28))
-  if (view.getUint32(28, true) !== headerCrc) return { ok: false, reason: 'bad-header' }
-  if (view.getUint8(4) !== FRAME_VERSION) return { ok: false, reason: 'bad-version' }
-  const length = view.getUint32(20, true)
-  if (length > MAX_FRAME_PAYLOAD) return { ok: false, reason: 'bad-header' }
+  const header = checkFrameHeader(bytes, offset)
+  if ('reason' in header) return { ok: false, reason: header.reason }
   const payloadOffset = offset + FRAME_HEADER_BYTES
-  const end = payloadOffset + length
+  const end = payloadOffset + header.length
   if (end > bytes.byteLength) return { ok: false, reason: 'short' }
-  const payloadCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + payloadOffset, length))
-  if (view.getUint32(24, true) !== payloadCrc) return { ok: false, reason: 'bad-payload' }
-  return {
-    ok: true,
-    header: {
-      flags: view.getUint8(5),
-      keyId: view.getUint16(6, true),
-      firstSeq: Number(view.getBigUint64(8, true)),
-      count: view.getUint32(16, true),
-      length,
-    },
-    payloadOffset,
-    end,
-  }
+  const payloadCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + payloadOffset, header.length))
+  if (payloadCrcOf(bytes, offset) !== payloadCrc) return { ok: false, reason: 'bad-payload' }
+  return { ok: true, header, payloadOffset, end }
 }

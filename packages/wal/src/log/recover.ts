@@ -21,7 +21,7 @@ import {
 } from './layout.ts'
 import type { Reserve } from './reserve.ts'
 import { createWatermark } from './retention.ts'
-import { type Segment, scanSegmentFile } from './segment.ts'
+import { type Segment, scanSegmentFile, WALK_MIN_BYTES, walkSegmentFile } from './segment.ts'
 
 /** What opening found on disk. */
 export interface RecoveryReport {
@@ -46,6 +46,13 @@ export interface RecoveryReport {
    * when it reaches it, and appends go to a new segment.
    */
   readonly cleanClose: boolean
+  /**
+   * The last segment (at least 4 MiB, not closed cleanly) was walked header
+   * by header instead of scanned (`frames` is 0): its payloads are checked
+   * by a reader when it reaches them, as an older segment's are, and appends
+   * go to a new segment. A torn tail is still cut at open.
+   */
+  readonly walked: boolean
   /** Pieces of damage copied (or moved) to `quarantine/` while opening. */
   readonly quarantined: number
 }
@@ -63,6 +70,7 @@ export interface Recovered {
   readonly truncatedBytes: number
   readonly watermarkReset: boolean
   readonly cleanClose: boolean
+  readonly walked: boolean
   /**
    * `nextSeq` is past every sequence number the log ever gave: a segment is
    * left (numbers go on from its last frame), or the watermark was read
@@ -78,7 +86,7 @@ export function recoveryReport(
   pendingItems: number,
   quarantined: number,
 ): RecoveryReport {
-  const { frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose } = found
+  const { frames, corruptRegions, truncatedBytes, watermarkReset, cleanClose, walked } = found
   return {
     segments,
     frames,
@@ -87,6 +95,7 @@ export function recoveryReport(
     truncatedBytes,
     watermarkReset,
     cleanClose,
+    walked,
     quarantined,
   }
 }
@@ -107,7 +116,9 @@ export function lockDir(fs: WalFs, dir: string, reserve: Reserve): void {
 /**
  * Opening reads the watermark, lists the segments and scans only the last
  * one (where a crash can leave a torn tail, cut here so appends continue
- * after the last valid frame). Older segments were complete when the next
+ * after the last valid frame) — or, when it is large, walks its frame
+ * headers (segment.ts walkSegmentFile), cuts a torn tail the same way and
+ * leaves the payloads to readers, appends going to a new segment. Older segments were complete when the next
  * one was started; a reader checks them frame by frame when it reaches
  * them, so opening a log with a large backlog takes milliseconds. After a
  * clean close (its `clean` record still true of the last segment) not even
@@ -153,6 +164,7 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
   let truncatedBytes = 0
   let frames = 0
   let cleanClose = false
+  let walked = false
   const clean = readCleanClose(fs, dir)
   for (const [i, name] of names.entries()) {
     const path = join(dir, name)
@@ -169,6 +181,21 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
         nextSeq = Math.max(nextSeq, clean!.nextSeq) // (appends start a new segment)
         cleanClose = true
       }
+      continue
+    }
+    // A large last segment is walked, not scanned: it is left to readers as
+    // an older one is, and appends start a new segment.
+    const bytes = size >= 0 ? size : withFd(fs, path, 'r', (fd) => fs.fstatSizeSync(fd))
+    const walk = bytes >= WALK_MIN_BYTES ? walkSegmentFile(fs, path, firstSeq) : undefined
+    if (walk) {
+      const seg: Segment = { name, path, firstSeq, frames: undefined, size: walk.validEnd, unsaved: [] }
+      if (walk.tornBytes > 0) {
+        cutTail(fs, keeper, seg, walk.validEnd, walk.validEnd + walk.tornBytes)
+        truncatedBytes += walk.tornBytes
+      }
+      segments.push(seg)
+      nextSeq = Math.max(nextSeq, walk.nextSeq)
+      walked = true
       continue
     }
     const scan = scanSegmentFile(fs, path)
@@ -198,6 +225,7 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
     truncatedBytes,
     watermarkReset,
     cleanClose,
+    walked,
     continuous,
   }
 }
