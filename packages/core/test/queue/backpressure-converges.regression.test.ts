@@ -203,15 +203,17 @@ describe("a stalled target, fullPolicy 'spill'", () => {
         maxBatchSize: 100,
         maxInFlightBatches: 2,
         flushIntervalMs: 5,
-        // Far shorter than the run: the held-back clock must keep restarting while the log drains.
-        maxBlockMs: 100,
+        // Far shorter than the run (~2.5 s on a quiet machine), yet long enough that a
+        // busy machine's scheduling gaps do not reach it: the held-back clock must keep
+        // restarting while the log drains.
+        maxBlockMs: 500,
         fullPolicy: 'spill',
         wal: { dir, syncMode: 'none' },
       },
       target.open,
     )
-    // ~40 lanes' worth: far more than memory holds.
-    const total = 100_000
+    // ~160 lanes' worth: far more than memory holds.
+    const total = 400_000
     const result = await bounded(produceUntilRefused(q, total))
     expect(result).not.toBe('timeout')
     if (result === 'timeout') return
