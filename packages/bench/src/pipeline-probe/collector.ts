@@ -99,6 +99,11 @@ export class ProbeCollector {
     return out
   }
 
+  /** Milliseconds of `tag`'s windows, all together. */
+  windowMs(tag: string): number {
+    return (this.#windows.get(tag) ?? []).reduce((sum, [a, b]) => sum + (b - a), 0)
+  }
+
   async close(): Promise<void> {
     this.#channel.close()
     await this.#idle.terminate()
