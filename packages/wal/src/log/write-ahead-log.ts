@@ -254,7 +254,7 @@ export class WriteAheadLog {
     }
   }
 
-  /** Syncs, records the clean close (`clean`) and closes. Idempotent. */
+  /** Syncs, records the clean close (`clean`), removes the pre-created next segment and closes. Idempotent. */
   close(): void {
     if (this.#closed) return
     if (this.#writer.needsSync) this.sync()
