@@ -87,10 +87,9 @@ export function syncInBackground(fs: WalFs, fd: number, call: 'fdatasync' | 'fsy
 }
 
 /**
- * Opens `path` in libuv's thread pool (a file's creation, or a directory's
- * open, waits for the file system's journal: ext4 held one for 124 ms here);
- * on this thread for a file-system layer without the callback form. Rejects
- * with the system error.
+ * Opens `path` in libuv's thread pool (creating a file waits for the file
+ * system's journal: ext4 held one for 124 ms here); on this thread for a
+ * file-system layer without the callback form. Rejects with the system error.
  */
 export function openInBackground(fs: WalFs, path: string, flags: string): Promise<number> {
   const open = fs.open

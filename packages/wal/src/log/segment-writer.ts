@@ -54,7 +54,7 @@ export class SegmentWriter {
   readonly #unsynced: number[] = []
   /** A segment was created since the directory was last fsync'ed (the next sync does). */
   #dirDirty = false
-  /** `next-segment`: the next segment, created empty in libuv's thread pool (see #prepareNext). */
+  /** `next-segment`: the next segment, created empty in libuv's thread pool (see prepareNext). */
   readonly #nextPath: string
   /** Its descriptor once created, -1 until then (and once a rotation took it). */
   #nextFd = -1
@@ -347,7 +347,7 @@ export class SegmentWriter {
       try {
         for (const c of closed) await syncInBackground(this.#fs, c, 'fdatasync')
         if (dir) {
-          // Opened and closed in the thread pool too: a directory's open waits for the journal like a creation.
+          // Opened and closed in the thread pool too: the sync makes no file-system call on this thread.
           const dirFd = await openInBackground(this.#fs, this.#dir, 'r')
           try {
             await syncInBackground(this.#fs, dirFd, 'fsync')
