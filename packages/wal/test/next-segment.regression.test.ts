@@ -185,7 +185,10 @@ describe('the next segment, pre-created off the owner thread', () => {
     expect((await cli(['verify', dir])).code).toBe(0)
     const inspected = await cli(['inspect', dir])
     expect(inspected.code).toBe(0)
-    expect(inspected.stdout).not.toContain(NEXT)
+    expect(inspected.stdout).toMatch(
+      /next {7}next-segment \(0 B\): created ahead of the next rotation; not a segment/,
+    )
+    expect(inspected.stdout).toMatch(/segments {3}4\n/)
 
     const wal = WriteAheadLog.open(dir, { segmentBytes: 4096 })
     expect(wal.recovery).toMatchObject({ segments: 4, pendingItems: 7, corruptRegions: 0, quarantined: 0 })
