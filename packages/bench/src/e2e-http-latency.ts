@@ -47,6 +47,7 @@ import { type Queue, QueueFullError } from '@vinequeue/core'
 import { DirectPoster, InFlight } from './direct-undici.ts'
 import { HTTP_ITEMS, httpRound, startHttpQueue, WARM_UP_ITEMS } from './e2e-http.ts'
 import { type BenchEvent, makeEvents, POOL_MASK } from './event.ts'
+import { type Distribution, distribution, ProbeCollector, probeFsModule } from './pipeline-probe/collector.ts'
 import { type Figure, progress } from './report.ts'
 import type { SinkLatency } from './sink/protocol.ts'
 import { wallClockMs } from './sink/protocol.ts'
@@ -60,6 +61,9 @@ const LATENCY_ROUNDS = 5
 const POST_ITEMS = 100
 /** Requests the paced naive peer may have in flight (its pool's sockets). */
 const POST_IN_FLIGHT = 16
+/** The pipeline probe's tag for the lowLatency queue, and the idle thread's. */
+const LOW_LATENCY_TAG = 'lowLatency'
+const IDLE_TAG = 'idle'
 
 /**
  * Offers `n` items at `rate` items/s: every tick, `emit(from, to)` gets the
@@ -94,16 +98,24 @@ interface LatencyRound {
   readonly delivered: number
 }
 
+/** While a round of the probed queue runs, its probe's figures (and the idle thread's) count. */
+interface ProbeWindow {
+  readonly probe: ProbeCollector
+  readonly tag: string
+}
+
 async function queueLatencyRound(
   q: Queue,
   sink: SinkProcess,
   events: BenchEvent[],
   rate: number,
   n: number,
+  probed?: ProbeWindow,
 ): Promise<LatencyRound> {
   const { reached } = await sink.arm(n, 'latency')
   let full = 0
   const waiting: Array<Promise<unknown>> = []
+  probed?.probe.begin(probed.tag, IDLE_TAG)
   const t0 = performance.now()
   const offered = await pace(
     rate,
@@ -133,6 +145,7 @@ async function queueLatencyRound(
   const drained = q.drain()
   const { at, result } = await reached
   await drained
+  probed?.probe.end(probed.tag, IDLE_TAG)
   return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000) }
 }
 
@@ -183,7 +196,13 @@ async function e2eHttpMaxima(
   const lowLatency: number[] = []
   const qd = await startHttpQueue(join(root, 'max-default'), sink.url)
   queues.push(qd)
-  const ql = await startHttpQueue(join(root, 'max-low-latency'), sink.url, { preset: 'lowLatency' })
+  // The lowLatency queue's pipeline thread carries the probe (its `wal.fs` module): pauses, fdatasyncs.
+  const ql = await startHttpQueue(
+    join(root, 'max-low-latency'),
+    sink.url,
+    { preset: 'lowLatency' },
+    probeFsModule(LOW_LATENCY_TAG),
+  )
   queues.push(ql)
   await httpRound(qd, sink, pool, WARM_UP_ITEMS)
   await httpRound(ql, sink, pool, WARM_UP_ITEMS)
@@ -199,6 +218,8 @@ interface Level {
   readonly label: string
   readonly rate: number
   readonly q: Queue
+  /** The queue's pipeline thread is probed under this tag. */
+  readonly probed?: ProbeWindow
   readonly queue: LatencyRound[]
   readonly direct: LatencyRound[]
 }
@@ -220,6 +241,7 @@ export async function runE2eHttpLatency(
   const sink = await SinkProcess.start()
   const poster = new DirectPoster(sink.url, POST_IN_FLIGHT)
   const queues: Queue[] = []
+  const probe = new ProbeCollector()
   const measured = figures.find((f) => f.name === 'e2e_http.items_per_s')?.value
   let maxima = { defaults: Number.NaN, lowLatency: Number.NaN }
   let offset = 0
@@ -232,7 +254,14 @@ export async function runE2eHttpLatency(
     const lowLatencyMax = maxima.lowLatency
     const { ql: low, qd: defaults } = measuredMaxima
     levels.push(
-      { label: 'lowLatency preset at half its max', rate: lowLatencyMax / 2, q: low, queue: [], direct: [] },
+      {
+        label: 'lowLatency preset at half its max',
+        rate: lowLatencyMax / 2,
+        q: low,
+        probed: { probe, tag: LOW_LATENCY_TAG },
+        queue: [],
+        direct: [],
+      },
       { label: 'default preset at half e2e_http', rate: max / 2, q: defaults, queue: [], direct: [] },
     )
     // This step stamps `ts`: its own events, so the shared pool stays as generated.
@@ -256,7 +285,10 @@ export async function runE2eHttpLatency(
       levels.flatMap((level) => {
         const n = Math.round(level.rate * SECONDS)
         return [
-          async () => void level.queue.push(await queueLatencyRound(level.q, sink, events, level.rate, n)),
+          async () =>
+            void level.queue.push(
+              await queueLatencyRound(level.q, sink, events, level.rate, n, level.probed),
+            ),
           async () => void level.direct.push(await directLatencyRound(poster, sink, events, level.rate, n)),
         ]
       }),
@@ -277,8 +309,10 @@ export async function runE2eHttpLatency(
           `send p50 ${m.sendLatencyP50} p99 ${m.sendLatencyP99} ms (since the queue started)`,
       )
     }
+    await probe.settle()
   } finally {
     for (const q of queues) await q.stop()
+    await probe.close()
     await poster.close()
     await sink.close()
     rmSync(root, { recursive: true, force: true })
@@ -286,6 +320,21 @@ export async function runE2eHttpLatency(
   const pick = (rounds: LatencyRound[], key: 'p50' | 'p99'): number =>
     median(rounds.map((r) => r.latency[key] - offset))
   const [halfLow, halfDefault] = levels as [Level, Level]
+  const pauses = distribution(probe.pauses(LOW_LATENCY_TAG))
+  const idle = distribution(probe.pauses(IDLE_TAG, LOW_LATENCY_TAG))
+  const syncMs = probe.fdatasyncs(LOW_LATENCY_TAG)
+  const fdatasyncs = distribution(syncMs)
+  // With WAL-first every batch waits for a group commit. An item enqueued during the first d - 10 ms
+  // of an fdatasync of d > 10 ms waits over 10 ms for that sync alone: the share of the rounds' time
+  // in such stretches is a floor under the share of items slower than 10 ms.
+  const slowShare = syncMs.reduce((sum, d) => sum + Math.max(0, d - 10), 0) / probe.windowMs(LOW_LATENCY_TAG)
+  const ms = (d: Distribution): string =>
+    `p50 ${d.p50.toFixed(2)} p99 ${d.p99.toFixed(2)} p999 ${d.p999.toFixed(2)} max ${d.max.toFixed(2)} ms`
+  progress(
+    `  lowLatency queue's pipeline thread, during its ${halfLow.queue.length} rounds: longest pause per second ${ms(pauses)} ` +
+      `(${pauses.n} s; an idle thread: ${ms(idle)}); fdatasync ${ms(fdatasyncs)} (${fdatasyncs.n}; ` +
+      `an item enqueued in ${(slowShare * 100).toFixed(1)}% of the rounds' time waited over 10 ms for one)`,
+  )
   const latencyFigures = (level: Level, suffix: string): Figure[] =>
     (['p50', 'p99'] as const).map((p) => ({
       name: `e2e_http.latency_${p}_ms${suffix}`,
@@ -311,5 +360,16 @@ export async function runE2eHttpLatency(
       baseline: { name: 'e2e_http_same_run.items_per_s', value: maxima.defaults },
     },
     ...latencyFigures(halfDefault, '_default_preset_at_half_max'),
+    ...(['p99', 'p999'] as const).map((p) => ({
+      name: `e2e_http.wal_pipeline_pause_${p}_ms`,
+      value: pauses[p],
+      unit: 'ms',
+      baseline: { name: `peer.idle_thread.pause_${p}_ms`, value: idle[p] },
+    })),
+    ...(['p50', 'p99', 'p999', 'max'] as const).map((p) => ({
+      name: `e2e_http.wal_fdatasync_${p}_ms`,
+      value: fdatasyncs[p],
+      unit: 'ms',
+    })),
   ]
 }

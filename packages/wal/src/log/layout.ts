@@ -11,6 +11,7 @@ import type { WalFs } from './fs.ts'
  *     clean                     the clean-close record (format/clean-close.ts)
  *     lock                      the owner while open (dir-lock.ts)
  *     reserve                   space given back on a full disk (reserve.ts)
+ *     next-segment              the next segment, pre-created empty (segment-writer.ts)
  *     quarantine/               damage kept aside (quarantine.ts)
  *
  * A control file (`ack`, `clean`, `id`) is created as `<name>.tmp` and renamed over
@@ -24,6 +25,12 @@ export const ID_FILE = 'id'
 export const LOCK_FILE = 'lock'
 export const RESERVE_FILE = 'reserve'
 export const QUARANTINE_DIR = 'quarantine'
+/**
+ * The next segment, created empty while the current one fills and renamed
+ * to its segment name at the rotation (segment-writer.ts). Not named like a
+ * segment: nothing that lists segments (recovery, retention, the CLI) sees it.
+ */
+export const NEXT_SEGMENT_FILE = 'next-segment'
 
 /** Files the log writes: only its owner reads them (payloads may hold personal data). */
 export const FILE_MODE = 0o600

@@ -74,6 +74,7 @@ export class WriteAheadLog {
       this.#retention.dropDelivered()
       reserve.keep()
       writer.resume()
+      writer.prepareNext()
       this.recovery = recoveryReport(found, files.segments.length, this.pendingItems, keeper.quarantined)
     } catch (err) {
       releaseDirLock(fs, dir)
@@ -253,11 +254,12 @@ export class WriteAheadLog {
     }
   }
 
-  /** Syncs, records the clean close (`clean`) and closes. Idempotent. */
+  /** Syncs, records the clean close (`clean`), removes the pre-created next segment and closes. Idempotent. */
   close(): void {
     if (this.#closed) return
     if (this.#writer.needsSync) this.sync()
     if (this.#writer.writing) this.#writer.closeFd()
+    this.#writer.close()
     recordCleanClose(this.#fs, this.dir, this.#segments, this.#writer.nextSeq)
     releaseDirLock(this.#fs, this.dir)
     this.#closed = true
