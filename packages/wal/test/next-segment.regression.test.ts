@@ -110,12 +110,12 @@ describe('the next segment, pre-created off the owner thread', () => {
     const dir = tempDir()
     const { fs, log, opened } = recordingFs()
     const wal = WriteAheadLog.open(dir, { fs, segmentBytes: 4096 })
+    wal.append(payload(0), 1)
+    expect(existsSync(join(dir, NEXT))).toBe(false) // not before the segment is half full
+    wal.append(payload(1), 1) // half full: the next one is made in the pool
     await opened()
     expect(statSync(join(dir, NEXT)).size).toBe(0)
-    wal.append(payload(0), 1) // the first segment: the pre-created one
-    await opened() // and its successor
     log.length = 0
-    wal.append(payload(1), 1)
     wal.append(payload(2), 1) // rotates
     expect(segments(dir)).toEqual(['00000000000000000000.wal', '00000000000000000002.wal'])
     expect(log).toEqual([`renameSync ${NEXT} 00000000000000000002.wal`])
@@ -127,9 +127,8 @@ describe('the next segment, pre-created off the owner thread', () => {
       'fsync wal',
       'fdatasync 00000000000000000002.wal',
     ])
-    await opened()
     wal.close()
-    expect(existsSync(join(dir, NEXT))).toBe(false) // removed at close
+    expect(existsSync(join(dir, NEXT))).toBe(false) // never made again: the new segment is not half full
     const again = WriteAheadLog.open(dir)
     expect(firstSeqs(again)).toEqual([0, 1, 2])
     expect(intact(again)).toBe(true)
@@ -140,8 +139,10 @@ describe('the next segment, pre-created off the owner thread', () => {
     const dir = tempDir()
     const { fs, log, opened } = recordingFs(true)
     const wal = WriteAheadLog.open(dir, { fs, segmentBytes: 4096 })
+    wal.append(payload(0), 1)
+    wal.append(payload(1), 1) // half full: the pre-creation is tried, and fails
     await opened()
-    for (let i = 0; i < 5; i++) wal.append(payload(i), 1)
+    for (let i = 2; i < 5; i++) wal.append(payload(i), 1)
     expect(log.filter((l) => l.endsWith('wx+'))).toEqual([
       'openSync 00000000000000000000.wal wx+',
       'openSync 00000000000000000002.wal wx+',
@@ -154,6 +155,20 @@ describe('the next segment, pre-created off the owner thread', () => {
     again.close()
   })
 
+  it('close() while the next segment is being created: the creation removes its file when it ends', async () => {
+    const dir = tempDir()
+    const { fs, opened } = recordingFs()
+    const wal = WriteAheadLog.open(dir, { fs, segmentBytes: 4096 })
+    wal.append(payload(0), 1)
+    wal.append(payload(1), 1) // half full: the creation starts in the pool
+    wal.close() // before it called back
+    await opened()
+    expect(readdirSync(dir).filter((n) => n === NEXT)).toEqual([])
+    const again = WriteAheadLog.open(dir)
+    expect(firstSeqs(again)).toEqual([0, 1])
+    again.close()
+  })
+
   it('kill -9 with a pre-created segment present: nothing synced is lost, and recovery, the CLI and retention ignore it', async () => {
     const dir = tempDir()
     // A real process, killed once its log has synced frames and holds a pre-created next segment.
@@ -162,7 +177,7 @@ describe('the next segment, pre-created off the owner thread', () => {
       import { WriteAheadLog } from ${JSON.stringify(walIndex)}
       const dir = process.argv[1]
       const wal = WriteAheadLog.open(dir, { segmentBytes: 4096 })
-      for (let i = 0; i < 7; i++) wal.append(new Uint8Array(1500).fill(i), 1)
+      for (let i = 0; i < 8; i++) wal.append(new Uint8Array(1500).fill(i), 1)
       wal.sync()
       const ready = () => existsSync(dir + '/${NEXT}') ? process.stdout.write('ready\\n') : setImmediate(ready)
       ready()
@@ -191,13 +206,13 @@ describe('the next segment, pre-created off the owner thread', () => {
     expect(inspected.stdout).toMatch(/segments {3}4\n/)
 
     const wal = WriteAheadLog.open(dir, { segmentBytes: 4096 })
-    expect(wal.recovery).toMatchObject({ segments: 4, pendingItems: 7, corruptRegions: 0, quarantined: 0 })
-    expect(firstSeqs(wal)).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(wal.recovery).toMatchObject({ segments: 4, pendingItems: 8, corruptRegions: 0, quarantined: 0 })
+    expect(firstSeqs(wal)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
     expect(intact(wal)).toBe(true)
-    for (let i = 7; i < 12; i++) wal.append(payload(i), 1)
+    for (let i = 8; i < 13; i++) wal.append(payload(i), 1)
     wal.sync()
-    wal.ack(12) // every segment but the one being written goes; never the next one's file
-    expect(segments(dir)).toEqual(['00000000000000000010.wal'])
+    wal.ack(13) // every segment but the one being written goes; never the next one's file
+    expect(segments(dir)).toEqual(['00000000000000000012.wal'])
     expect(wal.gaps).toBe(0)
     wal.close()
     const again = WriteAheadLog.open(dir)
@@ -214,13 +229,14 @@ describe('the next segment, pre-created off the owner thread', () => {
       const { fs, opened } = recordingFs()
       const wal = WriteAheadLog.open(dir, { fs, segmentBytes: 4096 })
       expect(wal.recovery).toMatchObject({ segments: 0, pendingItems: 0, corruptRegions: 0 })
-      await opened()
       wal.append(payload(0), 1)
-      wal.append(payload(1), 1)
+      wal.append(payload(1), 1) // half full: the leftover is opened again, truncated
+      await opened()
+      wal.append(payload(2), 1) // rotates into it
       wal.close()
       const again = WriteAheadLog.open(dir)
       expect(again.recovery.corruptRegions).toBe(0)
-      expect(firstSeqs(again)).toEqual([0, 1])
+      expect(firstSeqs(again)).toEqual([0, 1, 2])
       expect(intact(again)).toBe(true)
       again.close()
     }

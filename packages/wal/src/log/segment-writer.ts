@@ -155,6 +155,9 @@ export class SegmentWriter {
       throw ioError('append', cause)
     }
     seg.size += frame.byteLength
+    // Half full: time to have the next one made (a log that never gets this
+    // far — a short run, a test — never creates one behind its back).
+    if (seg.size * 2 >= this.#segmentBytes) this.prepareNext()
     refs.push({
       header: {
         flags,
@@ -191,7 +194,7 @@ export class SegmentWriter {
    * `next-segment`, so that a rotation only renames it (creating a file on
    * the owner thread waits for the file system's journal: one rotation
    * stalled 124 ms on ext4 here while a segment's fdatasync ran). Called
-   * after opening and after each rotation. Without the layer's callback
+   * once the segment being written is half full. Without the layer's callback
    * `open`, or when the creation fails (a full disk…), the rotation creates
    * the segment itself, as before. A crash leaves at most an empty
    * `next-segment`, which is no segment: recovery and the CLI list segments
@@ -205,7 +208,11 @@ export class SegmentWriter {
       this.#nextOpening = false
       if (err) return // (the rotation creates the segment itself; the one after tries again)
       if (this.#closed) {
-        this.#fs.closeSync(fd)
+        // close() ran meanwhile: leave nothing behind (best effort).
+        try {
+          this.#fs.closeSync(fd)
+          this.#fs.unlinkSync(this.#nextPath)
+        } catch {}
         return
       }
       this.#nextFd = fd
@@ -284,7 +291,6 @@ export class SegmentWriter {
     this.#dirDirty = true
     const seg: Segment = { name, path, firstSeq, frames: [], size: 0, unsaved: [] }
     this.#segments.push(seg)
-    this.prepareNext()
     return seg
   }
 

@@ -74,7 +74,6 @@ export class WriteAheadLog {
       this.#retention.dropDelivered()
       reserve.keep()
       writer.resume()
-      writer.prepareNext()
       this.recovery = recoveryReport(found, files.segments.length, this.pendingItems, keeper.quarantined)
     } catch (err) {
       releaseDirLock(fs, dir)
