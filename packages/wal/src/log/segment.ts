@@ -28,6 +28,11 @@ export interface Segment {
    * each one when it gets there.
    */
   frames: FrameRef[] | undefined
+  /**
+   * The highest acknowledgement record found in it, once scanned (records
+   * are not frames: readers never see them); undefined: none, or not scanned.
+   */
+  ackedSeq?: number | undefined
   size: number
   /**
    * Damaged byte ranges not copied to quarantine yet (the copy failed:
