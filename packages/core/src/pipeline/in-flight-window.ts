@@ -15,6 +15,11 @@ export interface WindowEntry {
  * among them, those `waiting` for an in-flight slot (FIFO). At most
  * `limit` are in flight (dispatched and not settled, retries included):
  * maxInFlightBatches, or the adaptive concurrency limit when that is on.
+ * A batch the WAL holds keeps its slot after it settled (`settle(e, true)`)
+ * until the acknowledgement covering it is written (`release`): a crash
+ * re-delivers what was delivered and not yet acknowledged, so counting
+ * those batches as in flight is what bounds the duplicates of a crash by
+ * the window (see the core README, "Duplicates after a crash").
  * The window also answers what the WAL and flushes ask of them: the lowest
  * unsettled WAL sequence number (the watermark may not pass it), whether any
  * batch up to an id is unsettled.
@@ -25,6 +30,8 @@ export class InFlightWindow<E extends WindowEntry> {
   readonly #send: (entry: E) => void
   readonly #unsettled = new Map<number, E>()
   readonly #waiting: E[] = []
+  /** WAL sequence numbers of settled batches still holding their slot (see `release`). */
+  readonly #held: number[] = []
   #inFlight = 0
 
   /** `send`: hands a batch to the dispatcher once it has a slot. */
@@ -78,10 +85,40 @@ export class InFlightWindow<E extends WindowEntry> {
     }
   }
 
-  /** A dispatched batch settled: its slot is free (call `dispatch` to reuse it). */
-  settle(entry: E): void {
+  /**
+   * A dispatched batch settled: its slot is free (call `dispatch` to reuse
+   * it) — or, `hold` (the WAL holds it), kept until `release` passes its
+   * sequence number.
+   */
+  settle(entry: E, hold = false): void {
     this.#unsettled.delete(entry.id)
-    this.#inFlight--
+    if (hold && entry.walSeq !== undefined) this.#held.push(entry.walSeq)
+    else this.#inFlight--
+  }
+
+  /**
+   * Frees the slots of settled batches whose first item is below `ackedSeq`
+   * (the acknowledgement covering them is written: a batch's items end
+   * where the next batch's begin, and the watermark never stops inside a
+   * batch). Returns how many were freed (call `dispatch` to reuse them).
+   */
+  release(ackedSeq: number): number {
+    const held = this.#held
+    let freed = 0
+    for (let i = 0; i < held.length; i++) {
+      if (held[i]! < ackedSeq) {
+        held[i--] = held.at(-1)!
+        held.pop()
+        freed++
+      }
+    }
+    this.#inFlight -= freed
+    return freed
+  }
+
+  /** Settled batches whose slot waits for their acknowledgement to be written. */
+  get held(): number {
+    return this.#held.length
   }
 
   /**

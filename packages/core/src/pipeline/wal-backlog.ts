@@ -49,6 +49,8 @@ export class WalBacklog {
    */
   readonly #unsynced: Array<Flight | SpillMark> = []
   #full = false
+  /** `#release` freed slots (see takeFreed). */
+  #freed = false
 
   /** Opens the log (throws what opening it throws). */
   constructor(
@@ -138,9 +140,15 @@ export class WalBacklog {
     this.#unsynced.push(flight)
   }
 
-  /** One fsync for every batch cut this pass; those now durable go to the window's queue (in order). */
+  /**
+   * One fsync for every batch cut this pass (with an acknowledgement record
+   * of what settled); those now durable go to the window's queue (in order),
+   * and settled batches whose acknowledgement is now written give up their
+   * slot.
+   */
   commit(): void {
-    this.#stage.commit()
+    this.#stage.commit(this.#window.lowestWalSeq())
+    this.#release()
     if (this.#unsynced.length === 0) return
     // The rest wait for the next fdatasync.
     const durable = this.#stage.durableSeq
@@ -232,9 +240,34 @@ export class WalBacklog {
     return this.#stage.settledSeq(this.#window.lowestWalSeq()) >= walTarget
   }
 
-  /** Moves the watermark up to the oldest unsettled batch (acknowledged at most every ACK_INTERVAL_MS). */
+  /** Acknowledges up to the oldest unsettled batch (see WalStage.settle); frees the slots that waited for it. */
   settle(): void {
     this.#stage.settle(this.#window.lowestWalSeq())
+    this.#release()
+  }
+
+  /**
+   * Whether a settled batch keeps its in-flight slot until its
+   * acknowledgement is written: when the log holds it (a crash would
+   * re-deliver it until then).
+   */
+  holdsSlot(flight: Flight): boolean {
+    return flight.walSeq !== undefined
+  }
+
+  /** Frees the slots of settled batches below the written acknowledgement and fills them. */
+  #release(): void {
+    if (this.#window.held > 0 && this.#window.release(this.#stage.releasedSeq) > 0) {
+      this.#freed = true
+      this.#window.dispatch()
+    }
+  }
+
+  /** Whether slots were freed since the last call (the pipeline then reads more of the backlog into them). */
+  takeFreed(): boolean {
+    const freed = this.#freed
+    this.#freed = false
+    return freed
   }
 
   /** How long the pipeline may sleep before the log needs it (an acknowledgement or a periodic sync due). */
