@@ -75,10 +75,18 @@ export class InFlightWindow<E extends WindowEntry> {
     this.#waiting.push(entry)
   }
 
-  /** Sends waiting batches, oldest first, while there are slots. */
+  /**
+   * Sends waiting batches, oldest first, while there are slots. A slot held
+   * by a batch logged after the next waiting one does not count against it:
+   * that slot cannot be released before the waiting batch settles (the
+   * watermark stops at it), so counting it could only deadlock. Batches are
+   * queued in log order, so this does not happen (wal-backlog.ts `load`);
+   * if it ever did, the window would go past its limit by those batches
+   * rather than stop.
+   */
   dispatch(): void {
     const limit = this.limit
-    while (this.#waiting.length > 0 && this.#inFlight < limit) {
+    while (this.#waiting.length > 0 && this.#inFlight - this.#heldAfter(this.#waiting[0]!) < limit) {
       this.#inFlight++
       this.#concurrency?.started(this.#inFlight)
       this.#send(this.#waiting.shift()!)
@@ -114,6 +122,15 @@ export class InFlightWindow<E extends WindowEntry> {
     }
     this.#inFlight -= freed
     return freed
+  }
+
+  /** Held slots of batches logged after `entry` (0 when it is not in the log). */
+  #heldAfter(entry: E): number {
+    const seq = entry.walSeq
+    if (seq === undefined || this.#held.length === 0) return 0
+    let n = 0
+    for (const held of this.#held) if (held > seq) n++
+    return n
   }
 
   /** Settled batches whose slot waits for their acknowledgement to be written. */

@@ -107,7 +107,11 @@ export class WalBacklog {
   load(slabs: SlabPool, nextId: () => number): boolean {
     const stage = this.#stage
     if (!stage.behind) return false
-    let loaded = false
+    // Batches logged first and durable by now go before the backlog frames
+    // logged after them (the same sync may have covered both): the window
+    // sends in sequence order, which the slots held for acknowledgements
+    // rely on (in-flight-window.ts).
+    let loaded = this.#enqueueDurable()
     while (slabs.available > 0 && this.#window.hasRoom) {
       const frame = stage.nextFrame()
       if (!frame) break
@@ -149,8 +153,15 @@ export class WalBacklog {
   commit(): void {
     this.#stage.commit(this.#window.lowestWalSeq())
     this.#release()
-    if (this.#unsynced.length === 0) return
-    // The rest wait for the next fdatasync.
+    if (this.#enqueueDurable()) this.#window.dispatch()
+  }
+
+  /**
+   * Queues the cut batches that are durable now, in order (the rest wait for
+   * the next fdatasync). Returns whether any was queued.
+   */
+  #enqueueDurable(): boolean {
+    if (this.#unsynced.length === 0) return false
     const durable = this.#stage.durableSeq
     let n = 0
     for (const cut of this.#unsynced) {
@@ -159,9 +170,8 @@ export class WalBacklog {
       if ('slab' in cut) this.#window.enqueue(cut)
       n++
     }
-    if (n === 0) return
     this.#unsynced.splice(0, n)
-    this.#window.dispatch()
+    return n > 0
   }
 
   /**
