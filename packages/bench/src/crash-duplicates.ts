@@ -8,7 +8,7 @@
  * same sink. An item the sink received before the kill and again after it is
  * a duplicate. Floor, in the same run: the bound the queue promises,
  * maxInFlightBatches × maxBatchSize items per kill (what can be sent or
- * delivered and not yet durably acknowledged at any moment).
+ * delivered and not yet acknowledged in the log at any moment).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'

@@ -449,12 +449,16 @@ export class WalStage {
 
   /**
    * Settled batches the log holds give up their in-flight slot once the
-   * acknowledgement covering them is below this: durable (fdatasync'ed)
-   * under syncMode 'always'; written (a process crash keeps it, a power cut
-   * may not) under 'periodic' and 'none', which promise no more of data.
+   * acknowledgement covering them is below this: written to the log's files
+   * (a record in the segment, or the `ack` file), which a process crash
+   * keeps. Its fdatasync follows with the next group commit (or the `ack`
+   * file's): waiting for that too would hold every slot one fdatasync
+   * longer, which cost 60% of the re-delivery rate of a backlog and about
+   * 20% of the encrypted WAL's throughput here, for a bound that only a
+   * power cut needs (see the core README, "Duplicates after a crash").
    */
   get releasedSeq(): number {
-    return this.#syncMode === 'always' ? this.#wal.ackedSeq : this.#wal.recordedAckSeq
+    return this.#wal.recordedAckSeq
   }
 
   /**
@@ -465,8 +469,8 @@ export class WalStage {
    * fdatasync is reported (an 'error' event per failing streak) and tried
    * again RETRY_IO_MS later; what it was to cover is not durable meanwhile.
    * Under 'always' an acknowledgement record of everything settled before
-   * `lowestUnsettled` goes with it (group commit: no fdatasync of its own);
-   * when nothing was appended, `settle` writes the `ack` file instead.
+   * `lowestUnsettled` goes with it (group commit: no fdatasync of its own),
+   * as do the records `settle` wrote since the last one.
    */
   commit(lowestUnsettled: number | undefined): void {
     if (!this.#dirty || this.#syncing || this.ioBlocked) return
@@ -528,16 +532,16 @@ export class WalStage {
 
   /**
    * Every item below `lowestUnsettled` (or below the reader, when nothing
-   * read is unsettled) was delivered or dead-lettered: records it (syncMode
-   * 'periodic', 'none': an acknowledgement record now; 'always': with the
-   * next commit), and moves the `ack` file's watermark (which lets delivered
-   * segments go) at most every ACK_INTERVAL_MS — unless `force`, or the file
-   * must carry it now (#needsAckFile: no record can, or the log is idle).
+   * read is unsettled) was delivered or dead-lettered: writes an
+   * acknowledgement record now (the next group commit syncs it), and moves
+   * the `ack` file's watermark (which lets delivered segments go) at most
+   * every ACK_INTERVAL_MS — unless `force`, or the file must carry it now
+   * (#needsAckFile: no record can, or the log is idle).
    */
   settle(lowestUnsettled: number | undefined, force = false): void {
     const now = performance.now()
     const seq = this.#ackable(lowestUnsettled)
-    if (!force && this.#syncMode !== 'always' && !this.ioBlocked) this.#recordAck(lowestUnsettled)
+    if (!force && !this.ioBlocked) this.#recordAck(lowestUnsettled)
     const urgent = this.#needsAckFile(seq) && now >= this.#ackRetryAt
     if (!force && !urgent && now - this.#lastAckAt < ACK_INTERVAL_MS) return
     if (force && seq > this.#wal.ackFileSeq) {
@@ -596,14 +600,13 @@ export class WalStage {
    * Whether the `ack` file should carry the acknowledgement `seq` now rather
    * than at the next ACK_INTERVAL_MS: settled batches wait for it (their
    * slots are held) and no record can carry it — no segment is open for one,
-   * the log cannot be written now, or (syncMode 'always') nothing is being
-   * appended, so no group commit is coming; or, under 'always', nothing is
-   * being appended and the file is behind the records (one write and
-   * fdatasync then also lets delivered segments go).
+   * or the log cannot be written now; or, under 'always', nothing is being
+   * appended and the file is behind the records (one write and fdatasync
+   * makes them durable and lets delivered segments go).
    */
   #needsAckFile(seq: number): boolean {
     const idle = this.#syncMode === 'always' && !this.#dirty && !this.#syncing
-    if (seq > this.releasedSeq) return !this.#wal.appending || this.ioBlocked || idle
+    if (seq > this.releasedSeq) return !this.#wal.appending || this.ioBlocked
     return idle && seq > this.#wal.ackFileSeq
   }
 
@@ -618,8 +621,8 @@ export class WalStage {
     const now = performance.now()
     if (this.#needsAckFile(seq))
       return this.#acking ? Number.POSITIVE_INFINITY : Math.max(0, this.#ackRetryAt - now)
-    // A record: now ('periodic', 'none'), or with the commit under way or due ('always').
-    if (seq > this.releasedSeq && (this.#syncMode !== 'always' || !this.#syncing)) return 0
+    // A record, written by the next pass.
+    if (seq > this.releasedSeq) return 0
     if (seq <= this.#wal.ackFileSeq) return Number.POSITIVE_INFINITY
     return Math.max(0, this.#lastAckAt + ACK_INTERVAL_MS - now)
   }

@@ -129,7 +129,7 @@ export interface QueueOptions {
   readonly senderConcurrency?: number
   /**
    * Batches sent or waiting to retry at once — with a WAL, also delivered
-   * batches whose acknowledgement is not yet durable, so that a crash
+   * batches whose acknowledgement is not yet written, so that a crash
    * re-delivers at most this many batches that were delivered. Default
    * senderThreads × senderConcurrency (min 2).
    */

@@ -9,7 +9,7 @@ import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
 
 // Duplicates after kill -9 are bounded by what was in flight: a restart
 // re-delivers, of the items delivered before the kill, at most the batches
-// that were sent and not yet durably acknowledged — maxInFlightBatches ×
+// that were sent and not yet acknowledged in the log — maxInFlightBatches ×
 // maxBatchSize items — not everything delivered since the watermark was last
 // written. (The watermark used to be written at most every 100 ms: a kill
 // brought back up to 100 ms of traffic, 24.5% of all items over 30 kills
