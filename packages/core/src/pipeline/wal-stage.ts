@@ -438,13 +438,15 @@ export class WalStage {
 
   /**
    * Writes an acknowledgement record for everything settled, when that moved
-   * and a segment is open for appending (the next sync makes it durable).
+   * and a segment is open for appending. It asks for no sync of its own: the
+   * next group commit of appended batches covers it, or, when nothing is
+   * being appended, the `ack` file written then (#needsAckFile) — so the
+   * fdatasyncs stay one per group commit of batches.
    */
   #recordAck(lowestUnsettled: number | undefined): void {
     const seq = this.#ackable(lowestUnsettled)
-    // (Under 'always' a record written but not synced yet still owes its sync.)
     if (seq <= this.releasedSeq || !this.#wal.appending) return
-    if (this.#io(() => this.#wal.recordAck(seq))) this.#dirty = true
+    this.#io(() => this.#wal.recordAck(seq))
   }
 
   /**
