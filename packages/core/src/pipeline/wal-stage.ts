@@ -440,7 +440,7 @@ export class WalStage {
    * Writes an acknowledgement record for everything settled, when that moved
    * and a segment is open for appending. It asks for no sync of its own: the
    * next group commit of appended batches covers it, or, when nothing is
-   * being appended, the `ack` file written then (#needsAckFile) — so the
+   * being appended, the `ack` file written every ACK_INTERVAL_MS — so the
    * fdatasyncs stay one per group commit of batches.
    */
   #recordAck(lowestUnsettled: number | undefined): void {
@@ -538,7 +538,7 @@ export class WalStage {
    * acknowledgement record now (the next group commit syncs it), and moves
    * the `ack` file's watermark (which lets delivered segments go) at most
    * every ACK_INTERVAL_MS — unless `force`, or the file must carry it now
-   * (#needsAckFile: no record can, or the log is idle).
+   * (#needsAckFile: no record can).
    */
   settle(lowestUnsettled: number | undefined, force = false): void {
     const now = performance.now()
@@ -599,17 +599,13 @@ export class WalStage {
   }
 
   /**
-   * Whether the `ack` file should carry the acknowledgement `seq` now rather
+   * Whether the `ack` file must carry the acknowledgement `seq` now rather
    * than at the next ACK_INTERVAL_MS: settled batches wait for it (their
-   * slots are held) and no record can carry it — no segment is open for one,
-   * or the log cannot be written now; or, under 'always', nothing is being
-   * appended and the file is behind the records (one write and fdatasync
-   * makes them durable and lets delivered segments go).
+   * slots are held) and no record can carry it — no segment is open for
+   * one, or the log cannot be written now.
    */
   #needsAckFile(seq: number): boolean {
-    const idle = this.#syncMode === 'always' && !this.#dirty && !this.#syncing
-    if (seq > this.releasedSeq) return !this.#wal.appending || this.ioBlocked
-    return idle && seq > this.#wal.ackFileSeq
+    return seq > this.releasedSeq && (!this.#wal.appending || this.ioBlocked)
   }
 
   /**
