@@ -7,6 +7,7 @@ import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { runBackpressure } from './backpressure.ts'
 import { writeChart } from './chart.ts'
+import { runCrashDuplicates } from './crash-duplicates.ts'
 import { runE2eHttp } from './e2e-http.ts'
 import { runE2eHttpLatency } from './e2e-http-latency.ts'
 import { runE2eKafka } from './e2e-kafka.ts'
@@ -69,6 +70,11 @@ const STEPS: readonly Step[] = [
     name: 'wal',
     what: 'end to end with the WAL on (syncMode always: plain, snappy, AES-GCM) beside memory-only and a naive fsync loop',
     run: (pool) => runWal(pool),
+  },
+  {
+    name: 'crash_duplicates',
+    what: 'kill -9 of a WAL-first producer (HTTP sender, flush() every 500 items), restart: items delivered twice per kill beside maxInFlightBatches × maxBatchSize',
+    run: () => runCrashDuplicates(),
   },
   {
     name: 'wal_log',

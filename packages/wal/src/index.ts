@@ -3,7 +3,15 @@ export type { WalErrorCode } from './errors.ts'
 export { WalError, WalErrorCodes } from './errors.ts'
 export { BatchRecord, batchRecordSize, ITEM_PACKR_OPTIONS } from './format/batch-records.ts'
 export type { FrameCheck, FrameHeader } from './format/frame.ts'
-export { checkFrame, encodeFrame, FRAME_HEADER_BYTES, FrameFlag } from './format/frame.ts'
+export {
+  ACK_RECORD_VERSION,
+  checkFrame,
+  encodeAckRecord,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  isAckRecord,
+} from './format/frame.ts'
 export type { PayloadCodecOptions } from './format/payload-codec.ts'
 export type { ScannedFrame, SegmentScan } from './format/segment-scan.ts'
 export { isTornWrite, scanSegment, scanSegmentChunks } from './format/segment-scan.ts'

@@ -172,6 +172,25 @@ describe('a large last segment after a crash is walked, not scanned', () => {
     again.close()
   })
 
+  it('acknowledgement records inside do not stop the walk, and the highest one counts', () => {
+    const dir = tempDir()
+    const wal = WriteAheadLog.open(dir)
+    for (let i = 0; i < FRAMES; i++) {
+      wal.append(randomBytes(PAYLOAD_BYTES), 3)
+      if (i === 40) expect(wal.recordAck(60)).toBe(true) // items 0–59 delivered
+      if (i === 50) expect(wal.recordAck(90)).toBe(true)
+    }
+    wal.close()
+    // As a crash right after the records were written: no clean record, the ack file not yet written.
+    rmSync(join(dir, 'clean'))
+    rmSync(join(dir, 'ack'))
+    const again = WriteAheadLog.open(dir)
+    expect(again.recovery.walked).toBe(true)
+    expect(again.recovery.pendingItems).toBe(FRAMES * 3 - 90)
+    expect(readAll(again)[0]?.firstSeq).toBe(90)
+    again.close()
+  })
+
   it('a smaller last segment is scanned as before', () => {
     const dir = tempDir()
     const wal = WriteAheadLog.open(dir)

@@ -15,6 +15,11 @@ export interface WindowEntry {
  * among them, those `waiting` for an in-flight slot (FIFO). At most
  * `limit` are in flight (dispatched and not settled, retries included):
  * maxInFlightBatches, or the adaptive concurrency limit when that is on.
+ * A batch the WAL holds keeps its slot after it settled (`settle(e, true)`)
+ * until the acknowledgement covering it is written (`release`): a crash
+ * re-delivers what was delivered and not yet acknowledged, so counting
+ * those batches as in flight is what bounds the duplicates of a crash by
+ * the window (see the core README, "Duplicates after a crash").
  * The window also answers what the WAL and flushes ask of them: the lowest
  * unsettled WAL sequence number (the watermark may not pass it), whether any
  * batch up to an id is unsettled.
@@ -25,6 +30,8 @@ export class InFlightWindow<E extends WindowEntry> {
   readonly #send: (entry: E) => void
   readonly #unsettled = new Map<number, E>()
   readonly #waiting: E[] = []
+  /** WAL sequence numbers of settled batches still holding their slot (see `release`). */
+  readonly #held: number[] = []
   #inFlight = 0
 
   /** `send`: hands a batch to the dispatcher once it has a slot. */
@@ -68,20 +75,67 @@ export class InFlightWindow<E extends WindowEntry> {
     this.#waiting.push(entry)
   }
 
-  /** Sends waiting batches, oldest first, while there are slots. */
+  /**
+   * Sends waiting batches, oldest first, while there are slots. A slot held
+   * by a batch logged after the next waiting one does not count against it:
+   * that slot cannot be released before the waiting batch settles (the
+   * watermark stops at it), so counting it could only deadlock. Batches are
+   * queued in log order, so this does not happen (wal-backlog.ts `load`);
+   * if it ever did, the window would go past its limit by those batches
+   * rather than stop.
+   */
   dispatch(): void {
     const limit = this.limit
-    while (this.#waiting.length > 0 && this.#inFlight < limit) {
+    while (this.#waiting.length > 0 && this.#inFlight - this.#heldAfter(this.#waiting[0]!) < limit) {
       this.#inFlight++
       this.#concurrency?.started(this.#inFlight)
       this.#send(this.#waiting.shift()!)
     }
   }
 
-  /** A dispatched batch settled: its slot is free (call `dispatch` to reuse it). */
-  settle(entry: E): void {
+  /**
+   * A dispatched batch settled: its slot is free (call `dispatch` to reuse
+   * it) — or, `hold` (the WAL holds it), kept until `release` passes its
+   * sequence number.
+   */
+  settle(entry: E, hold = false): void {
     this.#unsettled.delete(entry.id)
-    this.#inFlight--
+    if (hold && entry.walSeq !== undefined) this.#held.push(entry.walSeq)
+    else this.#inFlight--
+  }
+
+  /**
+   * Frees the slots of settled batches whose first item is below `ackedSeq`
+   * (the acknowledgement covering them is written: a batch's items end
+   * where the next batch's begin, and the watermark never stops inside a
+   * batch). Returns how many were freed (call `dispatch` to reuse them).
+   */
+  release(ackedSeq: number): number {
+    const held = this.#held
+    let freed = 0
+    for (let i = 0; i < held.length; i++) {
+      if (held[i]! < ackedSeq) {
+        held[i--] = held.at(-1)!
+        held.pop()
+        freed++
+      }
+    }
+    this.#inFlight -= freed
+    return freed
+  }
+
+  /** Held slots of batches logged after `entry` (0 when it is not in the log). */
+  #heldAfter(entry: E): number {
+    const seq = entry.walSeq
+    if (seq === undefined || this.#held.length === 0) return 0
+    let n = 0
+    for (const held of this.#held) if (held > seq) n++
+    return n
+  }
+
+  /** Settled batches whose slot waits for their acknowledgement to be written. */
+  get held(): number {
+    return this.#held.length
   }
 
   /**

@@ -253,8 +253,11 @@ export class Pipeline {
         if (this.#allDelivered()) return this.#finishStop(false)
         if (performance.now() >= this.#stopDeadline) return this.#finishStop(true)
       }
-      if (!progressed) await this.#sleep(false)
+      // Slots freed by an acknowledgement this pass: the next pass fills them (the log's backlog).
+      const freed = this.#wal?.takeFreed() ?? false
+      if (!progressed && !freed) await this.#sleep(false)
       else if (
+        freed ||
         this.#pressed ||
         this.#nextId !== cutBefore ||
         this.#requests.length > 0 ||
@@ -454,7 +457,8 @@ export class Pipeline {
   }
 
   #settled(flight: Flight): void {
-    this.#window.settle(flight)
+    // A batch the log holds keeps its slot until its acknowledgement is written (wal-backlog.ts).
+    this.#window.settle(flight, this.#wal?.holdsSlot(flight) ?? false)
     this.#slabs.release(flight.slab)
     this.#window.dispatch()
     this.kick()

@@ -49,6 +49,8 @@ export class WalBacklog {
    */
   readonly #unsynced: Array<Flight | SpillMark> = []
   #full = false
+  /** `#release` freed slots (see takeFreed). */
+  #freed = false
 
   /** Opens the log (throws what opening it throws). */
   constructor(
@@ -105,7 +107,11 @@ export class WalBacklog {
   load(slabs: SlabPool, nextId: () => number): boolean {
     const stage = this.#stage
     if (!stage.behind) return false
-    let loaded = false
+    // Batches logged first and durable by now go before the backlog frames
+    // logged after them (the same sync may have covered both): the window
+    // sends in sequence order, which the slots held for acknowledgements
+    // rely on (in-flight-window.ts).
+    let loaded = this.#enqueueDurable()
     while (slabs.available > 0 && this.#window.hasRoom) {
       const frame = stage.nextFrame()
       if (!frame) break
@@ -138,11 +144,24 @@ export class WalBacklog {
     this.#unsynced.push(flight)
   }
 
-  /** One fsync for every batch cut this pass; those now durable go to the window's queue (in order). */
+  /**
+   * One fsync for every batch cut this pass (with an acknowledgement record
+   * of what settled); those now durable go to the window's queue (in order),
+   * and settled batches whose acknowledgement is now written give up their
+   * slot.
+   */
   commit(): void {
-    this.#stage.commit()
-    if (this.#unsynced.length === 0) return
-    // The rest wait for the next fdatasync.
+    this.#stage.commit(this.#window.lowestWalSeq())
+    this.#release()
+    if (this.#enqueueDurable()) this.#window.dispatch()
+  }
+
+  /**
+   * Queues the cut batches that are durable now, in order (the rest wait for
+   * the next fdatasync). Returns whether any was queued.
+   */
+  #enqueueDurable(): boolean {
+    if (this.#unsynced.length === 0) return false
     const durable = this.#stage.durableSeq
     let n = 0
     for (const cut of this.#unsynced) {
@@ -151,9 +170,8 @@ export class WalBacklog {
       if ('slab' in cut) this.#window.enqueue(cut)
       n++
     }
-    if (n === 0) return
     this.#unsynced.splice(0, n)
-    this.#window.dispatch()
+    return n > 0
   }
 
   /**
@@ -232,9 +250,34 @@ export class WalBacklog {
     return this.#stage.settledSeq(this.#window.lowestWalSeq()) >= walTarget
   }
 
-  /** Moves the watermark up to the oldest unsettled batch (acknowledged at most every ACK_INTERVAL_MS). */
+  /** Acknowledges up to the oldest unsettled batch (see WalStage.settle); frees the slots that waited for it. */
   settle(): void {
     this.#stage.settle(this.#window.lowestWalSeq())
+    this.#release()
+  }
+
+  /**
+   * Whether a settled batch keeps its in-flight slot until its
+   * acknowledgement is written: when the log holds it (a crash would
+   * re-deliver it until then).
+   */
+  holdsSlot(flight: Flight): boolean {
+    return flight.walSeq !== undefined
+  }
+
+  /** Frees the slots of settled batches below the written acknowledgement and fills them. */
+  #release(): void {
+    if (this.#window.held > 0 && this.#window.release(this.#stage.releasedSeq) > 0) {
+      this.#freed = true
+      this.#window.dispatch()
+    }
+  }
+
+  /** Whether slots were freed since the last call (the pipeline then reads more of the backlog into them). */
+  takeFreed(): boolean {
+    const freed = this.#freed
+    this.#freed = false
+    return freed
   }
 
   /** How long the pipeline may sleep before the log needs it (an acknowledgement or a periodic sync due). */

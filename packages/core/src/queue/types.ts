@@ -140,7 +140,12 @@ export interface QueueOptions {
   readonly senderThreads?: number
   /** Concurrent sends per sender thread. Default 4. */
   readonly senderConcurrency?: number
-  /** Batches sent or waiting to retry at once. Default senderThreads × senderConcurrency (min 2). */
+  /**
+   * Batches sent or waiting to retry at once — with a WAL, also delivered
+   * batches whose acknowledgement is not yet written, so that a crash
+   * re-delivers at most this many batches that were delivered. Default
+   * senderThreads × senderConcurrency (min 2).
+   */
   readonly maxInFlightBatches?: number
   /** A send not settled after this long is aborted and retried. Default 30000 ms. */
   readonly sendTimeoutMs?: number

@@ -97,4 +97,57 @@ describe('InFlightWindow', () => {
     e.retrying = true
     expect(window.anyRetrying()).toBe(true)
   })
+
+  it('a batch the log holds keeps its slot after it settled, until the acknowledgement passes it', () => {
+    const { window, sent, entry } = setup(2)
+    const [a, b, c] = [entry(1, 0), entry(2, 10), entry(3, 20)]
+    for (const e of [a, b, c]) {
+      window.add(e)
+      window.enqueue(e)
+    }
+    window.dispatch()
+    expect(sent).toEqual([1, 2])
+    window.settle(a, true)
+    window.settle(b, true)
+    expect({ size: window.size, held: window.held, inFlight: window.inFlight }).toEqual({
+      size: 1,
+      held: 2,
+      inFlight: 2,
+    })
+    window.dispatch()
+    expect(sent).toEqual([1, 2]) // (delivered, not acknowledged yet: still in flight for a crash)
+    expect(window.release(10)).toBe(1) // a's items are below 10; b's are not
+    window.dispatch()
+    expect(sent).toEqual([1, 2, 3])
+    expect(window.release(30)).toBe(1)
+    expect(window.held).toBe(0)
+    // A batch the log does not hold gives its slot back at once.
+    const d = entry(4)
+    window.add(d)
+    window.enqueue(d)
+    window.dispatch()
+    expect(sent).toEqual([1, 2, 3, 4])
+    window.settle(d, true)
+    expect({ held: window.held, inFlight: window.inFlight }).toEqual({ held: 0, inFlight: 1 })
+  })
+
+  it('a held slot never keeps a batch logged before it waiting (its acknowledgement waits for that batch)', () => {
+    const { window, sent, entry } = setup(2)
+    const [late1, late2, early] = [entry(1, 100), entry(2, 110), entry(3, 50)]
+    for (const e of [late1, late2]) {
+      window.add(e)
+      window.enqueue(e)
+    }
+    window.dispatch()
+    window.settle(late1, true)
+    window.settle(late2, true)
+    // Queued out of log order: the watermark stops at 50 until `early` settles.
+    window.add(early)
+    window.enqueue(early)
+    window.dispatch()
+    expect(sent).toEqual([1, 2, 3])
+    window.settle(early, true)
+    expect(window.release(120)).toBe(3)
+    expect(window.inFlight).toBe(0)
+  })
 })

@@ -44,8 +44,14 @@ describe('queue.latencyHistograms()', () => {
       const rank = Math.ceil(h.send.count * 0.99)
       const p99Bucket = h.send.counts.findIndex((n) => (seen += n) >= rank)
       expect(m.sendLatencyP99).toBe(Math.round(h.send.upperBoundsUs[p99Bucket]!) / 1000)
-      expect(h.walSync.count).toBe(m.fsyncsTotal)
-      expect(h.walSync.count).toBeGreaterThan(0)
+      // (An fsync may still land after drain(): the group commit that carries the last
+      // acknowledgement record. Read between two snapshots of the counter.)
+      const before = q.metrics().fsyncsTotal
+      const walSync = q.latencyHistograms().walSync.count
+      const after = q.metrics().fsyncsTotal
+      expect(walSync).toBeGreaterThanOrEqual(before)
+      expect(walSync).toBeLessThanOrEqual(after)
+      expect(walSync).toBeGreaterThan(0)
     } finally {
       await q.stop()
       cleanup()

@@ -7,7 +7,7 @@ import { type ScannedFrame, scanSegment } from '../format/segment-scan.ts'
 import { QUARANTINE_DIR } from '../log/layout.ts'
 import { BatchFormatError, type BatchItem, batchItems } from './batch-records.ts'
 import { formatGap, formatMisplaced, quarantineFiles, SequenceCheck } from './log-analysis.ts'
-import { ExitCode, readWatermark, usableSegmentNames } from './log-files.ts'
+import { ExitCode, effectiveAck, readWatermark, recordedAck, usableSegmentNames } from './log-files.ts'
 
 export interface DumpOptions {
   /** Include acknowledged items still on disk (default: only items at or above the watermark). */
@@ -75,7 +75,13 @@ export function dump(dir: string, options: DumpOptions): number {
   if (watermark.state === 'damaged') {
     report('ack (watermark) is damaged: it reads as 0, every item on disk counts as pending')
   }
-  const from = Math.max(options.fromSeq ?? 0, options.all ? 0 : (watermark.ackedSeq ?? 0))
+  const { names, stray } = usableSegmentNames(dir)
+  // Acknowledgement records in the last segment count with the file, as at recovery.
+  const acked = effectiveAck(
+    watermark,
+    recordedAck(names.length, (i) => scanSegment(readFileSync(join(dir, names[i]!)))),
+  )
+  const from = Math.max(options.fromSeq ?? 0, options.all ? 0 : acked)
   const keys: Record<number, Uint8Array> = Object.fromEntries(options.keys)
   const [anyKey] = options.keys.keys()
   // decodePayload reads keys by the id in each frame's header; keyId is only used to write.
@@ -132,7 +138,6 @@ export function dump(dir: string, options: DumpOptions): number {
     }
   } else {
     const check = new SequenceCheck(watermark)
-    const { names, stray } = usableSegmentNames(dir)
     for (const name of stray) report(`${name}: named past 2^53, not a segment of this log; not dumped`)
     for (const [i, name] of names.entries()) {
       const bytes = readFileSync(join(dir, name))

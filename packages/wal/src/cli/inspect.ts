@@ -16,13 +16,18 @@ import { ExitCode } from './log-files.ts'
 export function inspect(dir: string): number {
   const log = analyzeLog(dir)
   const { segments, watermark } = log
-  const acked = watermark.ackedSeq ?? 0
-  const state =
+  const acked = log.ackedSeq
+  const file =
     watermark.state === 'ok'
       ? String(watermark.ackedSeq)
       : watermark.state === 'missing'
         ? 'missing (nothing acknowledged)'
         : 'DAMAGED (reads as 0: everything is re-delivered)'
+  // Acknowledgement records in the last segment can be ahead of the file (it catches up at the next open or close).
+  const state =
+    log.recordAckedSeq !== undefined && log.recordAckedSeq > (watermark.ackedSeq ?? 0)
+      ? `${acked} (ack file ${file}; acknowledgement record ${log.recordAckedSeq} in the last segment)`
+      : file
   const out = process.stdout
   const id = readLogId({ readFileSync }, dir) ?? 'none (the next open creates one)'
   out.write(`directory  ${dir}\nlog id     ${id}\nwatermark  ${state}\nsegments   ${segments.length}\n`)

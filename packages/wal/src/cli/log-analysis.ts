@@ -1,9 +1,15 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ScannedFrame } from '../format/segment-scan.ts'
+import type { ScannedFrame, SegmentScan } from '../format/segment-scan.ts'
 import { scanSegment } from '../format/segment-scan.ts'
 import { QUARANTINE_DIR, SEGMENT_SUFFIX, segmentFirstSeq } from '../log/layout.ts'
-import { readWatermark, usableSegmentNames, type WatermarkRead } from './log-files.ts'
+import {
+  effectiveAck,
+  readWatermark,
+  recordedAck,
+  usableSegmentNames,
+  type WatermarkRead,
+} from './log-files.ts'
 
 /**
  * What the CLI finds wrong with a log beyond CRCs, by the same rules the log
@@ -101,7 +107,12 @@ export interface QuarantineFile {
 }
 
 export interface LogAnalysis {
+  /** The `ack` file. */
   readonly watermark: WatermarkRead
+  /** The highest acknowledgement record recovery would take from the segments (undefined: none). */
+  readonly recordAckedSeq: number | undefined
+  /** Where re-delivery would start: the file's watermark or the record's, the higher. */
+  readonly ackedSeq: number
   readonly segments: SegmentReport[]
   /** Files named like segments whose number is past 2^53 (moved to quarantine at the next open). */
   readonly stray: string[]
@@ -115,9 +126,11 @@ export function analyzeLog(dir: string): LogAnalysis {
   const watermark = readWatermark(dir)
   const check = new SequenceCheck(watermark)
   const { names, stray } = usableSegmentNames(dir)
+  const scans: SegmentScan[] = []
   const segments = names.map((name, i): SegmentReport => {
     const bytes = readFileSync(join(dir, name))
     const scan = scanSegment(bytes)
+    scans.push(scan)
     const frames = check.segment(name, names[i + 1], scan.frames)
     const first = frames[0]?.header
     const last = frames.at(-1)?.header
@@ -132,8 +145,11 @@ export function analyzeLog(dir: string): LogAnalysis {
     }
   })
   check.finish()
+  const recordAckedSeq = recordedAck(scans.length, (i) => scans[i]!)
   return {
     watermark,
+    recordAckedSeq,
+    ackedSeq: effectiveAck(watermark, recordAckedSeq),
     segments,
     stray,
     gaps: check.gaps,

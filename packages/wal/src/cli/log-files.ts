@@ -45,3 +45,26 @@ export function readWatermark(dir: string): WatermarkRead {
   const ackedSeq = decodeWatermark(bytes)
   return { ackedSeq, state: ackedSeq === undefined ? 'damaged' : 'ok' }
 }
+
+/** What the CLI needs of a segment scan to find its acknowledgement records. */
+interface AckScan {
+  readonly ackedSeq: number | undefined
+  readonly headValid: boolean
+}
+
+/**
+ * The highest acknowledgement record recovery would take (log/recover.ts):
+ * the last segment's, or — when that one's start is missing or damaged — the
+ * one before it's. `scan(i)` scans segment `i` of `count`.
+ */
+export function recordedAck(count: number, scan: (i: number) => AckScan): number | undefined {
+  if (count === 0) return undefined
+  const last = scan(count - 1)
+  if (last.ackedSeq !== undefined || last.headValid || count < 2) return last.ackedSeq
+  return scan(count - 2).ackedSeq
+}
+
+/** The watermark the log would start from: the `ack` file's or an acknowledgement record's, the higher. */
+export function effectiveAck(watermark: WatermarkRead, records: number | undefined): number {
+  return Math.max(watermark.ackedSeq ?? 0, records ?? 0)
+}

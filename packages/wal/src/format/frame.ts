@@ -25,9 +25,24 @@ export const FRAME_MAGIC = 0x46575156 // 'VQWF' read as little-endian bytes V Q 
 export const FRAME_VERSION = 1
 export const FRAME_HEADER_BYTES = 32
 
+/**
+ * An acknowledgement record: a frame header alone (no payload) saying that
+ * every item below `firstSeq` was delivered, written between the batch
+ * frames of a segment so that the log's own group commit makes it durable
+ * (no fdatasync of its own). Its version byte is 2, so a reader that knows
+ * only batch frames (version 1: `@vinequeue/wal` before ack records) finds
+ * a frame it cannot read — skipped and counted as a damaged region — and
+ * never takes it for a batch of items.
+ *
+ *   magic VQWF | ver 2 | flags ACK | key id 0 | acked sequence u64 | count 0 | length 0 | CRCs
+ */
+export const ACK_RECORD_VERSION = 2
+
 export const FrameFlag = {
   COMPRESSED: 1,
   ENCRYPTED: 2,
+  /** An acknowledgement record (version 2, no payload): `firstSeq` is the acknowledged sequence number. */
+  ACK: 4,
 } as const
 
 /** Largest payload a frame may carry (a sanity bound for readers). */
@@ -42,11 +57,15 @@ export interface FrameHeader {
 }
 
 /** Writes a frame (header + payload) into a new buffer. */
-export function encodeFrame(payload: Uint8Array, header: Omit<FrameHeader, 'length'>): Uint8Array {
+export function encodeFrame(
+  payload: Uint8Array,
+  header: Omit<FrameHeader, 'length'>,
+  version: number = FRAME_VERSION,
+): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength)
   const view = new DataView(out.buffer)
   view.setUint32(0, FRAME_MAGIC, true)
-  view.setUint8(4, FRAME_VERSION)
+  view.setUint8(4, version)
   view.setUint8(5, header.flags)
   view.setUint16(6, header.keyId, true)
   view.setBigUint64(8, BigInt(header.firstSeq), true)
@@ -79,8 +98,13 @@ export function checkFrameHeader(
   if (view.getUint32(0, true) !== FRAME_MAGIC) return { reason: 'bad-header' }
   const headerCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + offset, 28))
   if (view.getUint32(28, true) !== headerCrc) return { reason: 'bad-header' }
-  if (view.getUint8(4) !== FRAME_VERSION) return { reason: 'bad-version' }
+  const version = view.getUint8(4)
   const length = view.getUint32(20, true)
+  if (version === ACK_RECORD_VERSION) {
+    // Nothing but the header: anything else under this version is not one of ours.
+    if (view.getUint8(5) !== FrameFlag.ACK || view.getUint32(16, true) !== 0 || length !== 0)
+      return { reason: 'bad-version' }
+  } else if (version !== FRAME_VERSION || view.getUint8(5) & FrameFlag.ACK) return { reason: 'bad-version' }
   if (length > MAX_FRAME_PAYLOAD) return { reason: 'bad-header' }
   return {
     flags: view.getUint8(5),
@@ -106,4 +130,18 @@ export function checkFrame(bytes: Uint8Array, offset: number): FrameCheck {
   const payloadCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + payloadOffset, header.length))
   if (payloadCrcOf(bytes, offset) !== payloadCrc) return { ok: false, reason: 'bad-payload' }
   return { ok: true, header, payloadOffset, end }
+}
+
+/** An acknowledgement record: every item below `ackedSeq` was delivered. */
+export function encodeAckRecord(ackedSeq: number): Uint8Array {
+  return encodeFrame(
+    new Uint8Array(0),
+    { flags: FrameFlag.ACK, keyId: 0, firstSeq: ackedSeq, count: 0 },
+    ACK_RECORD_VERSION,
+  )
+}
+
+/** Whether a checked header is an acknowledgement record (its `firstSeq`: the acknowledged sequence number). */
+export function isAckRecord(header: FrameHeader): boolean {
+  return (header.flags & FrameFlag.ACK) !== 0
 }

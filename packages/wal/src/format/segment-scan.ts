@@ -1,4 +1,4 @@
-import { checkFrame, FRAME_HEADER_BYTES, type FrameHeader } from './frame.ts'
+import { checkFrame, FRAME_HEADER_BYTES, type FrameHeader, isAckRecord } from './frame.ts'
 
 /** A valid frame found in a segment. */
 export interface ScannedFrame {
@@ -10,7 +10,14 @@ export interface ScannedFrame {
 }
 
 export interface SegmentScan {
+  /** The batch frames (acknowledgement records are not among them: see `ackedSeq`). */
   readonly frames: ScannedFrame[]
+  /** The highest acknowledgement record in the segment (every item below it was delivered); undefined: none. */
+  readonly ackedSeq: number | undefined
+  /** Acknowledgement records found. */
+  readonly ackRecords: number
+  /** A valid frame or acknowledgement record starts at byte 0 (false for an empty file or a damaged start). */
+  readonly headValid: boolean
   /** Damaged regions skipped between valid frames (bit flips, zeroed blocks). */
   readonly corruptRegions: number
   /** Byte ranges [start, end) that hold no valid frame: skipped regions, then the torn tail if any. */
@@ -30,15 +37,17 @@ const MAGIC_BYTES = Buffer.from([0x56, 0x51, 0x57, 0x46]) // 'VQWF'
  * follows, the rest is a torn tail.
  */
 export function scanSegment(bytes: Uint8Array): SegmentScan {
+  const acks = new AckTally()
   const frames: ScannedFrame[] = []
   const damaged: Array<{ start: number; end: number }> = []
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let corruptRegions = 0
   let off = 0
+  const headValid = checkFrame(bytes, 0).ok
   while (off < bytes.byteLength) {
     const check = checkFrame(bytes, off)
     if (check.ok) {
-      frames.push({ header: check.header, offset: off, end: check.end })
+      if (!acks.take(check.header)) frames.push({ header: check.header, offset: off, end: check.end })
       off = check.end
       continue
     }
@@ -49,7 +58,30 @@ export function scanSegment(bytes: Uint8Array): SegmentScan {
     off = next
   }
   if (off < bytes.byteLength) damaged.push({ start: off, end: bytes.byteLength })
-  return { frames, corruptRegions, damaged, tornBytes: bytes.byteLength - off, validEnd: off }
+  return {
+    frames,
+    ackedSeq: acks.ackedSeq,
+    ackRecords: acks.records,
+    headValid,
+    corruptRegions,
+    damaged,
+    tornBytes: bytes.byteLength - off,
+    validEnd: off,
+  }
+}
+
+/** Sets acknowledgement records apart from batch frames during a scan. */
+class AckTally {
+  ackedSeq: number | undefined
+  records = 0
+
+  /** Whether `header` is an acknowledgement record (counted here, not a frame). */
+  take(header: FrameHeader): boolean {
+    if (!isAckRecord(header)) return false
+    this.records++
+    this.ackedSeq = Math.max(this.ackedSeq ?? 0, header.firstSeq)
+    return true
+  }
 }
 
 function findNextFrame(buf: Buffer, from: number): number {
@@ -80,6 +112,7 @@ export function scanSegmentChunks(
   read: (into: Uint8Array, position: number) => number,
   chunkBytes: number = SCAN_CHUNK_BYTES,
 ): SegmentScan | undefined {
+  const acks = new AckTally()
   const frames: ScannedFrame[] = []
   let buf = new Uint8Array(Math.min(chunkBytes, size))
   let bufStart = 0 // file offset of buf[0]
@@ -89,7 +122,8 @@ export function scanSegmentChunks(
     const rel = off - bufStart
     const check = checkFrame(buf.subarray(0, bufLen), rel)
     if (check.ok) {
-      frames.push({ header: check.header, offset: off, end: bufStart + check.end })
+      if (!acks.take(check.header))
+        frames.push({ header: check.header, offset: off, end: bufStart + check.end })
       off = bufStart + check.end
       continue
     }
@@ -117,7 +151,17 @@ export function scanSegmentChunks(
     }
     if (bufLen === before) return undefined // the file is shorter than its size said
   }
-  return { frames, corruptRegions: 0, damaged: [], tornBytes: 0, validEnd: off }
+  return {
+    frames,
+    ackedSeq: acks.ackedSeq,
+    ackRecords: acks.records,
+    // (Undamaged all through: valid from byte 0, unless empty.)
+    headValid: size > 0,
+    corruptRegions: 0,
+    damaged: [],
+    tornBytes: 0,
+    validEnd: off,
+  }
 }
 
 /**

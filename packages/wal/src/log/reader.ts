@@ -47,7 +47,7 @@ export function logView(
  * reaches it (open scans only the last one): its damage is counted, copied
  * to quarantine and reported; frames that do not belong in it are set aside.
  */
-function scanDeferred(
+export function scanDeferred(
   fs: WalFs,
   segments: readonly Segment[],
   keeper: DamageKeeper,
@@ -59,6 +59,7 @@ function scanDeferred(
   keeper.corruptRegions += scan.corruptRegions + (scan.tornBytes > 0 ? 1 : 0)
   const next = segments[segments.indexOf(seg) + 1]
   seg.frames = keeper.checkFrames(seg, scan.frames, next?.firstSeq)
+  seg.ackedSeq = scan.ackedSeq
   for (const d of scan.damaged) keeper.save(seg, d.start, d.end, 'corrupt')
   return seg.frames
 }

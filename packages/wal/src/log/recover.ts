@@ -19,6 +19,7 @@ import {
   type SegmentListing,
   segmentFirstSeq,
 } from './layout.ts'
+import { scanDeferred } from './reader.ts'
 import type { Reserve } from './reserve.ts'
 import { createWatermark } from './retention.ts'
 import { type Segment, scanSegmentFile, WALK_MIN_BYTES, walkSegmentFile } from './segment.ts'
@@ -63,8 +64,15 @@ export interface Recovered {
   readonly segments: Segment[]
   /** The sequence number the next item takes (never below the watermark). */
   readonly nextSeq: number
-  /** The watermark read (0 when it was missing or damaged). */
+  /**
+   * The highest acknowledgement found: the watermark file's, or an
+   * acknowledgement record in the last segment (or, when that one's start
+   * is missing or damaged — a crash right after it was created — in the one
+   * before it), whichever is higher. 0 when none.
+   */
   readonly ackedSeq: number
+  /** The watermark file's (0 when it was missing or damaged). */
+  readonly fileAckedSeq: number
   readonly frames: number
   readonly corruptRegions: number
   readonly truncatedBytes: number
@@ -116,9 +124,11 @@ export function lockDir(fs: WalFs, dir: string, reserve: Reserve): void {
 /**
  * Opening reads the watermark, lists the segments and scans only the last
  * one (where a crash can leave a torn tail, cut here so appends continue
- * after the last valid frame) — or, when it is large, walks its frame
- * headers (segment.ts walkSegmentFile), cuts a torn tail the same way and
- * leaves the payloads to readers, appends going to a new segment. Older segments were complete when the next
+ * after the last valid frame; its acknowledgement records count with the
+ * watermark) — or, when it is large, walks its frame headers (segment.ts
+ * walkSegmentFile, records included), cuts a torn tail the same way and
+ * leaves the payloads to readers, appends going to a new segment. Older
+ * segments were complete when the next
  * one was started; a reader checks them frame by frame when it reaches
  * them, so opening a log with a large backlog takes milliseconds. After a
  * clean close (its `clean` record still true of the last segment) not even
@@ -165,6 +175,8 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
   let frames = 0
   let cleanClose = false
   let walked = false
+  /** The last segment, scanned, when no valid frame or record starts it. */
+  let headless: Segment | undefined
   const clean = readCleanClose(fs, dir)
   for (const [i, name] of names.entries()) {
     const path = join(dir, name)
@@ -193,6 +205,8 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
         cutTail(fs, keeper, seg, walk.validEnd, walk.validEnd + walk.tornBytes)
         truncatedBytes += walk.tornBytes
       }
+      // (A walk starts at a valid header, so the segment is never headless.)
+      seg.ackedSeq = walk.ackedSeq
       segments.push(seg)
       nextSeq = Math.max(nextSeq, walk.nextSeq)
       walked = true
@@ -208,11 +222,23 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
       cutTail(fs, keeper, seg, scan.validEnd, scan.validEnd + scan.tornBytes)
       truncatedBytes += scan.tornBytes
     }
+    seg.ackedSeq = scan.ackedSeq
     segments.push(seg)
     for (const f of seg.frames) nextSeq = Math.max(nextSeq, f.header.firstSeq + f.header.count)
+    if (scan.ackedSeq === undefined && !scan.headValid) headless = seg
   }
   keeper.corruptRegions = corruptRegions
-  keeper.floor = watermarkOk ? ackedSeq : (segments[0]?.firstSeq ?? nextSeq)
+  // Every segment starts with the highest acknowledgement record written
+  // before it (segment-writer.ts): a last one whose start is missing or
+  // damaged sends recovery to the one before for it. (A log written before
+  // acknowledgement records has a valid frame at the start of its last
+  // segment: no second scan.)
+  const previous = headless && segments.at(-2)
+  if (previous) scanDeferred(fs, segments, keeper, previous)
+  const recordAck = Math.max(segments.at(-1)?.ackedSeq ?? 0, previous ? (previous.ackedSeq ?? 0) : 0)
+  const fileAckedSeq = ackedSeq
+  ackedSeq = Math.max(ackedSeq, recordAck)
+  keeper.floor = watermarkOk ? ackedSeq : Math.max(segments[0]?.firstSeq ?? nextSeq, recordAck)
   // The watermark can be ahead of the data (frames lost to damage) or behind it.
   nextSeq = Math.max(nextSeq, ackedSeq)
   const continuous = watermarkOk || segments.length > 0
@@ -220,6 +246,7 @@ export function recover(fs: WalFs, dir: string, keeper: DamageKeeper): Recovered
     segments,
     nextSeq,
     ackedSeq,
+    fileAckedSeq,
     frames,
     corruptRegions,
     truncatedBytes,

@@ -63,9 +63,18 @@ export class Retention {
     this.#writtenSeq = options.ackedSeq
   }
 
-  /** Every item below this was acknowledged (delivered). */
+  /**
+   * Every item below this was acknowledged, and the `ack` file says so
+   * durably: segments are deleted only below it, so that a log whose
+   * segments are all gone still numbers on from it.
+   */
   get ackedSeq(): number {
     return this.#ackedSeq
+  }
+
+  /** The highest watermark written to `ack` (synced or not: a process crash keeps it). */
+  get writtenSeq(): number {
+    return this.#writtenSeq
   }
 
   /** `WriteAheadLog.ack` once the log is known to be open. */

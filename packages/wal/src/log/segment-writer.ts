@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { WalError } from '../errors.ts'
-import { encodeFrame } from '../format/frame.ts'
+import { encodeAckRecord, encodeFrame, FRAME_HEADER_BYTES } from '../format/frame.ts'
 import { encodePayload, type PayloadCodecOptions } from '../format/payload-codec.ts'
 import type { WalFs } from './fs.ts'
 import { closeInBackground, ioError, openInBackground, syncInBackground, withFd, writeFully } from './io.ts'
@@ -23,6 +23,8 @@ export interface SegmentWriterOptions {
   readonly codec: PayloadCodecOptions
   /** The sequence number recovery found the next item takes (everything below it is durable). */
   readonly nextSeq: number
+  /** The acknowledgement recovery found (file or records): records written from now on only go higher. */
+  readonly ackedSeq: number
   readonly hooks: WriterHooks
 }
 
@@ -33,8 +35,15 @@ export interface SegmentWriterOptions {
  * fdatasync, and a background sync may still be using a descriptor the
  * owner thread is done with — so the writer keeps them until they are
  * synced (`#unsynced`) and closes none under a running sync
- * (`#deferredClose`). 13 private fields: those lifetimes and the sequence
+ * (`#deferredClose`). 15 private fields: those lifetimes and the sequence
  * numbers they make durable are one state, changed together.
+ *
+ * Acknowledgement records (`recordAck`) ride on the same group commit: a
+ * 32-byte record appended between frames is durable once the next sync
+ * returns (`syncedAckSeq`), so acknowledging costs no fdatasync of its own
+ * while batches are being appended. Every new segment starts with a record
+ * of the highest acknowledgement written so far, so the last segment —
+ * the one recovery scans — holds the highest one.
  */
 export class SegmentWriter {
   readonly #fs: WalFs
@@ -62,6 +71,10 @@ export class SegmentWriter {
   #nextOpening = false
   /** close() ran: a creation that ends later closes what it made. */
   #closed = false
+  /** The highest acknowledgement record written (or recovered). */
+  #recordedAck: number
+  /** The highest acknowledgement record a completed sync covered. */
+  #syncedAck: number
 
   /** `files.segments`: a rotation adds one at the end. */
   constructor(files: LogFiles, options: SegmentWriterOptions) {
@@ -74,6 +87,18 @@ export class SegmentWriter {
     this.#nextSeq = options.nextSeq
     this.#syncedSeq = options.nextSeq
     this.#nextPath = join(files.dir, NEXT_SEGMENT_FILE)
+    this.#recordedAck = options.ackedSeq
+    this.#syncedAck = options.ackedSeq
+  }
+
+  /** The highest acknowledgement written into a segment (durable or not: a process crash keeps it). */
+  get recordedAckSeq(): number {
+    return this.#recordedAck
+  }
+
+  /** The highest acknowledgement written into a segment and fdatasync'ed since. */
+  get syncedAckSeq(): number {
+    return this.#syncedAck
   }
 
   /** Sequence number the next appended item gets. */
@@ -99,6 +124,11 @@ export class SegmentWriter {
   /** Something a sync would make durable or close is left. */
   get needsSync(): boolean {
     return this.#fd >= 0 || this.#unsynced.length > 0 || this.#dirDirty
+  }
+
+  /** Whether the segment being written holds something no sync covered yet (frames or records). */
+  get #currentDirty(): boolean {
+    return this.#syncedSeq < this.#nextSeq || this.#syncedAck < this.#recordedAck
   }
 
   /**
@@ -128,13 +158,20 @@ export class SegmentWriter {
     const { payload, flags, keyId } = encodePayload(data, { firstSeq, count }, this.#codec)
     const frame = encodeFrame(payload, { flags, keyId, firstSeq, count })
     let seg = this.#segments.at(-1)
+    let bytes = frame
     if (this.#fd < 0 || !seg || (seg.size > 0 && seg.size + frame.byteLength > this.#segmentBytes)) {
       seg = this.#rotate(firstSeq)
+      // A new segment starts with the highest acknowledgement so far (one write with the frame).
+      if (this.#recordedAck > 0) {
+        bytes = new Uint8Array(FRAME_HEADER_BYTES + frame.byteLength)
+        bytes.set(encodeAckRecord(this.#recordedAck))
+        bytes.set(frame, FRAME_HEADER_BYTES)
+      }
     }
     const refs = seg.frames!
     const at = seg.size
     try {
-      writeFully(this.#fs, this.#fd, frame, at)
+      writeFully(this.#fs, this.#fd, bytes, at)
     } catch (cause) {
       // Leave no partial frame behind (best effort: recovery would cut it too).
       try {
@@ -154,7 +191,7 @@ export class SegmentWriter {
       }
       throw ioError('append', cause)
     }
-    seg.size += frame.byteLength
+    seg.size += bytes.byteLength
     // Half full: time to have the next one made (a log that never gets this
     // far — a short run, a test — never creates one behind its back).
     if (seg.size * 2 >= this.#segmentBytes) this.prepareNext()
@@ -166,10 +203,34 @@ export class SegmentWriter {
         count,
         length: payload.byteLength,
       },
-      offset: at,
+      offset: at + bytes.byteLength - frame.byteLength,
     })
     this.#nextSeq = firstSeq + count
     return firstSeq
+  }
+
+  /**
+   * `WriteAheadLog.recordAck` once the log is known to be open: appends an
+   * acknowledgement record to the segment being written (durable after the
+   * next sync). false when no segment is open for appending (the caller
+   * writes the `ack` file instead). A failed write is truncated away.
+   */
+  recordAck(seq: number): boolean {
+    if (this.#fd < 0) return false
+    if (seq <= this.#recordedAck) return true
+    const seg = this.#segments.at(-1)!
+    const at = seg.size
+    try {
+      writeFully(this.#fs, this.#fd, encodeAckRecord(seq), at)
+    } catch (cause) {
+      try {
+        this.#fs.ftruncateSync(this.#fd, at)
+      } catch {}
+      throw ioError('writing an acknowledgement record', cause)
+    }
+    seg.size += FRAME_HEADER_BYTES
+    this.#recordedAck = seq
+    return true
   }
 
   /** `WriteAheadLog.seal` once the log is known to be open. */
@@ -270,7 +331,7 @@ export class SegmentWriter {
    */
   #rotate(firstSeq: number): Segment {
     if (this.#fd >= 0) {
-      if (this.#syncedSeq < this.#nextSeq || this.#syncing) this.#unsynced.push(this.#fd)
+      if (this.#currentDirty || this.#syncing) this.#unsynced.push(this.#fd)
       else this.#release(this.#fd)
       this.#fd = -1
       // A log nobody syncs (syncMode 'none') would keep every old descriptor open: bounded here.
@@ -312,6 +373,8 @@ export class SegmentWriter {
    */
   sync(): number {
     const target = this.#nextSeq
+    const ack = this.#recordedAck
+    const current = this.#currentDirty
     try {
       while (this.#unsynced.length > 0) {
         const fd = this.#unsynced[0]!
@@ -323,11 +386,12 @@ export class SegmentWriter {
         withFd(this.#fs, this.#dir, 'r', (fd) => this.#fs.fsyncSync(fd))
         this.#dirDirty = false
       }
-      if (this.#syncedSeq < target && this.#fd >= 0) this.#fs.fdatasyncSync(this.#fd)
+      if (current && this.#fd >= 0) this.#fs.fdatasyncSync(this.#fd)
     } catch (cause) {
       throw cause instanceof WalError ? cause : ioError('fdatasync', cause)
     }
     this.#syncedSeq = Math.max(this.#syncedSeq, target)
+    this.#syncedAck = Math.max(this.#syncedAck, ack)
     return this.#syncedSeq
   }
 
@@ -341,11 +405,13 @@ export class SegmentWriter {
    */
   syncAsync(): Promise<number> {
     const target = this.#nextSeq
+    const ack = this.#recordedAck
     const closed = this.#unsynced.slice()
     const dir = this.#dirDirty
-    const fd = this.#syncedSeq < target ? this.#fd : -1
+    const fd = this.#currentDirty ? this.#fd : -1
     if (closed.length === 0 && !dir && fd < 0) {
       this.#syncedSeq = Math.max(this.#syncedSeq, target)
+      this.#syncedAck = Math.max(this.#syncedAck, ack)
       return Promise.resolve(this.#syncedSeq)
     }
     this.#dirDirty = false
@@ -381,6 +447,7 @@ export class SegmentWriter {
         }
       }
       this.#syncedSeq = Math.max(this.#syncedSeq, target)
+      this.#syncedAck = Math.max(this.#syncedAck, ack)
       return this.#syncedSeq
     })()
     this.#syncing = syncing

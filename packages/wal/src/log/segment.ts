@@ -1,5 +1,11 @@
 import { crc32c } from '@node-rs/crc32'
-import { checkFrameHeader, FRAME_HEADER_BYTES, type FrameHeader, payloadCrcOf } from '../format/frame.ts'
+import {
+  checkFrameHeader,
+  FRAME_HEADER_BYTES,
+  type FrameHeader,
+  isAckRecord,
+  payloadCrcOf,
+} from '../format/frame.ts'
 import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import type { WalFs } from './fs.ts'
 import { ioError } from './io.ts'
@@ -29,6 +35,11 @@ export interface Segment {
    * each one when it gets there.
    */
   frames: FrameRef[] | undefined
+  /**
+   * The highest acknowledgement record found in it, once scanned (records
+   * are not frames: readers never see them); undefined: none, or not scanned.
+   */
+  ackedSeq?: number | undefined
   size: number
   /**
    * Damaged byte ranges not copied to quarantine yet (the copy failed:
@@ -81,6 +92,8 @@ export interface SegmentWalk {
   readonly tornBytes: number
   /** One past the last item of its last whole frame (its firstSeq when it holds none). */
   readonly nextSeq: number
+  /** The highest acknowledgement record in it (undefined: none). */
+  readonly ackedSeq: number | undefined
 }
 
 /**
@@ -106,6 +119,7 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
       let off = 0
       let last: { offset: number; header: FrameHeader } | undefined
       let nextSeq = firstSeq
+      let ackedSeq: number | undefined
       while (size - off >= FRAME_HEADER_BYTES) {
         if (off < windowStart || off + FRAME_HEADER_BYTES > windowStart + windowLen) {
           windowStart = off
@@ -116,6 +130,12 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         if ('reason' in checked) return undefined
         const end = off + FRAME_HEADER_BYTES + checked.length
         if (end > size) break // (a frame cut short: the torn tail)
+        if (isAckRecord(checked)) {
+          // A header and nothing else, numbered by what it acknowledges, not in the frames' order.
+          ackedSeq = Math.max(ackedSeq ?? 0, checked.firstSeq)
+          off = end
+          continue
+        }
         // A frame that does not belong here (numbered below what came before): the scan sets it aside.
         if (checked.firstSeq < nextSeq) return undefined
         last = { offset: off, header: checked }
@@ -131,7 +151,7 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         if (crc32c(Buffer.from(payload.buffer, 0, payload.byteLength)) !== payloadCrcOf(header, 0))
           return undefined
       }
-      return { validEnd: off, tornBytes: size - off, nextSeq }
+      return { validEnd: off, tornBytes: size - off, nextSeq, ackedSeq }
     } finally {
       fs.closeSync(fd)
     }

@@ -15,8 +15,10 @@ import { SegmentWriter } from './segment-writer.ts'
  * A segmented append-only log in one directory, for exactly one owner thread.
  * `append` writes a frame (not yet durable); `sync` makes everything appended
  * so far durable with one fdatasync (group commit); `ack` moves the delivered
- * watermark and deletes segments that hold only delivered items; `frames`
- * reads back what is not acknowledged (after a restart: what to re-deliver).
+ * watermark and deletes segments that hold only delivered items;
+ * `recordAck` writes an acknowledgement into the segment, made durable by
+ * the next sync (no fdatasync of its own); `frames` reads back what is not
+ * acknowledged (after a restart: what to re-deliver).
  *
  * This class checks arguments and whether the log is open, and hands each
  * call to the part that owns it: recover.ts (open), segment-writer.ts
@@ -48,7 +50,7 @@ export class WriteAheadLog {
     const { fs, segmentBytes, codec, deleteInBackground, onDamage } = resolveWalOptions(options)
     this.#fs = fs
     const reserve = new Reserve(fs, dir)
-    const keeper = new DamageKeeper(fs, dir, reserve, () => this.#retention.ackedSeq, onDamage)
+    const keeper = new DamageKeeper(fs, dir, reserve, () => this.ackedSeq, onDamage)
     this.#keeper = keeper
     lockDir(fs, dir, reserve)
     try {
@@ -60,15 +62,24 @@ export class WriteAheadLog {
         segmentBytes,
         codec,
         nextSeq: found.nextSeq,
+        ackedSeq: found.ackedSeq,
         hooks: {
           ackedSeq: () => this.#retention.ackedSeq,
           dropDelivered: () => this.#retention.dropDelivered(),
         },
       })
       this.#writer = writer
-      const ackedSeq = found.ackedSeq
+      const ackedSeq = found.fileAckedSeq
       this.#retention = new Retention(files, { reserve, keeper, writer, deleteInBackground, ackedSeq })
       this.#view = logView(fs, codec, files.segments, keeper, () => writer.nextSeq)
+      if (found.ackedSeq > ackedSeq) {
+        // An acknowledgement record is ahead of the file: the file catches up
+        // (and what it covers may go). Best effort: without it the records
+        // still count, but segments are only deleted below the file's value.
+        try {
+          this.#retention.ack(found.ackedSeq)
+        } catch {}
+      }
       // No segment is open for appending yet: a last segment already
       // delivered goes too.
       this.#retention.dropDelivered()
@@ -96,9 +107,30 @@ export class WriteAheadLog {
     return this.#writer.syncedSeq
   }
 
-  /** Every item below this was acknowledged (delivered). */
+  /**
+   * Every item below this was acknowledged (delivered), durably: in the `ack`
+   * file, or in an acknowledgement record a sync has covered.
+   */
   get ackedSeq(): number {
+    return Math.max(this.#retention.ackedSeq, this.#writer.syncedAckSeq)
+  }
+
+  /**
+   * The highest acknowledgement written to the log's files, synced or not:
+   * a restart after a process crash (not a power cut) starts at least there.
+   */
+  get recordedAckSeq(): number {
+    return Math.max(this.#writer.recordedAckSeq, this.#retention.writtenSeq, this.ackedSeq)
+  }
+
+  /** The watermark in the `ack` file (durable): segments are deleted only below it. */
+  get ackFileSeq(): number {
     return this.#retention.ackedSeq
+  }
+
+  /** A segment is open for appending: `recordAck` writes there. */
+  get appending(): boolean {
+    return this.#writer.writing
   }
 
   /** Bytes in segment files. */
@@ -113,7 +145,7 @@ export class WriteAheadLog {
   get pendingItems(): number {
     const next = this.#writer.nextSeq
     const first = this.#segments[0]?.firstSeq ?? next
-    return Math.max(0, next - Math.max(this.#retention.ackedSeq, first))
+    return Math.max(0, next - Math.max(this.ackedSeq, first))
   }
 
   /** Damaged regions found so far: in the last segment at open, and by readers in older ones. */
@@ -212,6 +244,27 @@ export class WriteAheadLog {
   }
 
   /**
+   * Records that every item below `seq` was delivered in the segment being
+   * appended to: a 32-byte record, not durable until the next `sync` or
+   * `syncAsync` (which then moves `ackedSeq`), so a stream of
+   * acknowledgements rides on the group commit of the appends instead of an
+   * fdatasync each. Recovery takes the highest acknowledgement of the `ack`
+   * file and of the records. Segments are still deleted only below the `ack`
+   * file's watermark (`ack`, `ackAsync`). Returns false, writing nothing,
+   * when no segment is open for appending (after `seal`, or before the first
+   * append after an open): use `ack`/`ackAsync` then.
+   * @throws WalError IO when the write fails (the log is as it was).
+   */
+  recordAck(seq: number): boolean {
+    this.#checkOpen()
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new WalError(WalErrorCodes.USAGE, `recordAck: seq must be a non-negative integer (got ${seq})`)
+    }
+    if (seq <= this.ackedSeq) return true
+    return this.#writer.recordAck(seq)
+  }
+
+  /**
    * `ack` with the watermark's fdatasync in libuv's thread pool, then the
    * deletions on the calling thread. One at a time: rejects with WalError
    * USAGE while one runs (`ack` may run meanwhile). If the log is closed
@@ -234,7 +287,7 @@ export class WriteAheadLog {
    * watermark), including frames appended after it was made. Older segments
    * are checked as it reaches them (damaged regions are skipped and counted).
    */
-  reader(fromSeq: number = this.#retention.ackedSeq): WalReader {
+  reader(fromSeq: number = this.ackedSeq): WalReader {
     this.#checkOpen()
     return new WalReader(this.#view, fromSeq)
   }
@@ -244,7 +297,7 @@ export class WriteAheadLog {
    * (default: the watermark), decompressed and decrypted.
    * @throws WalError DECRYPT (wrong key, tampered frame) or KEY_MISSING.
    */
-  *frames(fromSeq: number = this.#retention.ackedSeq): Generator<WalFrame> {
+  *frames(fromSeq: number = this.ackedSeq): Generator<WalFrame> {
     const reader = this.reader(fromSeq)
     try {
       for (let f = reader.next(); f; f = reader.next()) yield f
@@ -253,13 +306,28 @@ export class WriteAheadLog {
     }
   }
 
-  /** Syncs, records the clean close (`clean`), removes the pre-created next segment and closes. Idempotent. */
+  /**
+   * Syncs, brings the `ack` file up to the acknowledgement records, records
+   * the clean close (`clean`), removes the pre-created next segment and
+   * closes. Idempotent.
+   */
   close(): void {
     if (this.#closed) return
     if (this.#writer.needsSync) this.sync()
+    // After a clean close the last segment is not scanned at open: its
+    // records must be in the file. If that write fails, no clean record
+    // (the next open scans the last segment and finds them).
+    let clean = true
+    if (this.ackedSeq > this.#retention.ackedSeq) {
+      try {
+        this.#retention.ack(this.ackedSeq)
+      } catch {
+        clean = false
+      }
+    }
     if (this.#writer.writing) this.#writer.closeFd()
     this.#writer.close()
-    recordCleanClose(this.#fs, this.dir, this.#segments, this.#writer.nextSeq)
+    if (clean) recordCleanClose(this.#fs, this.dir, this.#segments, this.#writer.nextSeq)
     releaseDirLock(this.#fs, this.dir)
     this.#closed = true
   }
