@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createQueue } from '@vinequeue/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from '../helpers.ts'
-import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
+import { crashRuns, crashSeed, type CrashItem as Item, prng, readItems } from './crash-knobs.ts'
 
 // Duplicates after kill -9 are bounded by what was in flight: a restart
 // re-delivers, of the items delivered before the kill, at most the batches
@@ -19,23 +18,6 @@ const ITERATIONS = crashRuns(8)
 const SEED = crashSeed()
 /** The child's maxInFlightBatches × maxBatchSize. */
 const IN_FLIGHT_BOUND = 2 * 20
-
-interface Item {
-  n: number
-  pad: string
-}
-
-function readItems(file: string): Item[] {
-  let text = ''
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {}
-  // The last line may be cut by the kill.
-  return text
-    .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => JSON.parse(line) as Item)
-}
 
 /** Runs the child until `flushed` reaches `minFlushed`, then `killAfterMs` later SIGKILLs it. */
 async function crashOnce(

@@ -1,4 +1,7 @@
-// Knobs shared by the kill -9 tests (crash.test.ts, crash-rotation.test.ts):
+import { readFileSync } from 'node:fs'
+
+// Knobs and helpers shared by the kill -9 tests (crash.test.ts, crash-rotation.test.ts,
+// crash-duplicates.regression.test.ts):
 //
 //   VINEQUEUE_CRASH_RUNS=500   iterations per crash test (default: each test's own)
 //   VINEQUEUE_CRASH_SEED=1234  replays the kill moments and kill points of a failed run
@@ -35,4 +38,28 @@ export function prng(seed: number): { next(): number; int(lo: number, hi: number
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
   }
   return { next, int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)) }
+}
+
+/** An item as the crash children's sinks record it. */
+export interface CrashItem {
+  n: number
+  pad: string
+}
+
+/** The JSON lines of `file` that `complete` accepts (none if it does not exist yet). */
+export function readLines<T>(file: string, complete: (line: string) => boolean): T[] {
+  let text = ''
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {}
+  // The last line may be cut by the kill.
+  return text
+    .split('\n')
+    .filter(complete)
+    .map((line) => JSON.parse(line) as T)
+}
+
+/** The items a sink recorded in `file`, one JSON line each. */
+export function readItems(file: string): CrashItem[] {
+  return readLines<CrashItem>(file, (line) => line.endsWith('}'))
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { Batch, createQueue } from '@vinequeue/core'
 import { WriteAheadLog } from '@vinequeue/wal'
 import { describe, expect, it } from 'vitest'
-import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
+import { crashRuns, crashSeed, type CrashItem as Item, prng, readLines } from './crash-knobs.ts'
 
 // kill -9 while the WAL rotates and deletes segments. Tiny segments (4–8 KiB,
 // a frame or two each) make rotations and deletions constant; most kills are
@@ -141,23 +141,6 @@ const SCENARIOS: Scenario[] = [
 ]
 const ITERATIONS = crashRuns(SCENARIOS.length)
 const SEED = crashSeed()
-
-interface Item {
-  n: number
-  pad: string
-}
-
-function readLines<T>(file: string, complete: (line: string) => boolean): T[] {
-  let text = ''
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {}
-  // The last line may be cut by the kill.
-  return text
-    .split('\n')
-    .filter(complete)
-    .map((line) => JSON.parse(line) as T)
-}
 
 /** Runs the child until it is killed; returns the last `flushed N` it printed and where the hook killed it. */
 async function runChild(

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createQueue } from '@vinequeue/core'
 import { describe, expect, it } from 'vitest'
-import { crashRuns, crashSeed, prng } from './crash-knobs.ts'
+import { crashRuns, crashSeed, type CrashItem as Item, prng, readItems } from './crash-knobs.ts'
 
 // kill -9 at random moments: every item whose flush() resolved (syncMode
 // 'always') was either delivered before the crash or comes back from the WAL
@@ -14,23 +14,6 @@ const child = fileURLToPath(new URL('../fixtures/wal-crash-child.mjs', import.me
 // VINEQUEUE_CRASH_RUNS=500 for a long run, VINEQUEUE_CRASH_SEED to replay one (crash-knobs.ts).
 const ITERATIONS = crashRuns(25)
 const SEED = crashSeed()
-
-interface Item {
-  n: number
-  pad: string
-}
-
-function readItems(file: string): Item[] {
-  let text = ''
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {}
-  // The last line may be cut by the kill.
-  return text
-    .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => JSON.parse(line) as Item)
-}
 
 async function crashOnce(dir: string, killAfterMs: number): Promise<number> {
   const proc = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
