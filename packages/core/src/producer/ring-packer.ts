@@ -7,6 +7,14 @@ import { LANE_HEADER_BYTES } from '../ring/layout.ts'
 const MIN_TAIL_BYTES = 4096
 
 /**
+ * What msgpackr is left pointing at between packs: a buffer nothing is ever
+ * written to, its position at its end, so the next pack by anyone else on
+ * this thread starts a buffer of msgpackr's own (8 KiB, its default size).
+ */
+const PARKED_BYTES = 8192
+const parked: Buffer = Buffer.alloc(PARKED_BYTES)
+
+/**
  * msgpackr, packing straight into the lane when it safely can.
  *
  * Packing into msgpackr's own buffer and copying into the lane costs a
@@ -23,6 +31,14 @@ const MIN_TAIL_BYTES = 4096
  * msgpackr aligns where it starts to 8 bytes; records are 4-aligned, so the
  * record header goes in bytes it is told to reserve.
  *
+ * msgpackr's target buffer and position are one per thread, shared by every
+ * Packr on it — another queue's packer, and any other code on the thread
+ * using the same msgpackr build (codec.ts). So every pack here points msgpackr at the
+ * buffer it is for, and leaves it parked on a buffer nothing writes to
+ * (`park`): another packer never writes into this lane (where it would
+ * overwrite records the pipeline has not read), and this one never writes
+ * over bytes another packer handed out.
+ *
  * Only single items are packed in place. A group (an enqueueBatch chunk,
  * ~100 KB) is slightly faster packed in msgpackr's cache-hot buffer and
  * copied in one `set` (same note): msgpackr's small stores into cold lane memory cost more than one large copy.
@@ -33,7 +49,6 @@ export class RingPacker {
   /** The lane's data area as a Buffer (msgpackr writes strings with Buffer#utf8Write). */
   readonly #laneView: Buffer
   readonly #own: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
-  #inLane = false
   /** Where the last `packInLane` call left its bytes when it returned -1. */
   outside: Uint8Array = this.#own.subarray(0, 0)
 
@@ -54,31 +69,36 @@ export class RingPacker {
       this.outside = this.pack(value)
       return -1
     }
-    if (!this.#inLane) {
-      this.#packr.useBuffer(this.#laneView)
-      this.#inLane = true
-    }
     // msgpackr starts at the next multiple of 8, then skips the reserved bytes.
     const start = (off & 7) === 0 ? off : off + 4
     const skip = off + 4 - start
+    this.#packr.useBuffer(this.#laneView)
     this.#packr.position = start
-    const out = this.#packr.pack(value, this.#modes | skip) as Buffer & {
-      start: number
-      end: number
+    let out: Buffer & { start: number; end: number }
+    try {
+      out = this.#packr.pack(value, this.#modes | skip) as Buffer & { start: number; end: number }
+    } finally {
+      this.#park()
     }
     if (out === this.#laneView && out.start === start) return out.end - (off + 4)
-    // It outgrew the tail: msgpackr moved to a buffer of its own (and stays there).
-    this.#inLane = false
+    // It outgrew the tail: msgpackr moved to a buffer of its own (not written again).
     this.outside = out.subarray(out.start + skip, out.end)
     return -1
   }
 
-  /** Packs into msgpackr's own buffer (for bytes that must outlive the call). */
+  /** Packs into a buffer of this packer's (for bytes that must outlive the call): valid until the next pack. */
   pack(value: unknown): Uint8Array {
-    if (this.#inLane) {
-      this.#packr.useBuffer(this.#own)
-      this.#inLane = false
+    this.#packr.useBuffer(this.#own)
+    try {
+      return this.#packr.pack(value)
+    } finally {
+      this.#park()
     }
-    return this.#packr.pack(value)
+  }
+
+  /** Leaves msgpackr on `parked`, full: see the class's comment. */
+  #park(): void {
+    this.#packr.useBuffer(parked)
+    this.#packr.position = PARKED_BYTES
   }
 }

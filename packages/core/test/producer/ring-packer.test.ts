@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { createQueue, EncodeError, type Queue, QueueFullError } from '@vinequeue/core'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -86,5 +87,68 @@ describe('packing into the lane', () => {
       }),
       { numRuns: 40, seed: 20261126 },
     )
+  })
+})
+
+// msgpackr keeps its target buffer and position in module state, one per thread, shared by
+// every Packr on it: the producer must never leave it pointing at a lane, nor write over a
+// buffer that another packer handed out.
+describe("packing into the lane, beside other users of msgpackr's state on the thread", () => {
+  const item = (q: number, n: number) => ({ q, n, s: 'abcdefghijklmnopqrstuvwxyz'.repeat(n % 7) })
+
+  /** Retries `fn` after a drain while the lane is full. */
+  async function put(q: Queue, fn: () => void): Promise<void> {
+    for (;;) {
+      try {
+        fn()
+        return
+      } catch (err) {
+        if (!(err instanceof QueueFullError)) throw err
+        await q.drain()
+      }
+    }
+  }
+
+  it('two queues enqueued to in turn on one thread: each delivers its own items, once, in order, intact', async () => {
+    const sinks = [new SinkDouble(), new SinkDouble()]
+    const qs = sinks.map((sink) =>
+      createQueue({ send: sink.send, ringBytes: 256 * 1024, maxItemBytes: 4096, flushIntervalMs: 1 }),
+    )
+    queues.push(...qs)
+    for (const q of qs) await q.start()
+    const N = 20_000
+    for (let n = 0; n < N; n++) {
+      for (const [k, q] of qs.entries()) await put(q, () => q.enqueue(item(k, n)))
+    }
+    for (const q of qs) await q.drain()
+    for (const [k, sink] of sinks.entries()) {
+      expect(sink.items).toEqual(Array.from({ length: N }, (_, n) => item(k, n)))
+    }
+  })
+
+  it('other code packing with the msgpackr build the queue loads keeps its buffers, the queue its items', async () => {
+    // (codec.ts loads msgpackr/index-no-eval.)
+    const msgpackr = createRequire(import.meta.url)('msgpackr/index-no-eval') as typeof import('msgpackr')
+    const sink = new SinkDouble()
+    const q = createQueue({ send: sink.send, ringBytes: 256 * 1024, maxItemBytes: 4096, flushIntervalMs: 1 })
+    queues.push(q)
+    await q.start()
+    const N = 5000
+    const kept: Array<[unknown, Uint8Array]> = []
+    for (let n = 0; n < N; n++) {
+      await put(q, () => q.enqueue(item(0, n)))
+      const mine = { app: n, text: 'zyxwvutsrqponmlkjihgfedcba'.repeat(n % 5) }
+      kept.push([mine, msgpackr.pack(mine)])
+    }
+    await q.drain()
+    expect(sink.items).toEqual(Array.from({ length: N }, (_, n) => item(0, n)))
+    const changed = kept.filter(([value, bytes]) => {
+      try {
+        return JSON.stringify(msgpackr.unpack(bytes)) !== JSON.stringify(value)
+      } catch {
+        return true
+      }
+    })
+    expect(changed.length).toBe(0)
   })
 })
