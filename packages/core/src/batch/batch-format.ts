@@ -234,10 +234,8 @@ export class Batch {
       failures.set(items.length, reasonOf(err))
       items.push(undefined)
     }
-    // msgpackr's native string decoder (msgpackr-extract) refuses shared
-    // memory and msgpackr then falls back to JS, per item: much slower for
-    // non-ASCII and longer strings (note `codec.shared_decode` in
-    // packages/bench/README.md). One copy of the batch avoids that.
+    // Decoded from a copy of the batch, not from the shared slab: as fast
+    // or faster here (note `codec.shared_decode` in packages/bench/README.md).
     const bytes = this.bytes.buffer instanceof SharedArrayBuffer ? this.bytes.slice() : this.bytes
     forEachRecord(bytes, (start, length, raw, _index, group) => {
       if (raw) {

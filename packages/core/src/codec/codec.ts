@@ -6,14 +6,24 @@ type Msgpackr = typeof import('msgpackr')
 let msgpackr: Msgpackr | undefined
 
 /**
- * msgpackr, loaded on first use and through its CommonJS build, which loads
- * faster than its ES module entry with the native string extractor (note
- * `codec.load_ms` in packages/bench/README.md). A thread that never packs or decodes
- * (the pipeline thread; a sender thread whose sender only forwards the
- * encoded bytes) never pays for it, which shortens queue.start().
+ * msgpackr, loaded on first use, through its single-file CommonJS build
+ * without the native string extractor (`msgpackr/index-no-eval`).
+ *
+ * Not the native extractor (msgpackr-extract 3.0.x): its module init, which
+ * runs again in every thread that loads it, rewrites a token table that all
+ * threads share, so a thread decoding meanwhile misreads where strings are
+ * and gets other bytes for them — map keys and strings garbled, numbers
+ * intact, no error. Here that happened in a run's first batches, while the
+ * producer threads were starting (test/codec/native-extractor-race.regression.test.ts).
+ * Decoding without it cost little (note `codec.native_extractor` in
+ * packages/bench/README.md), and no thread of a queue loads the addon.
+ *
+ * Lazily: a thread that never packs or decodes (the pipeline thread; a
+ * sender thread whose sender only forwards the encoded bytes) never pays
+ * for it, which shortens queue.start() (note `codec.load_ms`).
  */
 function load(): Msgpackr {
-  msgpackr ??= createRequire(import.meta.url)('msgpackr') as Msgpackr
+  msgpackr ??= createRequire(import.meta.url)('msgpackr/index-no-eval') as Msgpackr
   return msgpackr
 }
 
