@@ -289,7 +289,8 @@ export class Producer {
     let total = 0
     for (let i = 0; i < items.length; i++) {
       const bytes = this.#encode(items[i], i)
-      encoded[i] = bytes.slice()
+      // A copy: the packer's buffer is reused by the next pack (and Buffer#slice is a view).
+      encoded[i] = new Uint8Array(bytes)
       total += recordSize(bytes.length)
     }
     if (total * 2 > this.#lane.capacity * this.#limits.hardLimit)
@@ -323,8 +324,9 @@ export class Producer {
    */
   async enqueueAsync(item: unknown, options?: EnqueueAsyncOptions): Promise<boolean> {
     this.#checkOpen()
-    // Copy: what pack returns is a view of msgpackr's buffer, reused by the next pack.
-    const bytes = this.#encode(item).slice()
+    // A copy, held while this call waits: the packer's buffer is reused by the
+    // next pack (and Buffer#slice would only be a view of it).
+    const bytes = new Uint8Array(this.#encode(item))
     return this.#putAsync(bytes, false, options)
   }
 
