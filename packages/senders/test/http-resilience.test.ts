@@ -77,9 +77,10 @@ describe('@vinequeue/senders/http: circuit breaker against a real server', () =>
     for (let i = 0; i < 500; i++) q.enqueue({ i })
 
     // Open, with nothing on the wire: every request the server gets from now on was sent while open.
+    // (The metrics are read from shared memory; the 'circuit' event comes by message, maybe later.)
     await waitFor(() => {
       const m = q.metrics()
-      return m.circuitState === 'open' && m.inFlightBatches === 0
+      return m.circuitState === 'open' && m.inFlightBatches === 0 && states.length > 0
     }, 10_000)
     expect(states[0]).toBe('open')
     expect(q.health().reasons.join()).toMatch(/circuit open/)
