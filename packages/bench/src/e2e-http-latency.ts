@@ -49,6 +49,7 @@ import { HTTP_ITEMS, httpRound, startHttpQueue, WARM_UP_ITEMS } from './e2e-http
 import { type BenchEvent, makeEvents, POOL_MASK } from './event.ts'
 import { type Distribution, distribution, ProbeCollector, probeFsModule } from './pipeline-probe/collector.ts'
 import { type Figure, progress } from './report.ts'
+import { type SchedShare, schedShare, schedTotals } from './sched-stat.ts'
 import type { SinkLatency } from './sink/protocol.ts'
 import { wallClockMs } from './sink/protocol.ts'
 import { SinkProcess } from './sink/sink-process.ts'
@@ -96,6 +97,8 @@ interface LatencyRound {
   readonly offered: number
   /** Items/s the sink received: n / (time from the first tick to the last item's arrival). */
   readonly delivered: number
+  /** This process and the sink's over the round (sched-stat.ts); undefined without /proc schedstat. */
+  readonly sched: SchedShare | undefined
 }
 
 /** While a round of the probed queue runs, its probe's figures (and the idle thread's) count. */
@@ -116,6 +119,8 @@ async function queueLatencyRound(
   let full = 0
   const waiting: Array<Promise<unknown>> = []
   probed?.probe.begin(probed.tag, IDLE_TAG)
+  const pids = [process.pid, sink.pid]
+  const before = schedTotals(pids)
   const t0 = performance.now()
   const offered = await pace(
     rate,
@@ -145,8 +150,9 @@ async function queueLatencyRound(
   const drained = q.drain()
   const { at, result } = await reached
   await drained
+  const sched = schedShare(before, schedTotals(pids))
   probed?.probe.end(probed.tag, IDLE_TAG)
-  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000) }
+  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000), sched }
 }
 
 async function directLatencyRound(
@@ -158,6 +164,8 @@ async function directLatencyRound(
 ): Promise<LatencyRound> {
   const { reached } = await sink.arm(n, 'latency')
   const flight = new InFlight(Number.POSITIVE_INFINITY) // never waits: the pool queues beyond its sockets
+  const pids = [process.pid, sink.pid]
+  const before = schedTotals(pids)
   const t0 = performance.now()
   const offered = await pace(
     rate,
@@ -177,7 +185,8 @@ async function directLatencyRound(
   )
   await flight.settled()
   const { at, result } = await reached
-  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000) }
+  const sched = schedShare(before, schedTotals(pids))
+  return { latency: result.latency!, offered, delivered: n / ((at - t0) / 1000), sched }
 }
 
 /**
@@ -229,7 +238,10 @@ function show(r: LatencyRound | undefined, offset: number): string {
   const behind = r.delivered < 0.9 * r.offered ? ' OVERLOADED' : ''
   return (
     `p50 ${(r.latency.p50 - offset).toFixed(2)} p99 ${(r.latency.p99 - offset).toFixed(2)} ms, ` +
-    `delivered ${Math.round(r.delivered)}/s of ${Math.round(r.offered)}/s${behind}`
+    `delivered ${Math.round(r.delivered)}/s of ${Math.round(r.offered)}/s${behind}` +
+    (r.sched
+      ? `, CPU ${r.sched.cores.toFixed(2)} cores, run-queue wait ${r.sched.waitMsPerS.toFixed(0)} ms/s`
+      : '')
   )
 }
 
@@ -335,6 +347,32 @@ export async function runE2eHttpLatency(
       `(${pauses.n} s; an idle thread: ${ms(idle)}); fdatasync ${ms(fdatasyncs)} (${fdatasyncs.n}; ` +
       `an item enqueued in ${(slowShare * 100).toFixed(1)}% of the rounds' time waited over 10 ms for one)`,
   )
+  // Both processes' threads (bench + queue, sink): cores kept busy and the time runnable threads
+  // waited for a core, per second of round — the queue's rounds beside direct undici's.
+  const schedFigures = (level: Level): Figure[] => {
+    const of = (rounds: LatencyRound[], key: keyof SchedShare): number | undefined => {
+      const values = rounds.flatMap((r) => (r.sched ? [r.sched[key]] : []))
+      return values.length > 0 ? median(values) : undefined
+    }
+    return (
+      [
+        ['cores', 'cores', 'latency_cpu_cores'],
+        ['waitMsPerS', 'ms/s', 'latency_runqueue_wait_ms_per_s'],
+      ] as const
+    ).flatMap(([key, unit, name]) => {
+      const value = of(level.queue, key)
+      const direct = of(level.direct, key)
+      if (value === undefined || direct === undefined) return []
+      return [
+        {
+          name: `e2e_http.${name}`,
+          value,
+          unit,
+          baseline: { name: `peer.direct_undici.${name}`, value: direct },
+        },
+      ]
+    })
+  }
   const latencyFigures = (level: Level, suffix: string): Figure[] =>
     (['p50', 'p99'] as const).map((p) => ({
       name: `e2e_http.latency_${p}_ms${suffix}`,
@@ -359,6 +397,7 @@ export async function runE2eHttpLatency(
       unit: 'items/s',
       baseline: { name: 'e2e_http_same_run.items_per_s', value: maxima.defaults },
     },
+    ...schedFigures(halfLow),
     ...latencyFigures(halfDefault, '_default_preset_at_half_max'),
     ...(['p99', 'p999'] as const).map((p) => ({
       name: `e2e_http.wal_pipeline_pause_${p}_ms`,

@@ -38,6 +38,11 @@ export class SinkProcess {
     })
   }
 
+  /** The sink process's id. */
+  get pid(): number {
+    return this.#child.pid!
+  }
+
   /** Forks the sink and resolves once it listens. */
   static async start(): Promise<SinkProcess> {
     const child = fork(fileURLToPath(new URL('./entry.js', import.meta.url)), [], {
