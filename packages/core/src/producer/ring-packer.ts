@@ -7,12 +7,13 @@ import { LANE_HEADER_BYTES } from '../ring/layout.ts'
 const MIN_TAIL_BYTES = 4096
 
 /**
- * What msgpackr is left pointing at between packs: a buffer nothing is ever
- * written to, its position at its end, so the next pack by anyone else on
- * this thread starts a buffer of msgpackr's own (8 KiB, its default size).
+ * The next positions no pack reaches (far past the end of any buffer
+ * msgpackr writes): each packer takes two, see RingPacker.
  */
-const PARKED_BYTES = 8192
-const parked: Buffer = Buffer.alloc(PARKED_BYTES)
+let nextMark = 0x4000_0000
+
+/** The largest buffer of msgpackr's a packer keeps as its own (see `pack`). */
+const OWN_MAX_BYTES = 1 << 20
 
 /**
  * msgpackr, packing straight into the lane when it safely can.
@@ -33,11 +34,14 @@ const parked: Buffer = Buffer.alloc(PARKED_BYTES)
  *
  * msgpackr's target buffer and position are one per thread, shared by every
  * Packr on it — another queue's packer, and any other code on the thread
- * using the same msgpackr build (codec.ts). So every pack here points msgpackr at the
- * buffer it is for, and leaves it parked on a buffer nothing writes to
- * (`park`): another packer never writes into this lane (where it would
- * overwrite records the pipeline has not read), and this one never writes
- * over bytes another packer handed out.
+ * using the same msgpackr build (codec.ts). So this packer never leaves
+ * msgpackr free to write into its buffers: after each pack into the lane
+ * (or into its own buffer) it sets msgpackr's position to a mark of its own,
+ * far past the buffer's end. Another pack on the thread then starts a buffer
+ * of its own (msgpackr allocates one the size of the current target) instead
+ * of writing over records the pipeline has not read — or over bytes this
+ * packer handed out. Finding its mark still set at the next pack, this
+ * packer knows the target is still its buffer and only sets the position.
  *
  * Only single items are packed in place. A group (an enqueueBatch chunk,
  * ~100 KB) is slightly faster packed in msgpackr's cache-hot buffer and
@@ -48,7 +52,11 @@ export class RingPacker {
   readonly #modes: number = packModes()
   /** The lane's data area as a Buffer (msgpackr writes strings with Buffer#utf8Write). */
   readonly #laneView: Buffer
-  readonly #own: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
+  #own: Buffer = Buffer.allocUnsafeSlow(64 * 1024)
+  /** msgpackr's position while its target is this lane, between packs. */
+  readonly #laneMark: number = (nextMark += 8)
+  /** msgpackr's position while its target is `#own`, between packs. */
+  readonly #ownMark: number = (nextMark += 8)
   /** Where the last `packInLane` call left its bytes when it returned -1. */
   outside: Uint8Array = this.#own.subarray(0, 0)
 
@@ -60,7 +68,7 @@ export class RingPacker {
    * Packs `value` so that its payload starts right after the record header
    * at the lane's write position. Returns the payload length when it is in
    * the lane; -1 when the lane's tail could not take it (then the bytes are
-   * in `outside`, a view of msgpackr's buffer valid until the next pack).
+   * in `outside`, valid until the next pack).
    * @throws whatever msgpackr throws for an item it cannot encode.
    */
   packInLane(value: unknown, lane: LaneWriter): number {
@@ -72,33 +80,50 @@ export class RingPacker {
     // msgpackr starts at the next multiple of 8, then skips the reserved bytes.
     const start = (off & 7) === 0 ? off : off + 4
     const skip = off + 4 - start
-    this.#packr.useBuffer(this.#laneView)
-    this.#packr.position = start
+    const packr = this.#packr
+    if (packr.position !== this.#laneMark) packr.useBuffer(this.#laneView)
+    packr.position = start
     let out: Buffer & { start: number; end: number }
     try {
-      out = this.#packr.pack(value, this.#modes | skip) as Buffer & { start: number; end: number }
-    } finally {
-      this.#park()
+      out = packr.pack(value, this.#modes | skip) as Buffer & { start: number; end: number }
+    } catch (err) {
+      packr.useBuffer(this.#laneView)
+      packr.position = this.#laneMark
+      throw err
     }
-    if (out === this.#laneView && out.start === start) return out.end - (off + 4)
-    // It outgrew the tail: msgpackr moved to a buffer of its own (not written again).
+    if (out === this.#laneView && out.start === start) {
+      packr.position = this.#laneMark
+      return out.end - (off + 4)
+    }
+    // It outgrew the tail: msgpackr moved to a buffer of its own, and stays
+    // there (the next pack into the lane points it back).
     this.outside = out.subarray(out.start + skip, out.end)
     return -1
   }
 
-  /** Packs into a buffer of this packer's (for bytes that must outlive the call): valid until the next pack. */
+  /** Packs into this packer's buffer (for bytes that must outlive the call): valid until the next pack. */
   pack(value: unknown): Uint8Array {
-    this.#packr.useBuffer(this.#own)
+    const packr = this.#packr
+    if (packr.position === this.#ownMark) packr.position = 0
+    else packr.useBuffer(this.#own)
+    let out: Uint8Array
     try {
-      return this.#packr.pack(value)
-    } finally {
-      this.#park()
+      out = packr.pack(value)
+    } catch (err) {
+      packr.useBuffer(this.#own)
+      packr.position = this.#ownMark
+      throw err
     }
-  }
-
-  /** Leaves msgpackr on `parked`, full: see the class's comment. */
-  #park(): void {
-    this.#packr.useBuffer(parked)
-    this.#packr.position = PARKED_BYTES
+    if (out.buffer !== this.#own.buffer) {
+      // Larger than `#own`: msgpackr moved to a larger buffer of its own. Up to
+      // OWN_MAX_BYTES it becomes this packer's (packing an enqueueBatch chunk
+      // would otherwise start small and grow every time); past that msgpackr
+      // keeps it.
+      if (out.buffer.byteLength > OWN_MAX_BYTES) return out
+      this.#own = Buffer.from(out.buffer as ArrayBuffer)
+      packr.useBuffer(this.#own)
+    }
+    packr.position = this.#ownMark
+    return out
   }
 }
