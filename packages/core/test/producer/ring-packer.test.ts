@@ -90,52 +90,6 @@ describe('packing into the lane', () => {
   })
 })
 
-describe('enqueueAsync calls waiting for room', () => {
-  it('keep their items while other calls pack meanwhile (sync enqueue in the lane, more enqueueAsync)', async () => {
-    const sink = new SinkDouble()
-    const q = createQueue({ send: sink.send, ringBytes: 32 * 1024, maxItemBytes: 4096, flushIntervalMs: 1 })
-    queues.push(q)
-    await q.start()
-    sink.pause()
-    const item = (n: number) => ({ n, s: `item ${n} `.repeat(1 + (Math.abs(n) % 9)) })
-    const sent: unknown[] = []
-    let n = 0
-    // Fill the lane while the sink holds its first batch.
-    for (;;) {
-      const it = item(n)
-      try {
-        q.enqueue(it)
-      } catch (err) {
-        if (!(err instanceof QueueFullError)) throw err
-        break
-      }
-      sent.push(it)
-      n++
-    }
-    // Calls that wait for room, each holding its encoded item, while sync enqueues pack (taken
-    // or refused, whichever the lane allows by then) and later calls pack again.
-    const waiting: Array<Promise<boolean>> = []
-    for (let k = 0; k < 50; k++) {
-      const it = item(n++)
-      waiting.push(q.enqueueAsync(it))
-      sent.push(it)
-      const now = item(-1 - k)
-      try {
-        q.enqueue(now)
-        sent.push(now)
-      } catch (err) {
-        if (!(err instanceof QueueFullError)) throw err
-      }
-    }
-    sink.resume()
-    expect(await Promise.all(waiting)).toEqual(waiting.map(() => true))
-    await q.drain()
-    // Every item intact and once (a waiting call's item lands after later sync ones).
-    const byN = (a: unknown, b: unknown) => (a as { n: number }).n - (b as { n: number }).n
-    expect([...sink.items].sort(byN)).toEqual([...sent].sort(byN))
-  })
-})
-
 // msgpackr keeps its target buffer and position in module state, one per thread, shared by
 // every Packr on it: the producer must never leave it pointing at a lane, nor write over a
 // buffer that another packer handed out.
