@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -13,7 +12,8 @@ import {
   scanSegment,
   WriteAheadLog,
 } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
 // Acknowledgement records: `recordAck` writes the acknowledgement into the
 // segment being appended to, made durable by the log's own group commit;
@@ -22,21 +22,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 // restart after kill -9 finds (the page cache keeps every write).
 
 const bin = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
-const roots: string[] = []
-afterEach(() => {
-  for (const d of roots.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-ackrec-'))
-  roots.push(d)
-  return d
-}
-
-function segmentFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
-}
+const tempRoot = tempDirs('vq-wal-ackrec-', '')
+const segmentFiles = segmentNames
 
 /** The `ack` file's watermark (16 bytes: 'VQWA', u64 LE, CRC32C). */
 function ackFile(dir: string): number {

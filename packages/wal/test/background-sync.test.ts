@@ -1,27 +1,16 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nodeFs, WalError, type WalFs, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
 // Rotation and acknowledgement keep their fdatasync/fsync off the owner
 // thread: what a sync claims (syncedSeq) must still cover every frame, in
 // every segment, and the directory entries of new segments.
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-bg-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-bg-')
 const payload = (i: number): Uint8Array => new Uint8Array(1500).fill(i & 0xff)
-const segments = (dir: string): string[] =>
-  readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
+const segments = segmentNames
 
 /** node:fs, recording every sync (what it synced, on which thread form) and failing on demand. */
 function recordingFs() {

@@ -1,30 +1,11 @@
-import {
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-clean-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
-const segmentFiles = (dir: string): string[] =>
-  readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
+const tempDir = tempDirs('vq-wal-clean-')
+const segmentFiles = segmentNames
 const payload = (i: number): Uint8Array => new Uint8Array(50 + (i % 9)).fill(i & 0xff)
 const readAll = (wal: WriteAheadLog) =>
   [...wal.frames()].map((f) => ({ firstSeq: f.firstSeq, count: f.count, payload: [...f.payload] }))

@@ -1,23 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { nodeFs, type WalFs, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { tempDirs } from './temp-dirs.ts'
 
 // A closed log answered with VQ_WAL_USAGE, the code of a bad argument, so a
 // caller could not tell "closed meanwhile" (expected while stopping) from a
 // mistake of its own: @vinequeue/core swallowed every USAGE error as
 // "closed". Now it is VQ_WAL_CLOSED.
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-closed-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-closed-')
 const closed = expect.objectContaining({ name: 'WalError', code: 'VQ_WAL_CLOSED' })
 
 describe('a closed log', () => {

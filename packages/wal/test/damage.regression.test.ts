@@ -1,38 +1,18 @@
 import { randomBytes } from 'node:crypto'
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { scanSegment, type WalDamage, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
 // What the log cannot read is damage: counted, reported (onDamage), and its
 // bytes kept in quarantine/ before the segment holding them can be deleted —
 // never skipped and deleted unseen. A gap in sequence numbers (a missing
 // segment) is damage too, and a stray file never leaves a reader behind.
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-damage-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-damage-')
 const payload = (i: number): Uint8Array => new Uint8Array(900).fill(i & 0xff)
-const segments = (dir: string): string[] =>
-  readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
+const segments = segmentNames
 const quarantine = (dir: string): string[] =>
   existsSync(join(dir, 'quarantine')) ? readdirSync(join(dir, 'quarantine')).sort() : []
 const name = (seq: number): string => `${String(seq).padStart(20, '0')}.wal`

@@ -1,23 +1,15 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nodeFs, WalError, type WalFs, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { tempDirs } from './temp-dirs.ts'
 
 // A log on a device that fills up: the watermark must still be written (in
 // place, no new block), delivered segments deleted and space given back —
 // before, `ack.tmp` failed with ENOSPC, nothing was deleted again, and the
 // log stayed full for good.
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-full-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-full-')
 
 const BLOCK = 4096
 const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK)

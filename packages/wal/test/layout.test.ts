@@ -1,21 +1,13 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { usableSegmentNames } from '../src/cli/log-files.ts'
 import { nodeFs, WalError, type WalFs } from '../src/index.ts'
 import { ioError, syncInBackground, writeControlFile } from '../src/log/io.ts'
 import { isSegmentName, listSegments, segmentFirstSeq, segmentName, tmpName } from '../src/log/layout.ts'
+import { tempDirs } from './temp-dirs.ts'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-layout-'))
-  dirs.push(d)
-  return d
-}
+const tempDir = tempDirs('vq-wal-layout-', '')
 
 describe('the directory layout', () => {
   it('names a segment by its first sequence number, 20 digits, and reads it back', () => {

@@ -1,10 +1,10 @@
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { nodeFs, type WalFs, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
 // The next segment is created in libuv's thread pool while the current one
 // fills (`next-segment`, empty) and renamed at the rotation: creating a file
@@ -16,20 +16,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 const NEXT = 'next-segment'
 const walIndex = new URL('../dist/index.js', import.meta.url).href
 const bin = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-next-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-next-')
 const payload = (i: number): Uint8Array => new Uint8Array(1500).fill(i & 0xff)
-const segments = (dir: string): string[] =>
-  readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
+const segments = segmentNames
 const firstSeqs = (wal: WriteAheadLog): number[] => [...wal.frames()].map((f) => f.firstSeq)
 const intact = (wal: WriteAheadLog): boolean =>
   [...wal.frames()].every((f) => f.payload.byteLength === 1500 && f.payload.every((b) => b === f.firstSeq))

@@ -2,38 +2,25 @@ import { randomBytes } from 'node:crypto'
 import {
   appendFileSync,
   closeSync,
-  mkdtempSync,
   openSync,
-  readdirSync,
   readSync,
   rmSync,
   statSync,
   truncateSync,
   writeSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FRAME_HEADER_BYTES, type WalDamage, WriteAheadLog } from '@vinequeue/wal'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { segmentNames, tempDirs } from './temp-dirs.ts'
 
 // A log reopened after a crash (no `clean` record) with a last segment of at
 // least 4 MiB: its frame headers are walked, not every payload checked, so a
 // restart with a full 64 MiB segment does not read all of it. What the walk
 // trusts, what it leaves to readers and when it falls back to the scan.
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-walk-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
-const segmentFiles = (dir: string): string[] =>
-  readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
+const tempDir = tempDirs('vq-wal-walk-')
+const segmentFiles = segmentNames
 const readAll = (wal: WriteAheadLog) =>
   [...wal.frames()].map((f) => ({ firstSeq: f.firstSeq, count: f.count, payload: Buffer.from(f.payload) }))
 

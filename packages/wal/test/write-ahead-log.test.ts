@@ -1,19 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nodeFs, WalError, type WalFs, WriteAheadLog } from '@vinequeue/wal'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { tempDirs } from './temp-dirs.ts'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vq-wal-'))
-  dirs.push(d)
-  return join(d, 'wal')
-}
+const tempDir = tempDirs('vq-wal-')
 
 /** A deterministic payload for frame i (its bytes tell which frame it is). */
 function payload(i: number, size = 40 + (i % 7) * 13): Uint8Array {
