@@ -457,8 +457,8 @@ export class Pipeline {
   }
 
   #settled(flight: Flight): void {
-    // A batch the log holds keeps its slot until its acknowledgement is written (wal-backlog.ts).
-    this.#window.settle(flight, this.#wal?.holdsSlot(flight) ?? false)
+    // A batch the log holds (one with a walSeq) keeps its slot until its acknowledgement is written.
+    this.#window.settle(flight, this.#wal !== undefined)
     this.#slabs.release(flight.slab)
     this.#window.dispatch()
     this.kick()

@@ -256,15 +256,6 @@ export class WalBacklog {
     this.#release()
   }
 
-  /**
-   * Whether a settled batch keeps its in-flight slot until its
-   * acknowledgement is written: when the log holds it (a crash would
-   * re-deliver it until then).
-   */
-  holdsSlot(flight: Flight): boolean {
-    return flight.walSeq !== undefined
-  }
-
   /** Frees the slots of settled batches below the written acknowledgement and fills them. */
   #release(): void {
     if (this.#window.held > 0 && this.#window.release(this.#stage.releasedSeq) > 0) {

@@ -70,8 +70,8 @@ export function scanSegment(bytes: Uint8Array): SegmentScan {
   }
 }
 
-/** Sets acknowledgement records apart from batch frames during a scan. */
-class AckTally {
+/** Sets acknowledgement records apart from batch frames during a scan or a walk (log/segment.ts). */
+export class AckTally {
   ackedSeq: number | undefined
   records = 0
 

@@ -1,12 +1,6 @@
 import { crc32c } from '@node-rs/crc32'
-import {
-  checkFrameHeader,
-  FRAME_HEADER_BYTES,
-  type FrameHeader,
-  isAckRecord,
-  payloadCrcOf,
-} from '../format/frame.ts'
-import { type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
+import { checkFrameHeader, FRAME_HEADER_BYTES, type FrameHeader, payloadCrcOf } from '../format/frame.ts'
+import { AckTally, type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import type { WalFs } from './fs.ts'
 import { ioError } from './io.ts'
 import { FILE_MODE } from './layout.ts'
@@ -119,7 +113,7 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
       let off = 0
       let last: { offset: number; header: FrameHeader } | undefined
       let nextSeq = firstSeq
-      let ackedSeq: number | undefined
+      const acks = new AckTally()
       while (size - off >= FRAME_HEADER_BYTES) {
         if (off < windowStart || off + FRAME_HEADER_BYTES > windowStart + windowLen) {
           windowStart = off
@@ -130,9 +124,8 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         if ('reason' in checked) return undefined
         const end = off + FRAME_HEADER_BYTES + checked.length
         if (end > size) break // (a frame cut short: the torn tail)
-        if (isAckRecord(checked)) {
+        if (acks.take(checked)) {
           // A header and nothing else, numbered by what it acknowledges, not in the frames' order.
-          ackedSeq = Math.max(ackedSeq ?? 0, checked.firstSeq)
           off = end
           continue
         }
@@ -151,7 +144,7 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         if (crc32c(Buffer.from(payload.buffer, 0, payload.byteLength)) !== payloadCrcOf(header, 0))
           return undefined
       }
-      return { validEnd: off, tornBytes: size - off, nextSeq, ackedSeq }
+      return { validEnd: off, tornBytes: size - off, nextSeq, ackedSeq: acks.ackedSeq }
     } finally {
       fs.closeSync(fd)
     }
