@@ -13,7 +13,18 @@ import { crashRuns, crashSeed, type CrashItem as Item, prng, readItems } from '.
 // written. (The watermark used to be written at most every 100 ms: a kill
 // brought back up to 100 ms of traffic, 24.5% of all items over 30 kills
 // with `flush()` every 500 items.)
-const child = fileURLToPath(new URL('../fixtures/wal-dup-child.mjs', import.meta.url))
+const child = fileURLToPath(new URL('../fixtures/wal-crash-child.mjs', import.meta.url))
+/** The child's queue: a small in-flight window, so that what can be in flight at a kill is small and known. */
+const childConfig = (syncMode: string): string =>
+  JSON.stringify({
+    syncMode,
+    segmentBytes: 64 * 1024,
+    maxBatchSize: 20,
+    maxInFlightBatches: 2,
+    sendDelayMs: 2,
+    perFlush: 500,
+    padModulo: 50,
+  })
 const ITERATIONS = crashRuns(8)
 const SEED = crashSeed()
 /** The child's maxInFlightBatches × maxBatchSize. */
@@ -26,7 +37,9 @@ async function crashOnce(
   killAfterMs: number,
   minFlushed: number,
 ): Promise<number> {
-  const proc = spawn(process.execPath, [child, dir, syncMode], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const proc = spawn(process.execPath, [child, dir, childConfig(syncMode)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   let flushed = 0
   let armed = false
   proc.stdout.setEncoding('utf8')
