@@ -112,18 +112,36 @@ async function bounded<T>(work: Promise<T>): Promise<T | 'timeout'> {
   }
 }
 
+/**
+ * A queue on a stalled target (batches of 100, 2 in flight, `options` on top), `watch`ed
+ * before it is fed, then fed until a call is refused (within the generous bound).
+ */
+async function refusedOnStall(
+  options: Partial<Parameters<typeof createQueue>[0]>,
+  watch?: (q: Queue) => void,
+): Promise<{
+  q: Queue
+  target: ReturnType<typeof stalledTarget>
+  result: Awaited<ReturnType<typeof produceUntilRefused>>
+}> {
+  const target = stalledTarget()
+  const q = await started(
+    { send: target.send, maxBatchSize: 100, maxInFlightBatches: 2, ...options },
+    target.open,
+  )
+  watch?.(q)
+  const result = await bounded(produceUntilRefused(q, 10_000_000))
+  expect(result).not.toBe('timeout')
+  if (result === 'timeout') throw new Error('no call was refused within the bound')
+  return { q, target, result }
+}
+
 describe('a stalled target', () => {
   it("'block': the lane reaches the hard limit and the producer gets BackpressureError after maxBlockMs", async () => {
-    const target = stalledTarget()
-    const q = await started(
-      { send: target.send, maxBatchSize: 100, maxInFlightBatches: 2, flushIntervalMs: 5, maxBlockMs: 1000 },
-      target.open,
-    )
     const events: boolean[] = []
-    q.on('backpressure', (active) => events.push(active))
-    const result = await bounded(produceUntilRefused(q, 10_000_000))
-    expect(result).not.toBe('timeout')
-    if (result === 'timeout') return
+    const { q, target, result } = await refusedOnStall({ flushIntervalMs: 5, maxBlockMs: 1000 }, (q) =>
+      q.on('backpressure', (active) => events.push(active)),
+    )
     expect(result.error).toBeInstanceOf(BackpressureError)
     expect((result.error as BackpressureError).waitedMs).toBeGreaterThanOrEqual(1000)
     // The lane is at its hard limit (one more record would not fit).
@@ -143,27 +161,13 @@ describe('a stalled target', () => {
   })
 
   it("'dropNewest': the lane fills to the hard limit and new items are dropped, counted", async () => {
-    const target = stalledTarget()
-    const q = await started(
-      { send: target.send, maxBatchSize: 100, maxInFlightBatches: 2, fullPolicy: 'dropNewest' },
-      target.open,
-    )
-    const result = await bounded(produceUntilRefused(q, 10_000_000))
-    expect(result).not.toBe('timeout')
-    if (result === 'timeout') return
+    const { q, result } = await refusedOnStall({ fullPolicy: 'dropNewest' })
     expect(result.dropped).toBe(true)
     expect(q.metrics().droppedByReason.dropNewest).toBe(1)
   })
 
   it("'reject': the lane fills to the hard limit and the producer gets QueueFullError", async () => {
-    const target = stalledTarget()
-    const q = await started(
-      { send: target.send, maxBatchSize: 100, maxInFlightBatches: 2, fullPolicy: 'reject' },
-      target.open,
-    )
-    const result = await bounded(produceUntilRefused(q, 10_000_000))
-    expect(result).not.toBe('timeout')
-    if (result === 'timeout') return
+    const { result } = await refusedOnStall({ fullPolicy: 'reject' })
     expect(result.error).toBeInstanceOf(QueueFullError)
   })
 
