@@ -10,10 +10,15 @@ describe('queue.latencyHistograms()', () => {
       maxBatchSize: 50,
       flushIntervalMs: 5,
       wal: { dir },
-      // Every send takes at least 20 ms: all samples land at or above 20,000 µs.
+      // Every send takes at least 20 ms: all samples land at or above 20,000 µs. (A 20 ms
+      // timer alone can fire a little early by performance.now(): libuv times it from the
+      // loop's cached clock, so the send sleeps until 20 ms have passed by that clock.)
       send: async () => {
         sends++
-        await new Promise((r) => setTimeout(r, 20))
+        const until = performance.now() + 20
+        for (let left = 20; left > 0; left = until - performance.now()) {
+          await new Promise((r) => setTimeout(r, Math.ceil(left)))
+        }
       },
     })
     try {
