@@ -178,6 +178,29 @@ describe('a large last segment after a crash is walked, not scanned', () => {
     again.close()
   })
 
+  it('large and small frames mixed: after a large frame only a header is read, small ones share a window', () => {
+    const dir = tempDir()
+    const wal = WriteAheadLog.open(dir)
+    const written = []
+    const sizes = [
+      ...Array<number>(40).fill(PAYLOAD_BYTES),
+      ...Array.from({ length: 300 }, (_, i) => 1 + ((i * 37) % 700)),
+      ...Array<number>(40).fill(PAYLOAD_BYTES),
+      ...Array.from({ length: 50 }, (_, i) => 16 * 1024 - 40 + i),
+    ]
+    for (const size of sizes) {
+      const payload = randomBytes(size)
+      written.push({ firstSeq: wal.append(payload, 1), count: 1, payload })
+    }
+    wal.close()
+    rmSync(join(dir, 'clean'))
+    const again = WriteAheadLog.open(dir)
+    expect(again.recovery).toMatchObject({ walked: true, truncatedBytes: 0, corruptRegions: 0 })
+    expect(again.recovery.pendingItems).toBe(sizes.length)
+    expect(readAll(again)).toEqual(written)
+    again.close()
+  })
+
   it('a smaller last segment is scanned as before', () => {
     const dir = tempDir()
     const wal = WriteAheadLog.open(dir)

@@ -106,7 +106,10 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
     try {
       const size = fs.fstatSizeSync(fd)
       // Headers are read through a small window: small frames share one
-      // read, a large one costs a read of the window at its header.
+      // read; past a frame larger than the window, only a header's worth is
+      // read at the next one (frames that large are mostly followed by more
+      // of them: a full window per header copied 16 MiB for a 64 MiB segment
+      // of 64 KiB frames, note `wal.walk_read` in packages/bench/README.md).
       const window = new Uint8Array(WALK_WINDOW_BYTES)
       let windowStart = 0
       let windowLen = 0
@@ -116,8 +119,10 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
       const acks = new AckTally()
       while (size - off >= FRAME_HEADER_BYTES) {
         if (off < windowStart || off + FRAME_HEADER_BYTES > windowStart + windowLen) {
+          const jumped = off > windowStart + window.byteLength
           windowStart = off
-          windowLen = readFully(fs, fd, window.subarray(0, Math.min(window.byteLength, size - off)), off)
+          const want = Math.min(jumped ? WALK_HEADER_READ_BYTES : window.byteLength, size - off)
+          windowLen = readFully(fs, fd, window.subarray(0, want), off)
           if (windowLen < FRAME_HEADER_BYTES) return undefined // (shorter than its size said)
         }
         const checked = checkFrameHeader(window, off - windowStart)
@@ -155,6 +160,9 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
 
 /** The window walkSegmentFile reads headers through. */
 const WALK_WINDOW_BYTES = 16 * 1024
+
+/** What walkSegmentFile reads at a header that follows a frame larger than its window. */
+const WALK_HEADER_READ_BYTES = 512
 
 function readFully(fs: WalFs, fd: number, into: Uint8Array, position: number): number {
   let done = 0
