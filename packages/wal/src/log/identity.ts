@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { WalFs } from './fs.ts'
 import { writeControlFile } from './io.ts'
@@ -24,7 +23,8 @@ const LOG_ID = /^[0-9a-f]{32}$/
 export function logIdentity(fs: WalFs, dir: string, reserve: Reserve, continuous: boolean): string {
   const kept = continuous ? readLogId(fs, dir) : undefined
   if (kept !== undefined) return kept
-  const id = randomBytes(16).toString('hex')
+  // (node:crypto is loaded here, not with the module: a log that has its id never needs it.)
+  const id = process.getBuiltinModule('node:crypto').randomBytes(16).toString('hex')
   reserve.run(() => writeControlFile(fs, dir, ID_FILE, new TextEncoder().encode(`${id}\n`), 'the log id'))
   return id
 }
