@@ -4,13 +4,13 @@ import { ErrorCodes } from '../errors.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type { ItemFailure } from '../sender/types.ts'
+import type { SenderThreadPort } from '../sender-pool/protocol.ts'
 import { CircuitBreaker, type CircuitStateName } from './circuit-breaker.ts'
 import type { Flight } from './flight.ts'
 import { HostTransport } from './host-transport.ts'
 import { isBackPressure, splitOutcome } from './outcome-split.ts'
-import type { StartedPool } from './pool-start.ts'
 import { PoolTransport } from './pool-transport.ts'
-import type { ErrorInfo, PipelineConfig, PipelineToHost } from './protocol.ts'
+import type { ErrorInfo, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { retryDecision } from './retry-policy.ts'
 import { SlabState } from './slab-pool.ts'
 import type { Transport } from './transport.ts'
@@ -45,6 +45,8 @@ export class Dispatcher {
   readonly #transport: Transport
   /** The transport, when sends run on the host's thread (its answers come through hostResult). */
   readonly #host: HostTransport | undefined
+  /** The transport, when sends run on sender threads (module senders). */
+  readonly #pool: PoolTransport | undefined
   readonly #retryTimers = new Set<NodeJS.Timeout>()
   readonly #breaker: CircuitBreaker | undefined
   /** Batches due to be sent while the circuit does not allow it, oldest first. */
@@ -54,11 +56,11 @@ export class Dispatcher {
   /** The last send failed `misconfigured` and none has succeeded since. */
   #misconfigured = false
 
-  /** `pool`: the sender pool, when the thread's entry started it already (module senders). */
+  /** `senders`: the sender threads the queue's thread started (module senders). */
   constructor(
     config: PipelineConfig,
     metrics: MetricsWriter,
-    pool: StartedPool | undefined,
+    senders: PipelineWorkerData['senders'],
     hooks: DispatcherHooks,
   ) {
     this.#config = config
@@ -78,11 +80,25 @@ export class Dispatcher {
       error: ErrorInfo | undefined,
     ): void => this.#outcome(flight, startedAt, failed, error)
     if (config.sender) {
-      this.#transport = new PoolTransport({ ...config, sender: config.sender }, metrics, onResult, pool)
+      if (!senders) throw new Error('pipeline: a module sender without sender threads')
+      this.#pool = new PoolTransport(
+        { ...config, sender: config.sender },
+        metrics,
+        onResult,
+        senders,
+        (threadId) => hooks.post({ __vq: 1, type: 'terminateSender', threadId }),
+      )
+      this.#transport = this.#pool
     } else {
       this.#host = new HostTransport(hooks.post, metrics, onResult)
       this.#transport = this.#host
     }
+  }
+
+  /** A sender thread started in place of one that exited. */
+  addSenderThread(thread: SenderThreadPort): void {
+    if (this.#pool) this.#pool.addThread(thread)
+    else thread.port.close()
   }
 
   /** Resolves once sends can run; rejects with the sender module's load error. */

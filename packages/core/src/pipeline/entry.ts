@@ -1,27 +1,22 @@
 /**
  * Pipeline thread entry: wiring only (pipeline.ts holds the logic). The
  * thread stays alive through its parentPort listener until the host
- * terminates it after `stopped`.
- *
- * The sender pool is started first, from a module that imports next to
- * nothing (pool-start.ts), and the pipeline's own code (and the WAL's) is
- * loaded while its threads boot on another core: start() waits for a sender
- * thread to build its sender, and booting a thread costs about as much as
- * loading that code (note `start.timeline` in packages/bench/README.md).
+ * terminates it after `stopped`. The sender threads are not started here:
+ * the queue's thread starts them beside this one (queue/sender-threads.ts).
  */
 import { parentPort, type TransferListItem, workerData } from 'node:worker_threads'
-import { startSenderPool } from './pool-start.ts'
 import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 
 const port = parentPort!
 const data = workerData as PipelineWorkerData
 const post = (msg: PipelineToHost, transfer?: TransferListItem[]): void => port.postMessage(msg, transfer)
-const { sender } = data.config
-const pool = sender ? startSenderPool({ ...data.config, sender }) : undefined
+// With a WAL, its stage (and the log's code) is fetched beside the pipeline's
+// rather than after it: pipeline.ts imports the same module when it opens the log.
+if (data.config.wal) import('./wal-backlog.ts').catch(() => {})
 // A message the host posts while the code loads waits in the port: the listener is attached with the pipeline.
 import('./pipeline.ts')
   .then(({ Pipeline }) => {
-    const pipeline = new Pipeline(data, post, pool)
+    const pipeline = new Pipeline(data, post)
     port.on('message', (msg: HostToPipeline) => pipeline.onMessage(msg))
     return pipeline.run()
   })

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { TransferListItem } from 'node:worker_threads'
 import { concatBatches } from '../batch/batch-format.ts'
@@ -15,7 +14,6 @@ import { Dispatcher } from './dispatcher.ts'
 import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
-import type { StartedPool } from './pool-start.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
 import type { WalBacklog } from './wal-backlog.ts'
@@ -89,7 +87,7 @@ export class Pipeline {
    * This run's random id: the scope of `batch.key` for batches the log does
    * not hold (their `batch.id`, minus the cut id, starts over every run).
    */
-  readonly #runId: string = randomBytes(16).toString('hex')
+  readonly #runId: string
   /** Gives the next cut id (for batches read back from the WAL). */
   readonly #takeId = (): number => this.#nextId++
   #stopDeadline: number | undefined
@@ -104,13 +102,9 @@ export class Pipeline {
   /** Set until `ready` is posted: a stop before then abandons the start (see run). */
   #abortStart: (() => void) | undefined
 
-  /** `pool`: the sender pool, started by the thread's entry before this code loaded (module senders). */
-  constructor(
-    data: PipelineWorkerData,
-    post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
-    pool?: StartedPool,
-  ) {
+  constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
     const { config } = data
+    this.#runId = data.runId
     this.#post = post
     this.#control = new Int32Array(data.control)
     this.#metrics = new MetricsWriter(data.metrics)
@@ -145,7 +139,7 @@ export class Pipeline {
         this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
-    this.#dispatcher = new Dispatcher(config, this.#metrics, pool, {
+    this.#dispatcher = new Dispatcher(config, this.#metrics, data.senders, {
       post,
       settled: (flight) => this.#settled(flight),
       outcome: (ms, success, backPressure) => {
@@ -205,8 +199,8 @@ export class Pipeline {
     const aborted = new Promise<'aborted'>((resolve) => {
       this.#abortStart = () => resolve('aborted')
     })
-    // The sender pool is starting (the thread's entry started it before this
-    // code loaded; a host-side sender is ready at once) while the WAL opens.
+    // The sender threads are starting (the queue's thread started them beside
+    // this one; a host-side sender is ready at once) while the WAL opens.
     const ready = this.#dispatcher.ready()
     ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
     // Opening the WAL scans only its last segment; older ones are read as
@@ -279,6 +273,9 @@ export class Pipeline {
       case 'stop':
         this.#stopDeadline = performance.now() + msg.timeoutMs
         this.#abortStart?.()
+        break
+      case 'senderThread':
+        this.#dispatcher.addSenderThread(msg.thread)
         break
       case 'sendResult':
         this.#dispatcher.hostResult(msg.batchId, msg.attempt, msg.failed, msg.error, msg.abandoned)

@@ -1,24 +1,20 @@
-import { BroadcastChannel } from 'node:worker_threads'
-import type { Piscina } from 'piscina'
+import { fileURLToPath } from 'node:url'
+import { BroadcastChannel, type MessagePort } from 'node:worker_threads'
 import { ErrorCodes } from '../errors.ts'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderPoolWorkerData,
+  SenderPoolShared,
   SenderTask,
-  SenderTaskResult,
+  SenderThreadMessage,
+  SenderThreadPort,
+  SendReply,
 } from '../sender-pool/protocol.ts'
 import { Watchdog } from '../sender-pool/watchdog.ts'
 import type { Flight } from './flight.ts'
-import {
-  type PoolTransportConfig,
-  type StartedPool,
-  senderPoolWorkerData,
-  startSenderPool,
-} from './pool-start.ts'
-import type { ErrorInfo } from './protocol.ts'
+import type { ErrorInfo, PipelineConfig } from './protocol.ts'
 import { SLAB_HEADER_BYTES } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
@@ -31,90 +27,179 @@ const LATE_SENDER_POLL_MS = 20
 /** How often the watchdog looks for stuck sender threads (ms). */
 const WATCHDOG_INTERVAL_MS = 250
 
-export type { PoolTransportConfig } from './pool-start.ts'
+/** The options the sender pool reads (`sender` set: a module sender). */
+export type PoolTransportConfig = Pick<PipelineConfig, 'sender' | 'senderConcurrency' | 'sendTimeoutMs'> & {
+  readonly sender: NonNullable<PipelineConfig['sender']>
+}
+
+/** A sender thread as this side sees it. */
+interface SenderThread {
+  readonly threadId: number
+  readonly port: MessagePort
+  /** Tasks sent to it and not answered yet. */
+  readonly running: Map<number, { flight: Flight; startedAt: number }>
+  /** The watchdog had it terminated: its unanswered tasks count as timeouts. */
+  killed: boolean
+  /** What it threw outside any send before it ended (`crashed`). */
+  crash?: ErrorInfo
+}
 
 /**
- * Attempts on the sender pool (piscina threads that load the sender module
- * on their first task). Sends are not abortable piscina tasks: piscina gives
- * an abortable task only to an idle thread, which would allow one send per
- * thread. The sender thread settles a send itself at sendTimeoutMs; a thread
- * too stuck to do so (its event loop does not turn) is found by the watchdog
- * and terminated, and its sends are answered as timeouts.
+ * Attempts on the sender threads (started by the queue's thread, each
+ * building the sender module's sender once; this side holds a port to
+ * each). A task goes to the thread with the fewest sends running, at most
+ * `senderConcurrency` each; the rest wait here in order. The sender thread
+ * settles a send itself at sendTimeoutMs; a thread too stuck to do so (its
+ * event loop does not turn) is found by the watchdog and terminated by the
+ * queue's thread (`terminate`), and its sends are answered as timeouts.
  */
 export class PoolTransport implements Transport {
   readonly #config: PoolTransportConfig
   readonly #metrics: MetricsWriter
   readonly #onResult: AttemptResult
-  readonly #workerData: SenderPoolWorkerData
-  /** Started by the first ready(), or before this transport was made (`started`). */
-  #pool: Piscina | undefined
-  #ping: Promise<SenderTaskResult> | undefined
-  #ready: Promise<void> | undefined
+  /** Asks the queue's thread to terminate (and replace) a sender thread. */
+  readonly #terminate: (threadId: number) => void
+  readonly #threads = new Map<number, SenderThread>()
+  /** Tasks waiting for a free send slot, oldest first. */
+  readonly #waiting: Array<{ task: SenderTask; flight: Flight; startedAt: number }> = []
+  #nextTask = 1
+  readonly #ready: Promise<void>
+  #onBuilt: ((error?: ErrorInfo) => void) | undefined
   readonly #watchdog: Watchdog
-  #watchdogTimer: NodeJS.Timeout | undefined
-  /** Sends on threads the watchdog terminated, whose rejections are still to come (counted as timeouts). */
-  #killedSends = 0
+  readonly #watchdogTimer: NodeJS.Timeout
   /** The close channel (its replies; which threads built a sender is in the watchdog table). */
   readonly #closeListener: BroadcastChannel
   #onCloseReply: ((reply: SenderCloseReply) => void) | undefined
   #closed = false
 
-  /** `started`: the pool, when the pipeline thread's entry started it already (pool-start.ts). */
   constructor(
     config: PoolTransportConfig,
     metrics: MetricsWriter,
     onResult: AttemptResult,
-    started?: StartedPool,
+    senders: { readonly shared: SenderPoolShared; readonly threads: readonly SenderThreadPort[] },
+    terminate: (threadId: number) => void,
   ) {
     this.#config = config
     this.#metrics = metrics
     this.#onResult = onResult
-    this.#workerData = started?.workerData ?? senderPoolWorkerData(config)
-    this.#watchdog = new Watchdog(this.#workerData.watchdog)
-    this.#closeListener = new BroadcastChannel(this.#workerData.closeChannel)
+    this.#terminate = terminate
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#onBuilt = (error) => {
+        this.#onBuilt = undefined
+        // (The error keeps its code, module and cause: start() rejects with it as what it is.)
+        if (error) reject(Object.assign(new Error(error.message), error))
+        else resolve()
+      }
+    })
+    this.#ready.catch(() => {}) // (awaited by the pipeline's run(); not unhandled if the WAL fails first)
+    this.#watchdog = new Watchdog(senders.shared.watchdog)
+    this.#closeListener = new BroadcastChannel(senders.shared.closeChannel)
     this.#closeListener.unref()
     // (No message comes before stop(): the first one a thread receives loads Node's MessageEvent.)
     this.#closeListener.onmessage = (event: MessageEvent) => {
       const msg = event.data as SenderCloseReply
       if (msg?.__vq === 1 && msg.type === 'closed') this.#onCloseReply?.(msg)
     }
-    if (started) this.#adopt(started)
-  }
-
-  #adopt({ pool, ping }: StartedPool): void {
-    this.#pool = pool
-    this.#ping = ping
-    pool.on('workerDestroy', (worker: { id: number }) => this.#watchdog.release(worker.id))
+    for (const thread of senders.threads) this.addThread(thread)
     this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
     this.#watchdogTimer.unref()
   }
 
-  /**
-   * Starts the pool unless it was started already, and resolves once a pool
-   * thread has built its sender; rejects with the sender module's load error.
-   */
+  /** Resolves once a sender thread has built its sender; rejects with the first load error if that comes first. */
   ready(): Promise<void> {
-    this.#ready ??= this.#start()
     return this.#ready
   }
 
-  async #start(): Promise<void> {
-    if (!this.#pool) {
-      if (this.#closed) return // (closed before it started: no pool to start)
-      this.#adopt(startSenderPool(this.#config, this.#workerData))
+  /** A sender thread (one of the first, or one started in place of a thread that exited). */
+  addThread({ threadId, port }: SenderThreadPort): void {
+    if (this.#closed) {
+      port.close()
+      return
     }
-    const res = await this.#ping!
-    // (The error keeps its code, module and cause: start() rejects with it as what it is.)
-    if (res.type === 'loadFailed') throw Object.assign(new Error(res.error.message), res.error)
-    if (res.type !== 'pong') throw new Error('sender pool did not answer its ping')
+    const thread: SenderThread = { threadId, port, running: new Map(), killed: false }
+    this.#threads.set(threadId, thread)
+    port.on('message', (msg: SenderThreadMessage) => this.#onThreadMessage(thread, msg))
+    // The thread exited (crashed, or terminated): its sends will never be answered.
+    port.once('close', () => this.#onThreadGone(thread))
+    this.#dispatchWaiting()
+  }
+
+  #onThreadMessage(thread: SenderThread, msg: SenderThreadMessage): void {
+    switch (msg.type) {
+      case 'built':
+        this.#onBuilt?.()
+        break
+      case 'loadFailed':
+        this.#onBuilt?.(msg.error)
+        break
+      case 'crashed':
+        thread.crash = msg.error
+        break
+      case 'reply': {
+        const sent = thread.running.get(msg.task)
+        if (!sent) return
+        thread.running.delete(msg.task)
+        this.#answer(sent.flight, sent.startedAt, msg.reply)
+        this.#dispatchWaiting()
+        break
+      }
+      default: {
+        const never: never = msg
+        throw new TypeError(`pipeline: unknown sender thread message ${JSON.stringify(never)}`)
+      }
+    }
+  }
+
+  #answer(flight: Flight, startedAt: number, reply: SendReply): void {
+    if (this.#closed) return
+    if (reply.type === 'sent') return this.#onResult(flight, startedAt, reply.failed, undefined)
+    if (reply.error.code === ErrorCodes.SEND_TIMEOUT) this.#metrics.add(MetricSlot.TIMEOUTS, 1)
+    this.#onResult(flight, startedAt, undefined, { ...reply.error, retryable: reply.error.retryable ?? true })
+  }
+
+  #onThreadGone(thread: SenderThread): void {
+    if (this.#threads.get(thread.threadId) !== thread) return
+    this.#threads.delete(thread.threadId)
+    this.#watchdog.release(thread.threadId)
+    const running = [...thread.running.values()]
+    thread.running.clear()
+    if (this.#closed) return
+    // Gone before any thread built its sender (e.g. the module ends its thread as it loads): start() fails.
+    if (this.#onBuilt) {
+      const { module } = this.#config.sender
+      const where = module.startsWith('file:') ? fileURLToPath(module) : module
+      this.#onBuilt({
+        name: 'SenderLoadError',
+        code: ErrorCodes.SENDER_LOAD,
+        message: `Sender module ${where}: its thread exited before it built the sender`,
+        module: where,
+      })
+    }
+    // The task never answered: the thread threw outside send, exited, or
+    // was terminated after the watchdog found its event loop stuck.
+    const stuck = thread.killed
+    for (const { flight, startedAt } of running) {
+      this.#metrics.add(stuck ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
+      this.#onResult(flight, startedAt, undefined, {
+        name: stuck ? 'SendTimeoutError' : 'SenderThreadError',
+        message: stuck
+          ? `send did not settle within ${this.#config.sendTimeoutMs} ms and its thread stopped responding: the thread was terminated`
+          : thread.crash
+            ? `sender thread failed: ${thread.crash.name}: ${thread.crash.message}`
+            : 'sender thread exited while sending',
+        code: stuck ? ErrorCodes.SEND_TIMEOUT : ErrorCodes.SEND_FAILED,
+        retryable: true,
+      })
+    }
   }
 
   send(flight: Flight, startedAt: number): void {
-    if (!this.#pool) throw new Error('PoolTransport.send before ready()')
+    if (this.#closed) return
     const slab = flight.slab
     const task: SenderTask = {
       __vq: 1,
       type: 'send',
+      task: this.#nextTask++,
       slab: slab.sab,
       byteOffset: SLAB_HEADER_BYTES,
       byteLength: slab.bytes,
@@ -123,63 +208,48 @@ export class PoolTransport implements Transport {
       batchKey: flight.batchKey,
       attempt: flight.attempt,
     }
-    this.#pool.run(task).then(
-      (res: SenderTaskResult) => {
-        if (res.type === 'sent') this.#onResult(flight, startedAt, res.failed, undefined)
-        else if (res.type === 'failed') {
-          if (res.error.code === ErrorCodes.SEND_TIMEOUT) this.#metrics.add(MetricSlot.TIMEOUTS, 1)
-          this.#onResult(flight, startedAt, undefined, {
-            ...res.error,
-            retryable: res.error.retryable ?? true,
-          })
-        } else
-          this.#onResult(flight, startedAt, undefined, {
-            name: 'Error',
-            message: `unexpected reply ${res.type}`,
-          })
-      },
-      (err: Error) => {
-        // The task never answered: the thread threw outside send, exited, or
-        // was terminated by the watchdog (its event loop was stuck).
-        const stuck = this.#killedSends > 0
-        if (stuck) this.#killedSends--
-        this.#metrics.add(stuck ? MetricSlot.TIMEOUTS : MetricSlot.SENDER_FAILURES, 1)
-        this.#onResult(flight, startedAt, undefined, {
-          name: stuck ? 'SendTimeoutError' : 'SenderThreadError',
-          message: stuck
-            ? `send did not settle within ${this.#config.sendTimeoutMs} ms and its thread stopped responding: the thread was terminated`
-            : `sender thread failed: ${err?.message ?? String(err)}`,
-          code: stuck ? ErrorCodes.SEND_TIMEOUT : ErrorCodes.SEND_FAILED,
-          retryable: true,
-        })
-      },
-    )
+    this.#waiting.push({ task, flight, startedAt })
+    this.#dispatchWaiting()
   }
 
-  /** Terminates sender threads whose event loop has not turned for sendTimeoutMs + grace while sending. */
+  /** Hands waiting tasks to the threads with the fewest sends running, while any has a free slot. */
+  #dispatchWaiting(): void {
+    while (this.#waiting.length > 0) {
+      let best: SenderThread | undefined
+      for (const thread of this.#threads.values()) {
+        if (thread.killed || thread.running.size >= this.#config.senderConcurrency) continue
+        if (!best || thread.running.size < best.running.size) best = thread
+      }
+      if (!best) return
+      const { task, flight, startedAt } = this.#waiting.shift()!
+      best.running.set(task.task, { flight, startedAt })
+      best.port.postMessage(task)
+    }
+  }
+
+  /** Has sender threads whose event loop has not turned for sendTimeoutMs + grace while sending terminated. */
   #checkWatchdog(): void {
-    if (!this.#pool) return
-    for (const { threadId, running } of this.#watchdog.stuck(
-      this.#config.sendTimeoutMs + TERMINATE_GRACE_MS,
-    )) {
-      const worker = this.#pool.threads.find((t) => t.threadId === threadId)
-      if (!worker) continue
-      this.#killedSends += running
-      void worker.terminate()
+    for (const { threadId } of this.#watchdog.stuck(this.#config.sendTimeoutMs + TERMINATE_GRACE_MS)) {
+      const thread = this.#threads.get(threadId)
+      if (!thread) continue
+      thread.killed = true
+      this.#terminate(threadId)
     }
   }
 
   /**
    * Asks every sender thread to close its sender (waiting at most
-   * `closeTimeoutMs`), then shuts the pool (in-flight sends are terminated).
+   * `closeTimeoutMs`), then lets go of the threads: their ports are closed
+   * and sends still running are never answered (the queue's thread
+   * terminates the threads once the pipeline has stopped).
    */
   async close(closeTimeoutMs: number): Promise<ErrorInfo[]> {
     if (this.#closed) return []
     this.#closed = true
     clearInterval(this.#watchdogTimer)
-    if (!this.#pool) return []
+    this.#waiting.length = 0
     const errors = await this.#closeSenders(closeTimeoutMs)
-    await this.#pool.destroy()
+    for (const thread of [...this.#threads.values()]) thread.port.close()
     return errors
   }
 
@@ -192,7 +262,7 @@ export class PoolTransport implements Transport {
     const channel = this.#closeListener
     const errors: ErrorInfo[] = []
     // Threads that exited (a crash, or terminated after a hung send) have nothing left to close.
-    const alive = new Set(this.#pool!.threads.map((t) => t.threadId))
+    const alive = new Set(this.#threads.keys())
     const asked = new Set(this.#watchdog.closing().filter((id) => alive.has(id)))
     const waiting = new Set(asked)
     try {

@@ -6,6 +6,7 @@ import type { ErrorInfo } from '../error-info.ts'
 import type { PipelineOptionKey } from '../queue/option-table.ts'
 import type { ResolvedOptions } from '../queue/types.ts'
 import type { ItemFailure } from '../sender/types.ts'
+import type { SenderPoolShared, SenderThreadPort } from '../sender-pool/protocol.ts'
 
 export type { ErrorInfo } from '../error-info.ts'
 export { errorInfo } from '../error-info.ts'
@@ -22,12 +23,26 @@ export interface PipelineWorkerData {
   readonly metrics: SharedArrayBuffer
   readonly lanes: readonly SharedArrayBuffer[]
   readonly config: PipelineConfig
+  /**
+   * 128 random bits in hex, new at every start(): the scope of `batch.key`
+   * for batches the log does not hold. Made on the queue's thread, which
+   * has node:crypto loaded already (loading it would cost this thread's
+   * start-up about 3 ms).
+   */
+  readonly runId: string
+  /** Module senders: the sender threads the queue's thread started beside this one (their ports are transferred). */
+  readonly senders?: {
+    readonly shared: SenderPoolShared
+    readonly threads: readonly SenderThreadPort[]
+  }
 }
 
 export type HostToPipeline =
   | { readonly __vq: 1; readonly type: 'addLane'; readonly lane: SharedArrayBuffer }
   | { readonly __vq: 1; readonly type: 'flush'; readonly id: number; readonly drain: boolean }
   | { readonly __vq: 1; readonly type: 'stop'; readonly timeoutMs: number }
+  /** A sender thread started in place of one that exited (its port is transferred). */
+  | { readonly __vq: 1; readonly type: 'senderThread'; readonly thread: SenderThreadPort }
   | {
       readonly __vq: 1
       readonly type: 'sendResult'
@@ -94,6 +109,8 @@ export type PipelineToHost =
       readonly walPendingItems: number
     }
   | { readonly __vq: 1; readonly type: 'senderCloseError'; readonly error: ErrorInfo }
+  /** The watchdog found this sender thread's event loop stuck: the queue's thread terminates (and replaces) it. */
+  | { readonly __vq: 1; readonly type: 'terminateSender'; readonly threadId: number }
   /** A send failed `misconfigured` (first of a run), or — no error — one succeeded after such a run. */
   | { readonly __vq: 1; readonly type: 'misconfigured'; readonly error?: ErrorInfo }
   | {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { concatBatches, decodeItemsLenient } from '../batch/batch-format.ts'
@@ -32,6 +33,7 @@ import { pipelineWorkers } from './internals.ts'
 import { finishedLaneCounters, type LaneCounters, readHistograms, readMetrics } from './metrics-reader.ts'
 import { PIPELINE_OPTION_KEYS } from './option-table.ts'
 import { resolveOptions } from './options.ts'
+import { SenderThreads } from './sender-threads.ts'
 import { collectLeftovers, makeStopReport } from './stop-report.ts'
 import type {
   EnqueueAsyncOptions,
@@ -88,6 +90,8 @@ export class Queue extends EventEmitter<QueueEvents> {
   readonly #requests = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   #nextRequest = 1
   #worker: Worker | undefined
+  /** A module sender's threads (started by start(), terminated when the pipeline thread has exited). */
+  #senders: SenderThreads | undefined
   #lifecycle: Lifecycle = 'created'
   #startPromise: Promise<void> | undefined
   #stopPromise: Promise<StopReport> | undefined
@@ -132,17 +136,36 @@ export class Queue extends EventEmitter<QueueEvents> {
     this.#lifecycle = 'starting'
     this.#startPromise = new Promise<void>((resolve, reject) => {
       const o = this.options
+      // A module sender's first thread boots beside the pipeline thread (start()
+      // waits for both); the others start once the queue is ready.
+      const senders = o.sender
+        ? new SenderThreads({ sender: o.sender, sendTimeoutMs: o.sendTimeoutMs }, (thread) =>
+            this.#worker?.postMessage({ __vq: 1, type: 'senderThread', thread }, [thread.port]),
+          )
+        : undefined
+      this.#senders = senders
+      const first = senders?.start()
       const workerData: PipelineWorkerData = {
         control: this.#control,
         metrics: this.#metrics,
         lanes: [...this.#lanes],
         config: Object.fromEntries(PIPELINE_OPTION_KEYS.map((key) => [key, o[key]])) as PipelineConfig,
+        runId: randomBytes(16).toString('hex'),
+        senders: senders && first ? { shared: senders.shared, threads: [first] } : undefined,
       }
-      const worker = new Worker(new URL('../pipeline/entry.js', import.meta.url), {
-        workerData,
-        name: 'vinequeue-pipeline',
-        execArgv: workerExecArgv(),
-      })
+      let worker: Worker
+      try {
+        // (src/pipeline/ bundled at build: scripts/bundle-threads.mjs.)
+        worker = new Worker(new URL('../pipeline-thread/entry.js', import.meta.url), {
+          workerData,
+          transferList: first ? [first.port] : [],
+          name: 'vinequeue-pipeline',
+          execArgv: workerExecArgv(),
+        })
+      } catch (err) {
+        void senders?.close()
+        throw err
+      }
       this.#worker = worker
       pipelineWorkers.set(this, worker)
       let fatal: ErrorInfo | Error | undefined
@@ -172,6 +195,10 @@ export class Queue extends EventEmitter<QueueEvents> {
             Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
           }
           resolve()
+          for (let i = 1; i < o.senderThreads && senders; i++) {
+            const thread = senders.start()
+            worker.postMessage({ __vq: 1, type: 'senderThread', thread }, [thread.port])
+          }
           if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
           return
         }
@@ -186,6 +213,8 @@ export class Queue extends EventEmitter<QueueEvents> {
       })
       worker.on('exit', (code) => {
         clearTimeout(timer)
+        // (The pipeline is gone: nothing sends on the sender threads any more.)
+        void senders?.close()
         if (!settled) {
           settled = true
           const err =
@@ -235,7 +264,7 @@ export class Queue extends EventEmitter<QueueEvents> {
       }
       worker.once('exit', () => {
         clearTimeout(kill)
-        resolve(report)
+        void (this.#senders?.close() ?? Promise.resolve()).then(() => resolve(report))
       })
       worker.postMessage({ __vq: 1, type: 'stop', timeoutMs })
     })
@@ -302,6 +331,9 @@ export class Queue extends EventEmitter<QueueEvents> {
           this.emit('walFull', msg.event === 'full')
           this.#statusMaybeChanged()
         }
+        break
+      case 'terminateSender':
+        this.#senders?.terminate(msg.threadId)
         break
       case 'senderCloseError':
         this.#emitError(errorFromInfo(msg.error))

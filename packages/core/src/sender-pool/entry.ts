@@ -1,13 +1,9 @@
 /**
- * Sender-pool thread (piscina worker): loads the user's sender module once,
- * then turns each task into `sender.send(batch)`. Wiring only; the contract
- * is in sender/types.ts.
+ * Sender thread: loads the user's sender module once, then turns each task
+ * that arrives on its port into `sender.send(batch)`. Started by the queue's
+ * thread (queue/sender-threads.ts); the pipeline thread holds the port's
+ * other end. Wiring only; the contract is in sender/types.ts.
  */
-// piscina hands its pool's workerData to each worker as the thread's own
-// workerData (piscina/dist/worker.js: commonState.workerData =
-// worker_threads.workerData); reading it here spares the thread loading
-// piscina's main module a second time (a noticeable part of queue.start():
-// note `sender_pool.piscina_load` in packages/bench/README.md).
 import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
@@ -18,22 +14,21 @@ import type { Sender } from '../sender/types.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderPoolWorkerData,
+  SenderPoolShared,
   SenderTask,
-  SenderTaskResult,
+  SenderThreadData,
+  SenderThreadMessage,
+  SendReply,
 } from './protocol.ts'
 import { closingRequested, joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
-async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> {
-  const data = workerData as SenderPoolWorkerData
+/** Builds the sender and returns what runs each task; a failure is the load error every task is answered with. */
+async function load(data: SenderPoolShared): Promise<((task: SenderTask) => Promise<SendReply>) | ErrorInfo> {
   let sender: Sender
   try {
     sender = await build(data)
   } catch (err) {
-    // Answered to every task rather than thrown: piscina would hand the
-    // queue a structured clone that lost the code, the module and the cause.
-    const error = (err as { info?: ErrorInfo }).info ?? loadFailure(data.module, 'load', err)
-    return async () => ({ __vq: 1, type: 'loadFailed', error })
+    return (err as { info?: ErrorInfo }).info ?? loadFailure(data.module, 'load', err)
   }
   // Listening before the row is claimed: a close request sent after the pipeline
   // saw the row reaches this thread; one sent before it is seen as CLOSING.
@@ -42,56 +37,44 @@ async function load(): Promise<(task: SenderTask) => Promise<SenderTaskResult>> 
   const row = joinWatchdog(data.watchdog, threadId)
   if (closingRequested(data.watchdog)) close()
 
-  return async function run(task: SenderTask): Promise<SenderTaskResult> {
-    switch (task.type) {
-      case 'ping':
-        return { __vq: 1, type: 'pong' }
-      case 'send': {
-        const bytes = new Uint8Array(task.slab, task.byteOffset, task.byteLength)
-        const batch = new Batch(bytes, task.count, task.batchId, task.batchKey)
-        if (row >= 0) Atomics.add(watchdog, row + WatchdogSlot.RUNNING, 1)
-        const controller = new AbortController()
-        let timer: NodeJS.Timeout | undefined
-        // The deadline settles the task even if the send never does (it ignored
-        // its signal): the slot is free for the next batch, the batch is retried.
-        const deadline = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const err = new SendTimeoutError(`send did not settle within ${data.sendTimeoutMs} ms`, {
-              timeoutMs: data.sendTimeoutMs,
-            })
-            controller.abort(err)
-            reject(err)
-          }, data.sendTimeoutMs)
+  return async function run(task: SenderTask): Promise<SendReply> {
+    const bytes = new Uint8Array(task.slab, task.byteOffset, task.byteLength)
+    const batch = new Batch(bytes, task.count, task.batchId, task.batchKey)
+    if (row >= 0) Atomics.add(watchdog, row + WatchdogSlot.RUNNING, 1)
+    const controller = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    // The deadline settles the task even if the send never does (it ignored
+    // its signal): the slot is free for the next batch, the batch is retried.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new SendTimeoutError(`send did not settle within ${data.sendTimeoutMs} ms`, {
+          timeoutMs: data.sendTimeoutMs,
         })
-        try {
-          const result: unknown = await Promise.race([
-            sender.send(batch, { signal: controller.signal, attempt: task.attempt }),
-            deadline,
-          ])
-          const outcome = resolvedOutcome(batch, result)
-          if (outcome.error) return { __vq: 1, type: 'failed', error: outcome.error }
-          return outcome.failed
-            ? { __vq: 1, type: 'sent', failed: outcome.failed }
-            : { __vq: 1, type: 'sent' }
-        } catch (err) {
-          const outcome = rejectedOutcome(batch, err)
-          if (outcome.failed) return { __vq: 1, type: 'sent', failed: outcome.failed }
-          return { __vq: 1, type: 'failed', error: outcome.error! }
-        } finally {
-          clearTimeout(timer)
-          if (row >= 0) Atomics.sub(watchdog, row + WatchdogSlot.RUNNING, 1)
-        }
-      }
-      default: {
-        const never: never = task
-        throw new TypeError(`Unknown sender task ${JSON.stringify(never)}`)
-      }
+        controller.abort(err)
+        reject(err)
+      }, data.sendTimeoutMs)
+    })
+    try {
+      const result: unknown = await Promise.race([
+        sender.send(batch, { signal: controller.signal, attempt: task.attempt }),
+        deadline,
+      ])
+      const outcome = resolvedOutcome(batch, result)
+      if (outcome.error) return { type: 'failed', error: outcome.error }
+      return outcome.failed ? { type: 'sent', failed: outcome.failed } : { type: 'sent' }
+    } catch (err) {
+      const outcome = rejectedOutcome(batch, err)
+      if (outcome.failed) return { type: 'sent', failed: outcome.failed }
+      return { type: 'failed', error: outcome.error! }
+    } finally {
+      clearTimeout(timer)
+      if (row >= 0) Atomics.sub(watchdog, row + WatchdogSlot.RUNNING, 1)
     }
   }
 }
 
 /** Imports the sender module and builds its sender; a failure carries its ErrorInfo as `info`. */
-async function build(data: SenderPoolWorkerData): Promise<Sender> {
+async function build(data: SenderPoolShared): Promise<Sender> {
   const fail = (stage: 'load' | 'factory', err: unknown): Error =>
     Object.assign(new Error('sender load failed'), { info: loadFailure(data.module, stage, err) })
   let mod: Record<string, unknown>
@@ -208,5 +191,24 @@ function listenForClose(name: string, sender: Sender): () => void {
   return () => void close()
 }
 
-const handler: Promise<(task: SenderTask) => Promise<SenderTaskResult>> = load()
-export default handler
+const { port, ...shared } = workerData as SenderThreadData
+const post = (msg: SenderThreadMessage): void => port.postMessage(msg)
+// Something the sender started throws outside any send (a timer, a stream's
+// 'error'): the thread ends as it would have, but says why first, so that
+// the sends it cuts short fail with that error rather than an anonymous exit.
+process.on('uncaughtException', (err) => {
+  post({ __vq: 1, type: 'crashed', error: errorInfo(err) })
+  process.exit(1)
+})
+const loaded = load(shared)
+// Tasks that come while the sender is being built wait for it. The port's
+// listener keeps the thread alive until the queue's thread terminates it.
+port.on('message', (task: SenderTask) => {
+  void loaded
+    .then((run) => (typeof run === 'function' ? run(task) : ({ type: 'failed', error: run } as const)))
+    .catch((err: unknown): SendReply => ({ type: 'failed', error: errorInfo(err) }))
+    .then((reply) => post({ __vq: 1, type: 'reply', task: task.task, reply }))
+})
+void loaded.then((run) =>
+  post(typeof run === 'function' ? { __vq: 1, type: 'built' } : { __vq: 1, type: 'loadFailed', error: run }),
+)

@@ -1,8 +1,7 @@
 /**
  * Finds sender threads whose event loop is stuck (a send that blocks the
- * thread, e.g. a synchronous loop), so they can be terminated: piscina's
- * own per-task abort would do it, but it only gives an abortable task to an
- * idle thread, i.e. one send per thread at a time (senderConcurrency lost).
+ * thread, e.g. a synchronous loop), so they can be terminated (by the
+ * queue's thread, which started them) and their sends answered as timeouts.
  *
  * Watchdog SharedArrayBuffer, Int32 slots; one row per live sender thread
  * that built its sender:

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-// The compiled modules: the pool's threads load the sender-pool entry as
-// JavaScript from dist, beside the transport that names it.
+// The compiled modules: the sender threads load the sender-pool entry as
+// JavaScript from dist, beside the module that starts them.
 import { createMetricsBuffer, MetricSlot } from '../../dist/metrics/layout.js'
 import { MetricsWriter } from '../../dist/metrics/writer.js'
 import { type Flight, newFlight } from '../../dist/pipeline/flight.js'
 import { PoolTransport } from '../../dist/pipeline/pool-transport.js'
 import type { ErrorInfo } from '../../dist/pipeline/protocol.js'
 import { Slab } from '../../dist/pipeline/slab-pool.js'
+import { SenderThreads } from '../../dist/queue/sender-threads.js'
 import type { ItemFailure } from '../../dist/sender/types.js'
 import { tempDir, waitFor } from '../helpers.ts'
 import { fillRaw } from './slab-kit.ts'
@@ -20,24 +21,33 @@ interface Answer {
 }
 
 const transports: PoolTransport[] = []
+const threadSets: SenderThreads[] = []
 const cleanups: Array<() => void> = []
 afterEach(async () => {
   await Promise.all(transports.splice(0).map((t) => t.close(1000)))
+  await Promise.all(threadSets.splice(0).map((t) => t.close()))
   for (const c of cleanups.splice(0)) c()
 })
 
+/**
+ * Sender threads started as the queue's thread starts them (SenderThreads),
+ * and the pipeline's side of them (PoolTransport), both on this thread: the
+ * transport asks for a stuck thread's termination, a thread that exits is
+ * replaced and handed to the transport, as between the two real threads.
+ */
 function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs = 30_000, senderThreads = 1) {
   const answers: Answer[] = []
   const metrics = new MetricsWriter(createMetricsBuffer())
-  const transport = new PoolTransport(
-    {
-      sender: { module: new URL(`../fixtures/${fixture}`, import.meta.url).href, options },
-      senderThreads,
-      senderConcurrency: 4,
-      sendTimeoutMs,
-    },
+  const sender = { module: new URL(`../fixtures/${fixture}`, import.meta.url).href, options }
+  let transport: PoolTransport | undefined
+  const threads = new SenderThreads({ sender, sendTimeoutMs }, (thread) => transport!.addThread(thread))
+  threadSets.push(threads)
+  transport = new PoolTransport(
+    { sender, senderConcurrency: 4, sendTimeoutMs },
     metrics,
     (flight, _startedAt, failed, error) => answers.push({ flight, failed, error }),
+    { shared: threads.shared, threads: Array.from({ length: senderThreads }, () => threads.start()) },
+    (threadId) => threads.terminate(threadId),
   )
   transports.push(transport)
   return { transport, answers, metrics }
@@ -50,7 +60,7 @@ function batch(id: number, items: string[]): Flight {
 }
 
 describe('PoolTransport', () => {
-  it('runs a send on a pool thread and reports its failed items', async () => {
+  it('runs a send on a sender thread and reports its failed items', async () => {
     const failed = [{ index: 1, retryable: false, reason: 'no' }]
     const { transport, answers } = pool('answer-sender.mjs', { mode: 'always', result: { failed } })
     await transport.ready()
@@ -78,6 +88,25 @@ describe('PoolTransport', () => {
     expect(answers[0]!.error).toMatchObject({
       name: 'SenderThreadError',
       code: 'VQ_SEND_FAILED',
+      retryable: true,
+    })
+    expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(1)
+  })
+
+  it('a thread that dies of an error thrown outside send names it in the SenderThreadError', async () => {
+    const { dir, cleanup } = tempDir()
+    cleanups.push(cleanup)
+    const { transport, answers, metrics } = pool('recording-sender.mjs', {
+      fault: 'crash',
+      file: join(dir, 'out'),
+    })
+    await transport.ready()
+    transport.send(batch(1, ['a']), 0)
+    await waitFor(() => answers.length === 1)
+    expect(answers[0]!.error).toMatchObject({
+      name: 'SenderThreadError',
+      code: 'VQ_SEND_FAILED',
+      message: 'sender thread failed: Error: thrown from a timer the send started',
       retryable: true,
     })
     expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(1)
@@ -126,7 +155,7 @@ describe('PoolTransport', () => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
     const file = join(dir, 'log')
-    // Two threads: the ping is answered by the one that builds at once; the
+    // Two threads: ready() comes from the one that builds at once; the
     // other builds 300 ms later, finds the close already asked for, closes
     // unasked (taking 300 ms longer) while the first one's close() waits for it.
     const { transport } = pool(
