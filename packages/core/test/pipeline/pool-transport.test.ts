@@ -75,38 +75,24 @@ describe('PoolTransport', () => {
     await expect(transport.ready()).rejects.toMatchObject({ code: 'VQ_SENDER_LOAD' })
   })
 
-  it('a thread that dies mid-send answers a retryable SenderThreadError', async () => {
+  it.each([
+    ['exits mid-send', 'exit', 'sender thread exited while sending'],
+    [
+      'dies of an error thrown outside send',
+      'crash',
+      'sender thread failed: Error: thrown from a timer the send started',
+    ],
+  ])('a thread that %s answers a retryable SenderThreadError', async (_, fault, message) => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
-    const { transport, answers, metrics } = pool('recording-sender.mjs', {
-      fault: 'exit',
-      file: join(dir, 'out'),
-    })
+    const { transport, answers, metrics } = pool('recording-sender.mjs', { fault, file: join(dir, 'out') })
     await transport.ready()
     transport.send(batch(1, ['a']), 0)
     await waitFor(() => answers.length === 1)
     expect(answers[0]!.error).toMatchObject({
       name: 'SenderThreadError',
       code: 'VQ_SEND_FAILED',
-      retryable: true,
-    })
-    expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(1)
-  })
-
-  it('a thread that dies of an error thrown outside send names it in the SenderThreadError', async () => {
-    const { dir, cleanup } = tempDir()
-    cleanups.push(cleanup)
-    const { transport, answers, metrics } = pool('recording-sender.mjs', {
-      fault: 'crash',
-      file: join(dir, 'out'),
-    })
-    await transport.ready()
-    transport.send(batch(1, ['a']), 0)
-    await waitFor(() => answers.length === 1)
-    expect(answers[0]!.error).toMatchObject({
-      name: 'SenderThreadError',
-      code: 'VQ_SEND_FAILED',
-      message: 'sender thread failed: Error: thrown from a timer the send started',
+      message,
       retryable: true,
     })
     expect(metrics.get(MetricSlot.SENDER_FAILURES)).toBe(1)
