@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest'
 // was being linked aborted the whole process (SIGABRT, `Assertion failed:
 // facade->InstantiateModule(...)` in ModuleWrap::CreateRequiredModuleFacade):
 // seen when start() failed on a sender's bad options while another sender
-// thread was still loading. The pool's task file is CommonJS now and loads
-// the thread's code through import(). `--trace-require-module=all` makes Node
-// report every require() of an ES module, in every thread: there must be none
-// of ours. (The abort itself is a race, about one process in ten under load;
+// thread was still loading. The queue now starts its sender threads itself,
+// on their ES module entry, with no pool that require()s it; whatever starts
+// them, `--trace-require-module=all` makes Node report every require() of an
+// ES module, in every thread: there must be none of ours. (The abort itself is a race, about one process in ten under load;
 // this checks its precondition on every run.)
 const root = fileURLToPath(new URL('../../../../', import.meta.url))
 const sender = new URL('../fixtures/recording-sender.mjs', import.meta.url).href
