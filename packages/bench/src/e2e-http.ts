@@ -18,11 +18,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { createQueue, type Queue, type QueueOptions } from '@vinequeue/core'
 import { DirectPoster, InFlight } from './direct-undici.ts'
-import { CHUNK, e2eRound, enqueueAll } from './e2e-memory.ts'
-import { type BenchEvent, POOL_MASK } from './event.ts'
+import { e2eRound, enqueueAll, feedArrays } from './e2e-memory.ts'
+import type { BenchEvent } from './event.ts'
 import { startNoopQueue } from './noop-queue.ts'
 import { type Figure, progress } from './report.ts'
 import { SinkProcess } from './sink/sink-process.ts'
@@ -117,20 +116,7 @@ async function directRound(
   const { reached } = await sink.arm(n, 'count')
   const flight = new InFlight(inFlight)
   const t0 = performance.now()
-  let batch: BenchEvent[] = []
-  let i = 0
-  while (i < n) {
-    const end = Math.min(n, i + CHUNK)
-    for (; i < end; i++) {
-      batch.push(pool[i & POOL_MASK]!)
-      if (batch.length === BATCH) {
-        await flight.add(poster.post(JSON.stringify(batch)))
-        batch = []
-      }
-    }
-    await yieldToLoop()
-  }
-  if (batch.length > 0) await flight.add(poster.post(JSON.stringify(batch)))
+  await feedArrays(pool, n, BATCH, (batch) => flight.add(poster.post(JSON.stringify(batch))))
   await flight.settled()
   const { at, result } = await reached
   await checkExactlyOnce(sink, n, 'direct undici')

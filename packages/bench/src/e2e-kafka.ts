@@ -35,13 +35,12 @@
  * duplicated record fails the step), and the queue must have acknowledged
  * all of them with none dead-lettered.
  */
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { type MessageToProduce, Producer } from '@platformatic/kafka'
 import { createQueue, type Queue } from '@vinequeue/core'
 import { type MockCluster, startMockCluster } from '@vinequeue/kafka-mock'
 import { InFlight } from './direct-undici.ts'
-import { CHUNK, enqueueAll } from './e2e-memory.ts'
-import { type BenchEvent, POOL_MASK } from './event.ts'
+import { enqueueAll, feedArrays } from './e2e-memory.ts'
+import type { BenchEvent } from './event.ts'
 import { type Figure, progress } from './report.ts'
 import { interleave, median, ROUNDS } from './stats.ts'
 
@@ -184,20 +183,7 @@ async function directRound(
   const flight = new InFlight(IN_FLIGHT)
   const cpu0 = cpuMicros()
   const t0 = performance.now()
-  let batch: BenchEvent[] = []
-  let i = 0
-  while (i < n) {
-    const end = Math.min(n, i + CHUNK)
-    for (; i < end; i++) {
-      batch.push(pool[i & POOL_MASK]!)
-      if (batch.length === BATCH) {
-        await flight.add(direct.send(batch))
-        batch = []
-      }
-    }
-    await yieldToLoop()
-  }
-  if (batch.length > 0) await flight.add(direct.send(batch))
+  await feedArrays(pool, n, BATCH, (batch) => flight.add(direct.send(batch)))
   await flight.settled()
   const seconds = (performance.now() - t0) / 1000
   const cpu = cpuMicros() - cpu0

@@ -49,6 +49,38 @@ export async function enqueueAll(q: Queue, pool: readonly BenchEvent[], n: numbe
 }
 
 /**
+ * The same producer for the peers that batch by hand: `n` events from the
+ * pool, CHUNK per turn of the event loop, handed to `hand` in arrays of
+ * `batchSize` (the last one shorter). A promise `hand` returns is awaited
+ * (an in-flight limit); a plain call is not (no microtask per batch).
+ */
+export async function feedArrays(
+  pool: readonly BenchEvent[],
+  n: number,
+  batchSize: number,
+  hand: (batch: BenchEvent[]) => Promise<void> | void,
+): Promise<void> {
+  let batch: BenchEvent[] = []
+  let i = 0
+  while (i < n) {
+    const end = Math.min(n, i + CHUNK)
+    for (; i < end; i++) {
+      batch.push(pool[i & POOL_MASK]!)
+      if (batch.length === batchSize) {
+        const handed = hand(batch)
+        if (handed) await handed
+        batch = []
+      }
+    }
+    await yieldToLoop()
+  }
+  if (batch.length > 0) {
+    const handed = hand(batch)
+    if (handed) await handed
+  }
+}
+
+/**
  * One timed end-to-end round: items/s from the first enqueue to the drain.
  * Should the lane ever fill, the item is given to `enqueueAsync` (which waits
  * for room) instead: no item is lost and none counted twice.

@@ -22,7 +22,7 @@
 import { once } from 'node:events'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import ThreadStream from 'thread-stream'
-import { CHUNK, E2E_ITEMS, e2eRound } from './e2e-memory.ts'
+import { CHUNK, E2E_ITEMS, e2eRound, feedArrays } from './e2e-memory.ts'
 import { type BenchEvent, POOL_MASK } from './event.ts'
 import { startNoopQueue } from './noop-queue.ts'
 import { type Figure, progress } from './report.ts'
@@ -54,20 +54,7 @@ async function arrayBatcherRound(pool: readonly BenchEvent[], n: number): Promis
     sunk += s.length
   }
   const t0 = performance.now()
-  let batch: BenchEvent[] = []
-  let i = 0
-  while (i < n) {
-    const end = Math.min(n, i + CHUNK)
-    for (; i < end; i++) {
-      batch.push(pool[i & POOL_MASK]!)
-      if (batch.length === BATCH) {
-        sink(JSON.stringify(batch))
-        batch = []
-      }
-    }
-    await yieldToLoop()
-  }
-  if (batch.length > 0) sink(JSON.stringify(batch))
+  await feedArrays(pool, n, BATCH, (batch) => sink(JSON.stringify(batch)))
   const rate = n / ((performance.now() - t0) / 1000)
   if (sunk === 0) throw new Error('array batcher produced nothing')
   return rate
