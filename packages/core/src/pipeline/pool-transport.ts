@@ -6,7 +6,6 @@ import type { MetricsWriter } from '../metrics/writer.ts'
 import type {
   SenderCloseReply,
   SenderCloseRequest,
-  SenderPoolShared,
   SenderTask,
   SenderThreadMessage,
   SenderThreadPort,
@@ -14,7 +13,7 @@ import type {
 } from '../sender-pool/protocol.ts'
 import { Watchdog } from '../sender-pool/watchdog.ts'
 import type { Flight } from './flight.ts'
-import type { ErrorInfo, PipelineConfig } from './protocol.ts'
+import type { ErrorInfo, PipelineConfig, PipelineWorkerData } from './protocol.ts'
 import { SLAB_HEADER_BYTES } from './slab-pool.ts'
 import type { AttemptResult, Transport } from './transport.ts'
 
@@ -76,7 +75,7 @@ export class PoolTransport implements Transport {
     config: PoolTransportConfig,
     metrics: MetricsWriter,
     onResult: AttemptResult,
-    senders: { readonly shared: SenderPoolShared; readonly threads: readonly SenderThreadPort[] },
+    senders: NonNullable<PipelineWorkerData['senders']>,
     terminate: (threadId: number) => void,
   ) {
     this.#config = config

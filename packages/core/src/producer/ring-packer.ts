@@ -87,8 +87,7 @@ export class RingPacker {
     try {
       out = packr.pack(value, this.#modes | skip) as Buffer & { start: number; end: number }
     } catch (err) {
-      packr.useBuffer(this.#laneView)
-      packr.position = this.#laneMark
+      this.#park(this.#laneView, this.#laneMark)
       throw err
     }
     if (out === this.#laneView && out.start === start) {
@@ -110,8 +109,7 @@ export class RingPacker {
     try {
       out = packr.pack(value)
     } catch (err) {
-      packr.useBuffer(this.#own)
-      packr.position = this.#ownMark
+      this.#park(this.#own, this.#ownMark)
       throw err
     }
     if (out.buffer !== this.#own.buffer) {
@@ -125,5 +123,11 @@ export class RingPacker {
     }
     packr.position = this.#ownMark
     return out
+  }
+
+  /** After a pack that threw (msgpackr may have moved elsewhere): its target `buffer` again, left at `mark`. */
+  #park(buffer: Buffer, mark: number): void {
+    this.#packr.useBuffer(buffer)
+    this.#packr.position = mark
   }
 }

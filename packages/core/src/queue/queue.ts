@@ -195,10 +195,7 @@ export class Queue extends EventEmitter<QueueEvents> {
             Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
           }
           resolve()
-          for (let i = 1; i < o.senderThreads && senders; i++) {
-            const thread = senders.start()
-            worker.postMessage({ __vq: 1, type: 'senderThread', thread }, [thread.port])
-          }
+          senders?.add(o.senderThreads - 1)
           if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
           return
         }

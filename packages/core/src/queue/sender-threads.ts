@@ -15,13 +15,14 @@ const REPLACE_DELAY_MS = 1000
  * the pipeline thread gets the other (`SenderThreadPort`) and does all the
  * sending (pipeline/pool-transport.ts). This side only starts threads,
  * replaces one that exits while the queue runs (its port goes to the
- * pipeline through `onReplaced`), terminates one the pipeline's watchdog
+ * pipeline through `hand`, as do those of threads `add`ed later), terminates one the pipeline's watchdog
  * found stuck, and terminates them all at the end.
  */
 export class SenderThreads {
   readonly shared: SenderPoolShared
   readonly #threads = new Map<number, Worker>()
-  readonly #onReplaced: (thread: SenderThreadPort) => void
+  /** Gives the pipeline a thread started after the first ones (more of them, or a replacement). */
+  readonly #hand: (thread: SenderThreadPort) => void
   readonly #timers = new Set<NodeJS.Timeout>()
   #closed: Promise<void> | undefined
 
@@ -29,7 +30,7 @@ export class SenderThreads {
     config: Pick<PipelineConfig, 'sendTimeoutMs'> & {
       readonly sender: NonNullable<PipelineConfig['sender']>
     },
-    onReplaced: (thread: SenderThreadPort) => void,
+    hand: (thread: SenderThreadPort) => void,
   ) {
     this.shared = {
       module: config.sender.module,
@@ -38,7 +39,7 @@ export class SenderThreads {
       closeChannel: `vinequeue-sender-close-${process.pid}-${Math.random().toString(36).slice(2)}`,
       watchdog: createWatchdogBuffer(),
     }
-    this.#onReplaced = onReplaced
+    this.#hand = hand
   }
 
   /** Starts one thread (it loads the sender module at once) and returns the pipeline's end of its channel. */
@@ -60,7 +61,7 @@ export class SenderThreads {
       this.#threads.delete(threadId)
       if (this.#closed) return
       const replace = (): void => {
-        if (!this.#closed) this.#onReplaced(this.start())
+        if (!this.#closed) this.#hand(this.start())
       }
       if (performance.now() - startedAt >= REPLACE_DELAY_MS) return replace()
       const timer = setTimeout(() => {
@@ -71,6 +72,11 @@ export class SenderThreads {
       this.#timers.add(timer)
     })
     return { threadId, port: port1 }
+  }
+
+  /** Starts `count` more threads and hands each to the pipeline. */
+  add(count: number): void {
+    for (let i = 0; i < count && !this.#closed; i++) this.#hand(this.start())
   }
 
   /** Terminates one thread (the pipeline's watchdog found its event loop stuck); it is replaced. */
