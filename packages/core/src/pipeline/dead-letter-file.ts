@@ -1,6 +1,8 @@
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs'
 import { Batch, decodeItemsLenient, UndecodableItem } from '../batch/batch-format.ts'
 import { type ErrorInfo, errorInfo } from './protocol.ts'
+
+/** (node:fs without an ES import, which would build its namespace and load fs streams: 1.4 ms of the pipeline thread's start-up, note `start.builtin_fs` in packages/bench/README.md.) */
+const { closeSync, fdatasyncSync, openSync, writeSync } = process.getBuiltinModule('node:fs')
 
 /** How often lines that could not be written are tried again (ms). */
 export const DEAD_LETTER_RETRY_MS = 1000

@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 
 /**
  * The layout of the log's small control files (the watermark `ack`, the
@@ -15,7 +15,7 @@ export function encodeCheckedRecord(magic: number, fields: readonly number[]): U
   view.setUint32(0, magic, true)
   for (const [i, v] of fields.entries()) view.setBigUint64(4 + 8 * i, BigInt(v), true)
   const crcAt = out.byteLength - 4
-  view.setUint32(crcAt, crc32c(Buffer.from(out.buffer, 0, crcAt)), true)
+  view.setUint32(crcAt, crc32c(out, 0, crcAt), true)
   return out
 }
 
@@ -26,7 +26,6 @@ export function decodeCheckedRecord(bytes: Uint8Array, magic: number, count: num
   const view = new DataView(bytes.buffer, bytes.byteOffset, size)
   if (view.getUint32(0, true) !== magic) return undefined
   const crcAt = size - 4
-  if (view.getUint32(crcAt, true) !== crc32c(Buffer.from(bytes.buffer, bytes.byteOffset, crcAt)))
-    return undefined
+  if (view.getUint32(crcAt, true) !== crc32c(bytes, 0, crcAt)) return undefined
   return Array.from({ length: count }, (_, i) => Number(view.getBigUint64(4 + 8 * i, true)))
 }

@@ -1,4 +1,4 @@
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 
 /**
  * One frame per batch, appended back to back in a segment file:
@@ -15,11 +15,8 @@ import { crc32c } from '@node-rs/crc32'
  * into the file; a frame whose header or payload does not check out is never
  * parsed as data.
  *
- * CRC32C (Castagnoli) by @node-rs/crc32: native SIMD (`node:zlib` only has
- * the IEEE polynomial), and a worker thread that loaded it can exit safely
- * (checked: 20 load-and-exit cycles, with and without the main thread having
- * loaded it — the crash on thread exit is a @napi-rs/snappy 1.0.2 bug, not
- * one of this package).
+ * CRC32C (Castagnoli): crc.ts (headers in JavaScript, payloads by
+ * @node-rs/crc32's native code).
  */
 export const FRAME_MAGIC = 0x46575156 // 'VQWF' read as little-endian bytes V Q W F
 export const FRAME_VERSION = 1
@@ -71,8 +68,8 @@ export function encodeFrame(
   view.setBigUint64(8, BigInt(header.firstSeq), true)
   view.setUint32(16, header.count, true)
   view.setUint32(20, payload.byteLength, true)
-  view.setUint32(24, crc32c(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)), true)
-  view.setUint32(28, crc32c(Buffer.from(out.buffer, 0, 28)), true)
+  view.setUint32(24, crc32c(payload), true)
+  view.setUint32(28, crc32c(out, 0, 28), true)
   out.set(payload, FRAME_HEADER_BYTES)
   return out
 }
@@ -96,7 +93,7 @@ export function checkFrameHeader(
   if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return { reason: 'short' }
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES)
   if (view.getUint32(0, true) !== FRAME_MAGIC) return { reason: 'bad-header' }
-  const headerCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + offset, 28))
+  const headerCrc = crc32c(bytes, offset, 28)
   if (view.getUint32(28, true) !== headerCrc) return { reason: 'bad-header' }
   const version = view.getUint8(4)
   const length = view.getUint32(20, true)
@@ -127,7 +124,7 @@ export function checkFrame(bytes: Uint8Array, offset: number): FrameCheck {
   const payloadOffset = offset + FRAME_HEADER_BYTES
   const end = payloadOffset + header.length
   if (end > bytes.byteLength) return { ok: false, reason: 'short' }
-  const payloadCrc = crc32c(Buffer.from(bytes.buffer, bytes.byteOffset + payloadOffset, header.length))
+  const payloadCrc = crc32c(bytes, payloadOffset, header.length)
   if (payloadCrcOf(bytes, offset) !== payloadCrc) return { ok: false, reason: 'bad-payload' }
   return { ok: true, header, payloadOffset, end }
 }

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { WalError, WalErrorCodes } from '../errors.ts'
 import type { WalFs } from './fs.ts'
 import { ioError } from './io.ts'
 import { FILE_MODE, LOCK_FILE, lockTmpName } from './layout.ts'
+
+/** (node:fs as fs.ts takes it: no ES import.) */
+const { readFileSync } = process.getBuiltinModule('node:fs')
 
 /**
  * One live WriteAheadLog per directory. Two owners appending to the same

@@ -23,10 +23,29 @@ const LOG_ID = /^[0-9a-f]{32}$/
 export function logIdentity(fs: WalFs, dir: string, reserve: Reserve, continuous: boolean): string {
   const kept = continuous ? readLogId(fs, dir) : undefined
   if (kept !== undefined) return kept
-  // (node:crypto is loaded here, not with the module: a log that has its id never needs it.)
-  const id = process.getBuiltinModule('node:crypto').randomBytes(16).toString('hex')
+  const id = randomHex16()
   reserve.run(() => writeControlFile(fs, dir, ID_FILE, new TextEncoder().encode(`${id}\n`), 'the log id'))
   return id
+}
+
+/**
+ * 128 random bits in hex: from /dev/urandom where there is one (the
+ * kernel's generator, as node:crypto's; a read costs 0.04 ms where loading
+ * node:crypto costs a fresh thread about 3 ms, note `start.log_id` in
+ * packages/bench/README.md), else from node:crypto.
+ */
+function randomHex16(): string {
+  const bytes = Buffer.alloc(16)
+  try {
+    const fs = process.getBuiltinModule('node:fs')
+    const fd = fs.openSync('/dev/urandom', 'r')
+    try {
+      if (fs.readSync(fd, bytes, 0, 16, null) === 16) return bytes.toString('hex')
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {}
+  return process.getBuiltinModule('node:crypto').randomBytes(16).toString('hex')
 }
 
 /** The id in `dir/id`, or undefined when the file is missing, unreadable or not an id. */
