@@ -9,10 +9,13 @@
  * The sender threads are not bundled: the user's sender module imports
  * @vinequeue/core/sender itself, so that thread loads those modules anyway.
  */
+import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { rolldown } from 'rolldown'
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url))
+// (No chunk of an earlier build is left behind to be packed.)
+rmSync(`${dist}pipeline-thread`, { recursive: true, force: true })
 
 const bundle = await rolldown({
   input: `${dist}pipeline/entry.js`,

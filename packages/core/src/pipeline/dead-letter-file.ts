@@ -44,9 +44,10 @@ export class DeadLetterFile {
   #failing = false
   #retryTimer: NodeJS.Timeout | undefined
 
-  constructor(path: string, sync: boolean, report: DeadLetterFileReport) {
+  /** `fd`: the file, opened for appending before `ready` (start-up.ts), so that start() fails if it cannot be. */
+  constructor(path: string, fd: number, sync: boolean, report: DeadLetterFileReport) {
     this.#path = path
-    this.#fd = openSync(path, 'a', 0o600)
+    this.#fd = fd
     this.#sync = sync
     this.#report = report
   }

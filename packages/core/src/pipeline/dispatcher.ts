@@ -101,11 +101,6 @@ export class Dispatcher {
     else thread.port.close()
   }
 
-  /** Resolves once sends can run; rejects with the sender module's load error. */
-  ready(): Promise<void> {
-    return this.#transport.ready()
-  }
-
   /**
    * Sends (or re-sends) a batch, or parks it while the circuit is
    * open (it goes out when the circuit half-opens or closes).

@@ -1,8 +1,11 @@
 /**
- * Pipeline thread entry: wiring only (pipeline.ts holds the logic). The
- * thread stays alive through its parentPort listener until the host
- * terminates it after `stopped`. The sender threads are not started here:
- * the queue's thread starts them beside this one (queue/sender-threads.ts).
+ * Pipeline thread entry: wiring only (pipeline.ts holds the logic). What
+ * must succeed for start() — the dead-letter file, the write-ahead log — is
+ * opened first (start-up.ts), then `ready` goes out, then the pipeline's own
+ * code loads and runs (the host's `started` lets it drain). The thread stays
+ * alive through its parentPort listener until the host terminates it after
+ * `stopped`. The sender threads are not started here: the queue's thread
+ * starts them beside this one (queue/sender-threads.ts).
  */
 import { parentPort, type TransferListItem, workerData } from 'node:worker_threads'
 import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './protocol.ts'
@@ -10,13 +13,13 @@ import type { HostToPipeline, PipelineToHost, PipelineWorkerData } from './proto
 const port = parentPort!
 const data = workerData as PipelineWorkerData
 const post = (msg: PipelineToHost, transfer?: TransferListItem[]): void => port.postMessage(msg, transfer)
-// With a WAL, its stage (and the log's code) is fetched beside the pipeline's
-// rather than after it: pipeline.ts imports the same module when it opens the log.
-if (data.config.wal) import('./wal-backlog.ts').catch(() => {})
-// A message the host posts while the code loads waits in the port: the listener is attached with the pipeline.
-import('./pipeline.ts')
-  .then(({ Pipeline }) => {
-    const pipeline = new Pipeline(data, post)
+// A message the host posts meanwhile waits in the port: the listener is attached with the pipeline.
+import('./start-up.ts')
+  .then(({ openForStart }) => openForStart(data, post))
+  .then(async (opened) => {
+    post({ __vq: 1, type: 'ready' })
+    const { Pipeline } = await import('./pipeline.ts')
+    const pipeline = new Pipeline(data, post, opened)
     port.on('message', (msg: HostToPipeline) => pipeline.onMessage(msg))
     return pipeline.run()
   })

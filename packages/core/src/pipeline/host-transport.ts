@@ -29,10 +29,6 @@ export class HostTransport implements Transport {
     this.#onResult = onResult
   }
 
-  ready(): Promise<void> {
-    return Promise.resolve()
-  }
-
   send(flight: Flight, startedAt: number): void {
     const slab = flight.slab
     this.#pending.set(flight.id, { flight, startedAt, attempt: flight.attempt })

@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { TransferListItem } from 'node:worker_threads'
 import { concatBatches } from '../batch/batch-format.ts'
 import { MetricSlot } from '../metrics/layout.ts'
-import { MetricsWriter } from '../metrics/writer.ts'
+import type { MetricsWriter } from '../metrics/writer.ts'
 import { LaneReader } from '../ring/lane-reader.ts'
 import { ControlSlot, Doorbell, RejectReason, recordSize } from '../ring/layout.ts'
 import { AdaptiveBatchSize } from './adaptive-batch-size.ts'
@@ -14,8 +14,10 @@ import { Dispatcher } from './dispatcher.ts'
 import { type Flight, newFlight } from './flight.ts'
 import { type FlushContext, FlushRequests } from './flush-requests.ts'
 import { InFlightWindow } from './in-flight-window.ts'
+import type { OpenedLog } from './log-open.ts'
 import type { HostToPipeline, PipelineConfig, PipelineToHost, PipelineWorkerData } from './protocol.ts'
 import { type Slab, SlabPool, SlabState } from './slab-pool.ts'
+import type { StartUp } from './start-up.ts'
 import type { WalBacklog } from './wal-backlog.ts'
 
 /** How long the pipeline lets a trickle of records accumulate before draining again (ms). */
@@ -99,15 +101,23 @@ export class Pipeline {
   #cutRefused = false
   #backpressure = false
   #done = false
-  /** Set until `ready` is posted: a stop before then abandons the start (see run). */
-  #abortStart: (() => void) | undefined
+  /** Set until the host says `started`: a stop before then abandons the start (see run). */
+  #startGate: ((how: 'started' | 'aborted') => void) | undefined
+  /** The log opened before `ready`, until run() hands it to the WAL stage. */
+  #openedLog: OpenedLog | undefined
 
-  constructor(data: PipelineWorkerData, post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void) {
+  /** `opened`: what was opened before `ready` (start-up.ts). */
+  constructor(
+    data: PipelineWorkerData,
+    post: (msg: PipelineToHost, transfer?: TransferListItem[]) => void,
+    opened: StartUp,
+  ) {
     const { config } = data
     this.#runId = data.runId
     this.#post = post
     this.#control = new Int32Array(data.control)
-    this.#metrics = new MetricsWriter(data.metrics)
+    this.#metrics = opened.metrics
+    this.#openedLog = opened.log
     this.#lanes = data.lanes.map((sab) => new LaneReader(sab))
     this.#cutter = new BatchCutter(config)
     this.#softLimit = config.softLimit
@@ -135,8 +145,11 @@ export class Pipeline {
     if (config.wal) this.#spillSlabs = new SlabPool(1, slabBytes, onNew, onRetire)
     if (config.deadLetterFile) {
       const path = config.deadLetterFile
-      this.#deadLetterFile = new DeadLetterFile(path, config.wal?.syncMode === 'always', (report) =>
-        this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
+      this.#deadLetterFile = new DeadLetterFile(
+        path,
+        opened.deadLetterFd!,
+        config.wal?.syncMode === 'always',
+        (report) => this.#post({ __vq: 1, type: 'deadLetterFile', path, ...report }),
       )
     }
     this.#dispatcher = new Dispatcher(config, this.#metrics, data.senders, {
@@ -191,44 +204,36 @@ export class Pipeline {
     else Atomics.and(this.#control, ControlSlot.REJECT, ~bit)
   }
 
-  /** Loads the sender, announces readiness, then runs until stopped. */
+  /**
+   * Waits for the host's `started` (start() resolved: the log is open and a
+   * sender built), then runs until stopped. A stop before then (the host's
+   * start timed out, or the sender could not be built) abandons the start:
+   * nothing was drained or sent.
+   */
   async run(): Promise<void> {
-    // A stop that arrives before the sender is ready (the host's start timed
-    // out, or stop() was called while starting) must not wait for it: a
-    // sender factory may never settle.
-    const aborted = new Promise<'aborted'>((resolve) => {
-      this.#abortStart = () => resolve('aborted')
+    const gate = new Promise<'started' | 'aborted'>((resolve) => {
+      this.#startGate = resolve
     })
-    // The sender threads are starting (the queue's thread started them beside
-    // this one; a host-side sender is ready at once) while the WAL opens.
-    const ready = this.#dispatcher.ready()
-    ready.catch(() => {}) // (awaited below; not unhandled if opening the WAL throws first)
-    // Opening the WAL scans only its last segment; older ones are read as
+    // The slabs, for the host to read back what they hold if this thread dies.
+    for (const slab of this.#slabs.all)
+      this.#post({ __vq: 1, type: 'newSlab', uid: slab.uid, slab: slab.sab })
+    // Opening the WAL scanned only its last segment; older ones are read as
     // they are re-delivered (recovery runs in this loop, start() does not
-    // wait for it). A failure to open fails start(). The WAL code (and its
-    // native CRC module) is loaded only when there is a WAL.
-    if (this.#walConfig) {
+    // wait for it).
+    if (this.#openedLog) {
       const { WalBacklog } = await import('./wal-backlog.ts')
-      const fs = this.#walConfig.fs ? (await import(String(this.#walConfig.fs))).default : undefined
-      const reject = this.#walConfig.fullPolicy === 'reject'
-      this.#wal = new WalBacklog(
-        this.#walConfig,
-        this.#metrics,
-        this.#window,
-        {
-          event: (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
-          kick: () => this.kick(),
-          fullChanged: (full) => {
-            if (reject) this.#setReject(RejectReason.WAL_FULL, full)
-            this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
-          },
+      const reject = this.#walConfig!.fullPolicy === 'reject'
+      this.#wal = new WalBacklog(this.#walConfig!, this.#openedLog, this.#metrics, this.#window, {
+        event: (e) => this.#post({ __vq: 1, type: 'wal', ...e }),
+        kick: () => this.kick(),
+        fullChanged: (full) => {
+          if (reject) this.#setReject(RejectReason.WAL_FULL, full)
+          this.#post({ __vq: 1, type: 'wal', event: full ? 'full' : 'room' })
         },
-        fs,
-      )
+      })
+      this.#openedLog = undefined
     }
-    if ((await Promise.race([aborted, ready])) === 'aborted') return this.#abandonStart()
-    this.#abortStart = undefined
-    this.#post({ __vq: 1, type: 'ready', slabs: this.#slabs.all.map((s) => ({ uid: s.uid, sab: s.sab })) })
+    if ((await gate) === 'aborted') return this.#abandonStart()
     // (Producers do not need the slabs faulted in: start() does not wait for it.)
     this.#slabs.prefault()
     this.#spillSlabs?.prefault()
@@ -270,9 +275,14 @@ export class Pipeline {
       case 'flush':
         this.#requests.add(msg.id, msg.drain, this.#lanes)
         break
+      case 'started':
+        this.#startGate?.('started')
+        this.#startGate = undefined
+        break
       case 'stop':
         this.#stopDeadline = performance.now() + msg.timeoutMs
-        this.#abortStart?.()
+        this.#startGate?.('aborted')
+        this.#startGate = undefined
         break
       case 'senderThread':
         this.#dispatcher.addSenderThread(msg.thread)

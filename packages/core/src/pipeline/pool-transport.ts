@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url'
 import { BroadcastChannel, type MessagePort } from 'node:worker_threads'
 import { ErrorCodes } from '../errors.ts'
 import { MetricSlot } from '../metrics/layout.ts'
@@ -62,8 +61,6 @@ export class PoolTransport implements Transport {
   /** Tasks waiting for a free send slot, oldest first. */
   readonly #waiting: Array<{ task: SenderTask; flight: Flight; startedAt: number }> = []
   #nextTask = 1
-  readonly #ready: Promise<void>
-  #onBuilt: ((error?: ErrorInfo) => void) | undefined
   readonly #watchdog: Watchdog
   readonly #watchdogTimer: NodeJS.Timeout
   /** The close channel (its replies; which threads built a sender is in the watchdog table). */
@@ -82,15 +79,6 @@ export class PoolTransport implements Transport {
     this.#metrics = metrics
     this.#onResult = onResult
     this.#terminate = terminate
-    this.#ready = new Promise<void>((resolve, reject) => {
-      this.#onBuilt = (error) => {
-        this.#onBuilt = undefined
-        // (The error keeps its code, module and cause: start() rejects with it as what it is.)
-        if (error) reject(Object.assign(new Error(error.message), error))
-        else resolve()
-      }
-    })
-    this.#ready.catch(() => {}) // (awaited by the pipeline's run(); not unhandled if the WAL fails first)
     this.#watchdog = new Watchdog(senders.shared.watchdog)
     this.#closeListener = new BroadcastChannel(senders.shared.closeChannel)
     this.#closeListener.unref()
@@ -102,11 +90,6 @@ export class PoolTransport implements Transport {
     for (const thread of senders.threads) this.addThread(thread)
     this.#watchdogTimer = setInterval(() => this.#checkWatchdog(), WATCHDOG_INTERVAL_MS)
     this.#watchdogTimer.unref()
-  }
-
-  /** Resolves once a sender thread has built its sender; rejects with the first load error if that comes first. */
-  ready(): Promise<void> {
-    return this.#ready
   }
 
   /** A sender thread (one of the first, or one started in place of a thread that exited). */
@@ -125,12 +108,6 @@ export class PoolTransport implements Transport {
 
   #onThreadMessage(thread: SenderThread, msg: SenderThreadMessage): void {
     switch (msg.type) {
-      case 'built':
-        this.#onBuilt?.()
-        break
-      case 'loadFailed':
-        this.#onBuilt?.(msg.error)
-        break
       case 'crashed':
         thread.crash = msg.error
         break
@@ -163,17 +140,6 @@ export class PoolTransport implements Transport {
     const running = [...thread.running.values()]
     thread.running.clear()
     if (this.#closed) return
-    // Gone before any thread built its sender (e.g. the module ends its thread as it loads): start() fails.
-    if (this.#onBuilt) {
-      const { module } = this.#config.sender
-      const where = module.startsWith('file:') ? fileURLToPath(module) : module
-      this.#onBuilt({
-        name: 'SenderLoadError',
-        code: ErrorCodes.SENDER_LOAD,
-        message: `Sender module ${where}: its thread exited before it built the sender`,
-        module: where,
-      })
-    }
     // The task never answered: the thread threw outside send, exited, or
     // was terminated after the watchdog found its event loop stuck.
     const stuck = thread.killed

@@ -40,6 +40,8 @@ export interface PipelineWorkerData {
 export type HostToPipeline =
   | { readonly __vq: 1; readonly type: 'addLane'; readonly lane: SharedArrayBuffer }
   | { readonly __vq: 1; readonly type: 'flush'; readonly id: number; readonly drain: boolean }
+  /** start() has resolved (the log open, a sender built): the pipeline may drain. */
+  | { readonly __vq: 1; readonly type: 'started' }
   | { readonly __vq: 1; readonly type: 'stop'; readonly timeoutMs: number }
   /** A sender thread started in place of one that exited (its port is transferred). */
   | { readonly __vq: 1; readonly type: 'senderThread'; readonly thread: SenderThreadPort }
@@ -55,11 +57,8 @@ export type HostToPipeline =
     }
 
 export type PipelineToHost =
-  | {
-      readonly __vq: 1
-      readonly type: 'ready'
-      readonly slabs: ReadonlyArray<{ readonly uid: number; readonly sab: SharedArrayBuffer }>
-    }
+  /** The files start() depends on are open (start-up.ts); the pipeline's code loads next. */
+  | { readonly __vq: 1; readonly type: 'ready' }
   | { readonly __vq: 1; readonly type: 'flushed'; readonly id: number }
   | {
       readonly __vq: 1

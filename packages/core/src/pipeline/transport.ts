@@ -23,8 +23,6 @@ export type AttemptResult = (
  * after `close()`: the pool's shutdown fails the sends it cuts short).
  */
 export interface Transport {
-  /** Resolves once sends can run (the sender is loaded); rejects with the sender's load error. */
-  ready(): Promise<void>
   /** Starts one attempt of the batch (its `attempt` already counted; its records in `flight.slab`). */
   send(flight: Flight, startedAt: number): void
   /**

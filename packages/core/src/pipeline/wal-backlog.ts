@@ -1,8 +1,8 @@
-import type { WalFs } from '@vinequeue/wal'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
 import { type Flight, newFlight } from './flight.ts'
 import type { InFlightWindow } from './in-flight-window.ts'
+import type { OpenedLog } from './log-open.ts'
 import type { PipelineConfig } from './protocol.ts'
 import { type Slab, type SlabPool, SlabState } from './slab-pool.ts'
 import { WalStage, type WalStageEvent } from './wal-stage.ts'
@@ -52,19 +52,19 @@ export class WalBacklog {
   /** `#release` freed slots (see takeFreed). */
   #freed = false
 
-  /** Opens the log (throws what opening it throws). */
+  /** `log`: opened before `ready` (start-up.ts). */
   constructor(
     config: NonNullable<PipelineConfig['wal']>,
+    log: OpenedLog,
     metrics: MetricsWriter,
     window: InFlightWindow<Flight>,
     hooks: WalBacklogHooks,
-    fs?: WalFs,
   ) {
     this.#config = config
     this.#metrics = metrics
     this.#window = window
     this.#hooks = hooks
-    this.#stage = new WalStage(config, metrics, hooks.event, hooks.kick, fs)
+    this.#stage = new WalStage(config, log, metrics, hooks.event, hooks.kick)
   }
 
   /** The log holds batches not read back yet (recovery, or spilled ones). */

@@ -1,17 +1,15 @@
-import { join } from 'node:path'
 import {
   FrameFlag,
-  QUARANTINE_DIR,
   type WalDamage,
   WalError,
   WalErrorCodes,
   type WalFrame,
-  type WalFs,
   type WalReader,
-  WriteAheadLog,
+  type WriteAheadLog,
 } from '@vinequeue/wal'
 import { MetricSlot } from '../metrics/layout.ts'
 import type { MetricsWriter } from '../metrics/writer.ts'
+import { damageError, damageReason, type OpenedLog, walGauges } from './log-open.ts'
 import { type ErrorInfo, errorInfo, type PipelineConfig } from './protocol.ts'
 
 /**
@@ -90,7 +88,7 @@ export class WalStage {
   readonly #dir: string
   /** Items below this were in the log when it was opened. */
   readonly #startSeq: number
-  readonly #openedAt = performance.now()
+  readonly #openedAt: number
   #recovering: boolean
   #lastAckAt = 0
   #lastSyncAt = performance.now()
@@ -126,12 +124,13 @@ export class WalStage {
   #ackRetryAt = 0
   readonly #onSynced: () => void
 
+  /** `log`: opened before `ready` (start-up.ts); damage found from now on is reported here. */
   constructor(
     config: NonNullable<PipelineConfig['wal']>,
+    log: OpenedLog,
     metrics: MetricsWriter,
     onEvent: (e: WalStageEvent) => void,
     onSynced: () => void,
-    fs?: WalFs,
   ) {
     this.#onSynced = onSynced
     this.#syncMode = config.syncMode
@@ -140,18 +139,12 @@ export class WalStage {
     this.#metrics = metrics
     this.#onEvent = onEvent
     this.#dir = config.dir
-    // (Damage found while opening is reported as it is found: before the log is assigned.)
-    this.#wal = WriteAheadLog.open(config.dir, {
-      segmentBytes: config.segmentBytes,
-      compression: config.compression,
-      encryption: config.encryption,
-      // Unlinking a large segment stalls the calling thread for milliseconds
-      // (ext4; note `wal.unlink_stall` in packages/bench/README.md): p99 latency.
-      deleteInBackground: true,
-      onDamage: (d) => this.#damaged(d),
-      ...(fs ? { fs } : {}),
-    })
-    this.#reader = this.#wal.reader()
+    this.#wal = log.wal
+    // (Damage found while opening was reported then, as it was found.)
+    this.#damageReported = log.damaged
+    log.onDamage = (d) => this.#damaged(d)
+    this.#reader = log.reader
+    this.#openedAt = log.openedAt
     this.#startSeq = this.#wal.nextSeq
     this.#recovering = this.#reader.behind
     metrics.set(MetricSlot.RECOVERING, this.#recovering ? 1 : 0)
@@ -379,24 +372,15 @@ export class WalStage {
     }
   }
 
-  /** Damage the log found (while opening, or reading): an error event, counted, health() degraded. */
+  /** Damage the log found while reading: an error event, counted, health() degraded. */
   #damaged(d: WalDamage): void {
-    this.#onEvent({
-      event: 'error',
-      error: {
-        name: 'WalError',
-        code: WalErrorCodes.DAMAGED,
-        message: `write-ahead log damage: ${d.message}`,
-      },
-    })
+    this.#onEvent({ event: 'error', error: damageError(d) })
     this.#damageReported = true
-    // (While opening, the counts are read once the log is assigned: #gauges.)
-    if (this.#wal) this.#gauges()
+    this.#gauges()
   }
 
   #damageCondition(): void {
-    const wal = this.#wal
-    const reason = `write-ahead log damage found since start: ${wal.gaps} gap(s) in sequence numbers (${wal.gapItems} item(s) missing), ${wal.corruptRegions + this.#skippedCorrupt} damaged region(s) or frame(s), ${wal.quarantined} piece(s) kept in ${join(this.#dir, QUARANTINE_DIR)} (see vinequeue-wal inspect)`
+    const reason = damageReason(this.#wal, this.#skippedCorrupt, this.#dir)
     if (reason === this.#damageReason) return
     this.#damageReason = reason
     this.#onEvent({ event: 'condition', condition: 'damage', status: 'degraded', reason })
@@ -626,11 +610,7 @@ export class WalStage {
   }
 
   #gauges(): void {
-    this.#metrics.set(MetricSlot.WAL_SIZE, this.#wal.sizeBytes)
-    this.#metrics.set(MetricSlot.WAL_PENDING, this.#wal.pendingItems)
-    this.#metrics.set(MetricSlot.WAL_CORRUPT, this.#wal.corruptRegions + this.#skippedCorrupt)
-    this.#metrics.set(MetricSlot.WAL_GAPS, this.#wal.gaps)
-    this.#metrics.set(MetricSlot.WAL_QUARANTINED, this.#wal.quarantined)
+    walGauges(this.#metrics, this.#wal, this.#skippedCorrupt)
     if (this.#damageReported) this.#damageCondition()
   }
 

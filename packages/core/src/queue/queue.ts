@@ -17,7 +17,12 @@ import {
   StartTimeoutError,
 } from '../errors.ts'
 import { createMetricsBuffer } from '../metrics/layout.ts'
-import type { PipelineConfig, PipelineToHost, PipelineWorkerData } from '../pipeline/protocol.ts'
+import type {
+  HostToPipeline,
+  PipelineConfig,
+  PipelineToHost,
+  PipelineWorkerData,
+} from '../pipeline/protocol.ts'
 import type { ProducerHandle } from '../producer/handle.ts'
 import { Producer } from '../producer/producer.ts'
 import {
@@ -170,6 +175,37 @@ export class Queue extends EventEmitter<QueueEvents> {
       pipelineWorkers.set(this, worker)
       let fatal: ErrorInfo | Error | undefined
       let settled = false
+      // start() resolves once the pipeline thread has opened its files
+      // (`ready`) and a sender thread has built its sender (or at once for an
+      // in-thread send): each thread says so itself.
+      let pipelineReady = false
+      let senderBuilt = !senders
+      const started = (): void => {
+        if (settled || !pipelineReady || !senderBuilt) return
+        settled = true
+        clearTimeout(timer)
+        // stop() may have been called while starting: it stays stopping (the pipeline, asked to stop first, abandons its start).
+        if (this.#lifecycle === 'starting') {
+          this.#lifecycle = 'running'
+          Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
+          worker.postMessage({ __vq: 1, type: 'started' } satisfies HostToPipeline)
+          senders?.add(o.senderThreads - 1)
+        }
+        resolve()
+        if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
+      }
+      void senders?.built.then((failure) => {
+        if (settled || this.#startError) return
+        if (!failure) {
+          senderBuilt = true
+          return started()
+        }
+        // (Stopping: that shutdown is under way already.)
+        if (this.#lifecycle !== 'starting') return
+        // The sender cannot be built: the pipeline abandons its start (closing its log) and exits; the exit rejects.
+        this.#startError = startFailure(failure, 0)
+        this.#shutDownWorker(worker, 0)
+      })
       // start() must settle even if the sender's factory never does: past
       // startTimeoutMs the pipeline is asked to stop (it shuts the pool and
       // closes the log, releasing its lock) and terminated if it does not.
@@ -184,20 +220,10 @@ export class Queue extends EventEmitter<QueueEvents> {
       timer.unref()
       worker.on('message', (msg: PipelineToHost) => {
         if (msg.type === 'ready') {
-          // (Ready just as the start timed out: too late, the shutdown is under way and the exit rejects.)
+          // (Ready just as the start timed out or failed: too late, the shutdown is under way and the exit rejects.)
           if (this.#startError) return
-          settled = true
-          clearTimeout(timer)
-          for (const { uid, sab } of msg.slabs) this.#slabs.set(uid, sab)
-          // stop() may have been called while starting: it stays stopping.
-          if (this.#lifecycle === 'starting') {
-            this.#lifecycle = 'running'
-            Atomics.store(this.#controlI32, ControlSlot.STATE, QueueState.RUNNING)
-          }
-          resolve()
-          senders?.add(o.senderThreads - 1)
-          if (channels.start.hasSubscribers) channels.start.publish({ queue: this })
-          return
+          pipelineReady = true
+          return started()
         }
         if (msg.type === 'fatal') {
           fatal = msg.error

@@ -1,6 +1,13 @@
+import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker } from 'node:worker_threads'
-import type { PipelineConfig } from '../pipeline/protocol.ts'
-import type { SenderPoolShared, SenderThreadData, SenderThreadPort } from '../sender-pool/protocol.ts'
+import { ErrorCodes } from '../errors.ts'
+import type { ErrorInfo, PipelineConfig } from '../pipeline/protocol.ts'
+import type {
+  SenderPoolShared,
+  SenderThreadData,
+  SenderThreadPort,
+  SenderThreadStatus,
+} from '../sender-pool/protocol.ts'
 import { createWatchdogBuffer } from '../sender-pool/watchdog.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
 
@@ -16,7 +23,8 @@ const REPLACE_DELAY_MS = 1000
  * sending (pipeline/pool-transport.ts). This side only starts threads,
  * replaces one that exits while the queue runs (its port goes to the
  * pipeline through `hand`, as do those of threads `add`ed later), terminates one the pipeline's watchdog
- * found stuck, and terminates them all at the end.
+ * found stuck, and terminates them all at the end. Each thread tells this
+ * side whether it built its sender: `built` is what start() waits for.
  */
 export class SenderThreads {
   readonly shared: SenderPoolShared
@@ -25,6 +33,13 @@ export class SenderThreads {
   readonly #hand: (thread: SenderThreadPort) => void
   readonly #timers = new Set<NodeJS.Timeout>()
   #closed: Promise<void> | undefined
+  /**
+   * Settles once a thread has built its sender (undefined), or with why none
+   * could: the first thread's load error, or its exit before it built one
+   * (e.g. the module ends its thread as it loads).
+   */
+  readonly built: Promise<ErrorInfo | undefined>
+  #settleBuilt: ((outcome: ErrorInfo | undefined) => void) | undefined
 
   constructor(
     config: Pick<PipelineConfig, 'sendTimeoutMs'> & {
@@ -40,6 +55,12 @@ export class SenderThreads {
       watchdog: createWatchdogBuffer(),
     }
     this.#hand = hand
+    this.built = new Promise((resolve) => {
+      this.#settleBuilt = (outcome) => {
+        this.#settleBuilt = undefined
+        resolve(outcome)
+      }
+    })
   }
 
   /** Starts one thread (it loads the sender module at once) and returns the pipeline's end of its channel. */
@@ -57,8 +78,21 @@ export class SenderThreads {
     this.#threads.set(threadId, worker)
     // (A failure inside the thread ends it: 'exit' follows; the pipeline sees its port close.)
     worker.on('error', () => {})
+    worker.on('message', (msg: SenderThreadStatus) => {
+      this.#settleBuilt?.(msg.type === 'built' ? undefined : msg.error)
+    })
     worker.once('exit', () => {
       this.#threads.delete(threadId)
+      if (this.#settleBuilt) {
+        const { module } = this.shared
+        const where = module.startsWith('file:') ? fileURLToPath(module) : module
+        this.#settleBuilt({
+          name: 'SenderLoadError',
+          code: ErrorCodes.SENDER_LOAD,
+          message: `Sender module ${where}: its thread exited before it built the sender`,
+          module: where,
+        })
+      }
       if (this.#closed) return
       const replace = (): void => {
         if (!this.#closed) this.#hand(this.start())

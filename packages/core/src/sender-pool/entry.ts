@@ -1,11 +1,12 @@
 /**
  * Sender thread: loads the user's sender module once, then turns each task
  * that arrives on its port into `sender.send(batch)`. Started by the queue's
- * thread (queue/sender-threads.ts); the pipeline thread holds the port's
- * other end. Wiring only; the contract is in sender/types.ts.
+ * thread (queue/sender-threads.ts), which hears whether the sender was
+ * built; the pipeline thread holds the port's other end. Wiring only; the
+ * contract is in sender/types.ts.
  */
 import { fileURLToPath } from 'node:url'
-import { BroadcastChannel, threadId, workerData } from 'node:worker_threads'
+import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads'
 import { Batch } from '../batch/batch-format.ts'
 import { SendTimeoutError } from '../errors.ts'
 import { type ErrorInfo, errorInfo } from '../pipeline/protocol.ts'
@@ -18,6 +19,7 @@ import type {
   SenderTask,
   SenderThreadData,
   SenderThreadMessage,
+  SenderThreadStatus,
   SendReply,
 } from './protocol.ts'
 import { closingRequested, joinWatchdog, WatchdogSlot } from './watchdog.ts'
@@ -209,6 +211,11 @@ port.on('message', (task: SenderTask) => {
     .catch((err: unknown): SendReply => ({ type: 'failed', error: errorInfo(err) }))
     .then((reply) => post({ __vq: 1, type: 'reply', task: task.task, reply }))
 })
+// (To the queue's thread, which waits for it in start().)
 void loaded.then((run) =>
-  post(typeof run === 'function' ? { __vq: 1, type: 'built' } : { __vq: 1, type: 'loadFailed', error: run }),
+  parentPort!.postMessage(
+    (typeof run === 'function'
+      ? { __vq: 1, type: 'built' }
+      : { __vq: 1, type: 'loadFailed', error: run }) satisfies SenderThreadStatus,
+  ),
 )

@@ -1,9 +1,10 @@
 /**
- * Messages between the pipeline thread and a sender thread. The queue's
- * thread starts the sender threads (queue/sender-threads.ts) and gives each
- * one end of a MessageChannel; the pipeline thread holds the other end
- * (pipeline/pool-transport.ts). A batch is not copied: the task names a
- * shared slab that the sender reads in place.
+ * Messages of a sender thread. The queue's thread starts the sender threads
+ * (queue/sender-threads.ts) and gives each one end of a MessageChannel; the
+ * pipeline thread holds the other end (pipeline/pool-transport.ts) and sends
+ * tasks on it. A batch is not copied: the task names a shared slab that the
+ * sender reads in place. Whether the thread built its sender goes to the
+ * queue's thread (its parent port): start() waits for it there.
  */
 
 import type { MessagePort } from 'node:worker_threads'
@@ -71,12 +72,15 @@ export type SendReply =
   | { readonly type: 'sent'; readonly failed?: readonly ItemFailure[] }
   | { readonly type: 'failed'; readonly error: ErrorInfo }
 
+/** Sender thread → queue's thread (its parent port), once the thread has tried to build its sender. */
+export type SenderThreadStatus =
+  /** The thread built its sender (before any reply). */
+  | { readonly __vq: 1; readonly type: 'built' }
+  /** The thread could not build its sender: start() rejects with the first such error; its tasks fail with it. */
+  | { readonly __vq: 1; readonly type: 'loadFailed'; readonly error: ErrorInfo }
+
 /** Sender thread → pipeline. */
 export type SenderThreadMessage =
-  /** The thread built its sender (once, before any reply). */
-  | { readonly __vq: 1; readonly type: 'built' }
-  /** The thread could not build its sender (once): start() rejects with the first such error; its tasks fail with it. */
-  | { readonly __vq: 1; readonly type: 'loadFailed'; readonly error: ErrorInfo }
   | { readonly __vq: 1; readonly type: 'reply'; readonly task: number; readonly reply: SendReply }
   /** Thrown outside any send (an uncaught exception or rejection): the thread ends right after this. */
   | { readonly __vq: 1; readonly type: 'crashed'; readonly error: ErrorInfo }

@@ -63,7 +63,6 @@ function setup(options: Partial<QueueOptions> = {}) {
 describe('Dispatcher', () => {
   it('a delivered batch settles and counts as sent', async () => {
     const t = setup()
-    await t.dispatcher.ready()
     const s = t.slab(1, ['a', 'b', 'c'])
     t.dispatcher.send(s)
     expect(t.sends()).toMatchObject([{ batchId: 1, attempt: 1, count: 3 }])

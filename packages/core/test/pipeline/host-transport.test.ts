@@ -25,7 +25,6 @@ function setup() {
 describe('HostTransport', () => {
   it('posts the shared slab to the host and reports its answer once', async () => {
     const { posted, results, transport, slab, flight } = setup()
-    await transport.ready()
     transport.send(flight, 123)
     expect(posted).toEqual([
       {

@@ -50,7 +50,7 @@ function pool(fixture: string, options: Record<string, unknown>, sendTimeoutMs =
     (threadId) => threads.terminate(threadId),
   )
   transports.push(transport)
-  return { transport, answers, metrics }
+  return { transport, threads, answers, metrics }
 }
 
 function batch(id: number, items: string[]): Flight {
@@ -62,17 +62,17 @@ function batch(id: number, items: string[]): Flight {
 describe('PoolTransport', () => {
   it('runs a send on a sender thread and reports its failed items', async () => {
     const failed = [{ index: 1, retryable: false, reason: 'no' }]
-    const { transport, answers } = pool('answer-sender.mjs', { mode: 'always', result: { failed } })
-    await transport.ready()
+    const { transport, threads, answers } = pool('answer-sender.mjs', { mode: 'always', result: { failed } })
+    expect(await threads.built).toBeUndefined()
     const flight = batch(1, ['a', 'b'])
     transport.send(flight, 0)
     await waitFor(() => answers.length === 1)
     expect(answers[0]).toEqual({ flight, failed, error: undefined })
   })
 
-  it("ready() rejects with the sender module's load error", async () => {
-    const { transport } = pool('no-such-sender.mjs', {})
-    await expect(transport.ready()).rejects.toMatchObject({ code: 'VQ_SENDER_LOAD' })
+  it("the threads' `built` settles with the sender module's load error", async () => {
+    const { threads } = pool('no-such-sender.mjs', {})
+    expect(await threads.built).toMatchObject({ name: 'SenderLoadError', code: 'VQ_SENDER_LOAD' })
   })
 
   it.each([
@@ -85,8 +85,11 @@ describe('PoolTransport', () => {
   ])('a thread that %s answers a retryable SenderThreadError', async (_, fault, message) => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
-    const { transport, answers, metrics } = pool('recording-sender.mjs', { fault, file: join(dir, 'out') })
-    await transport.ready()
+    const { transport, threads, answers, metrics } = pool('recording-sender.mjs', {
+      fault,
+      file: join(dir, 'out'),
+    })
+    expect(await threads.built).toBeUndefined()
     transport.send(batch(1, ['a']), 0)
     await waitFor(() => answers.length === 1)
     expect(answers[0]!.error).toMatchObject({
@@ -101,12 +104,12 @@ describe('PoolTransport', () => {
   it('the watchdog terminates a thread whose event loop is stuck and answers a timeout', async () => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
-    const { transport, answers, metrics } = pool(
+    const { transport, threads, answers, metrics } = pool(
       'recording-sender.mjs',
       { fault: 'block', file: join(dir, 'out') },
       200,
     )
-    await transport.ready()
+    expect(await threads.built).toBeUndefined()
     transport.send(batch(1, ['a']), 0)
     await waitFor(() => answers.length === 1)
     expect(answers[0]!.error).toMatchObject({
@@ -123,7 +126,7 @@ describe('PoolTransport', () => {
     cleanups.push(cleanup)
     const file = join(dir, 'log')
     const ok = pool('closing-sender.mjs', { file })
-    await ok.transport.ready()
+    expect(await ok.threads.built).toBeUndefined()
     ok.transport.send(batch(1, ['a']), 0)
     await waitFor(() => ok.answers.length === 1)
     expect(await ok.transport.close(5000)).toEqual([])
@@ -131,7 +134,7 @@ describe('PoolTransport', () => {
     expect(readFileSync(file, 'utf8')).toMatch(/^opened (\d+)\nclosed \1\n$/)
 
     const failing = pool('closing-sender.mjs', { file, closeThrows: true })
-    await failing.transport.ready()
+    expect(await failing.threads.built).toBeUndefined()
     const errors = await failing.transport.close(5000)
     expect(errors).toHaveLength(1)
     expect(errors[0]!.message).toMatch(/^close failed in thread \d+$/)
@@ -141,16 +144,16 @@ describe('PoolTransport', () => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
     const file = join(dir, 'log')
-    // Two threads: ready() comes from the one that builds at once; the
+    // Two threads: `built` comes from the one that builds at once; the
     // other builds 300 ms later, finds the close already asked for, closes
     // unasked (taking 300 ms longer) while the first one's close() waits for it.
-    const { transport } = pool(
+    const { transport, threads } = pool(
       'closing-sender.mjs',
       { file, later: { factoryMs: 300, closeMs: 300 } },
       30_000,
       2,
     )
-    await transport.ready()
+    expect(await threads.built).toBeUndefined()
     expect(await transport.close(10_000)).toEqual([])
     const lines = readFileSync(file, 'utf8').trim().split('\n')
     const opened = lines.filter((l) => l.startsWith('opened ')).map((l) => l.slice(7))

@@ -3,6 +3,7 @@ import { createMetricsBuffer, MetricSlot } from '../../src/metrics/layout.ts'
 import { MetricsWriter } from '../../src/metrics/writer.ts'
 import { type Flight, newFlight } from '../../src/pipeline/flight.ts'
 import { InFlightWindow } from '../../src/pipeline/in-flight-window.ts'
+import { openLog } from '../../src/pipeline/log-open.ts'
 import { Slab, SlabPool } from '../../src/pipeline/slab-pool.ts'
 import { WalBacklog } from '../../src/pipeline/wal-backlog.ts'
 import { resolveOptions } from '../../src/queue/options.ts'
@@ -17,14 +18,15 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c()
 })
 
-function open(dir: string, wal: Partial<WalQueueOptions> = {}) {
+async function open(dir: string, wal: Partial<WalQueueOptions> = {}) {
   const config = resolveOptions({ send: async () => {}, wal: { dir, ...wal } } as QueueOptions).wal!
   const metrics = new MetricsWriter(createMetricsBuffer())
+  const log = await openLog(config, metrics, () => {})
   const sent: Flight[] = []
   const window = new InFlightWindow<Flight>(4, undefined, (f) => sent.push(f))
   const full: boolean[] = []
   let kicked: () => void = () => {}
-  const backlog = new WalBacklog(config, metrics, window, {
+  const backlog = new WalBacklog(config, log, metrics, window, {
     event: () => {},
     kick: () => kicked(),
     fullChanged: (f) => full.push(f),
@@ -46,7 +48,7 @@ function scratch(): string {
 
 describe('WalBacklog', () => {
   it('WAL-first: a batch goes to the window only once the log has made it durable', async () => {
-    const t = open(scratch(), { syncMode: 'always' })
+    const t = await open(scratch(), { syncMode: 'always' })
     expect(t.backlog.logsFirst).toBe(true)
     const slab = fillRaw(new Slab(4096), ['a', 'b'])
     const seq = t.backlog.appendSent(slab)
@@ -66,7 +68,7 @@ describe('WalBacklog', () => {
   })
 
   it('spilled batches are read back into free slabs, oldest first, with new cut ids and their sequence numbers', async () => {
-    const t = open(scratch(), { mode: 'spill', syncMode: 'always' })
+    const t = await open(scratch(), { mode: 'spill', syncMode: 'always' })
     expect(t.backlog.logsFirst).toBe(false)
     expect(t.backlog.toBacklog(fillRaw(new Slab(4096), ['a', 'b']), t.nextId())).toBe(true)
     expect(t.backlog.toBacklog(fillRaw(new Slab(4096), ['c']), t.nextId())).toBe(true)
@@ -94,9 +96,9 @@ describe('WalBacklog', () => {
     t.backlog.finish([])
   })
 
-  it("at maxBytes: 'block' keeps batches in memory, 'dropNewest' drops and counts them", () => {
+  it("at maxBytes: 'block' keeps batches in memory, 'dropNewest' drops and counts them", async () => {
     for (const fullPolicy of ['block', 'dropNewest'] as const) {
-      const t = open(scratch(), { mode: 'spill', fullPolicy, segmentBytes: 4096, maxBytes: 8192 })
+      const t = await open(scratch(), { mode: 'spill', fullPolicy, segmentBytes: 4096, maxBytes: 8192 })
       const big = (): Slab => fillRaw(new Slab(4096), ['x'.repeat(1500)])
       let kept = 0
       while (t.backlog.toBacklog(big(), t.nextId()) && kept < 20 && !t.backlog.full) kept++
@@ -119,10 +121,10 @@ describe('WalBacklog', () => {
 
   it('at stop, what the log does not hold is appended and kept for the next start', async () => {
     const dir = scratch()
-    const t = open(dir, { mode: 'spill' })
+    const t = await open(dir, { mode: 'spill' })
     const slab = fillRaw(new Slab(4096), ['p', 'q', 'r'])
     expect(t.backlog.finish([{ bytes: slab.view(), count: 3 }])).toBe(3)
-    const again = open(dir, { mode: 'spill' })
+    const again = await open(dir, { mode: 'spill' })
     expect(again.backlog.behind).toBe(true)
     expect(again.backlog.load(again.slabs, again.nextId)).toBe(true)
     expect(again.sent.map((f) => rawItems(f.slab.view()))).toEqual([['p', 'q', 'r']])
