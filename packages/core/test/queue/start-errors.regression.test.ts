@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
@@ -116,6 +116,33 @@ describe('start() reports a sender that cannot be built as what it is', () => {
       code: 'VQ_SENDER_LOAD',
       message: `Sender module ${file}: its factory failed: Error: cannot reach the broker`,
     })
+  })
+})
+
+describe('a start that fails after the pipeline opened its files', () => {
+  it('the sender refusing its options once the log and the dead-letter file are open: both are let go', async () => {
+    const dir = scratch()
+    // The factory takes 300 ms, so the pipeline thread has opened both files well before it refuses.
+    const file = senderFile(
+      dir,
+      'slow-picky.mjs',
+      "export default async () => { await new Promise((r) => setTimeout(r, 300)); throw new RangeError('batchBytes: too large') }\n",
+    )
+    const wal = { dir: join(dir, 'wal') }
+    const deadLetterFile = join(dir, 'dead.ndjson')
+    const q = createQueue({ sender: { module: file }, wal, deadLetterFile })
+    await expect(q.start()).rejects.toMatchObject({
+      name: 'InvalidConfigError',
+      message: `Sender module ${file} refused its options: batchBytes: too large`,
+    })
+    expect(q.health().status).toBe('down')
+    // The log's lock is released (its file removed), so another queue opens the same directory.
+    expect(existsSync(join(wal.dir, 'lock'))).toBe(false)
+    const next = createQueue({ send: async () => {}, wal, deadLetterFile })
+    queues.push(next)
+    await next.start()
+    next.enqueue({ after: true })
+    await next.drain()
   })
 })
 
