@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createQueue, type Queue } from '@vinequeue/core'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers.ts'
-import { feed, SMALL, scratch, Target } from './outage-kit.ts'
+import { fillLog, SMALL, scratch, Target } from './outage-kit.ts'
 
 // A log with a hole or a stray file. Before: a missing middle segment went
 // unnoticed (the rest re-delivered, its items gone without a word), and a
@@ -25,15 +25,7 @@ const segments = (dir: string): string[] =>
 const name = (seq: number): string => `${String(seq).padStart(20, '0')}.wal`
 
 /** N items in the log (target down), the queue stopped. */
-async function backlog(dir: string): Promise<void> {
-  const down = new Target()
-  down.down = true
-  const q = queue(dir, down)
-  await q.start()
-  await feed(q, 0, N)
-  await q.flush()
-  expect((await q.stop({ timeoutMs: 200 })).walPendingItems).toBe(N)
-}
+const backlog = (dir: string): Promise<void> => fillLog((target) => queue(dir, target), N)
 
 /** Rejects if `p` has not settled in `ms` (instead of hanging the test). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

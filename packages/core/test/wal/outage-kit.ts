@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Queue, QueueOptions } from '@vinequeue/core'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 
 /** Registers the cleanup in the calling test file: queues stopped, folders removed, after each test. */
 export function scratch(prefix: string): { root(): string; walDir(): string; keep(q: Queue): Queue } {
@@ -68,4 +68,18 @@ export const payload: string = 'x'.repeat(80)
 /** enqueueAsync `n` items from `from`; returns when all are accepted. */
 export async function feed(q: Queue, from: number, n: number): Promise<void> {
   for (let i = from; i < from + n; i++) await q.enqueueAsync({ i, payload })
+}
+
+/**
+ * `n` items written to the log of a queue that `make` builds around a target
+ * that is down, then that queue stopped: a backlog for the next start.
+ */
+export async function fillLog(make: (target: Target) => Queue, n: number): Promise<void> {
+  const down = new Target()
+  down.down = true
+  const q = make(down)
+  await q.start()
+  await feed(q, 0, n)
+  await q.flush()
+  expect((await q.stop({ timeoutMs: 200 })).walPendingItems).toBe(n)
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createQueue, type Queue } from '@vinequeue/core'
 import { describe, expect, it } from 'vitest'
-import { feed, SMALL, scratch, Target } from './outage-kit.ts'
+import { fillLog, SMALL, scratch, Target } from './outage-kit.ts'
 
 // start() resolves once the pipeline thread has opened the log, before the
 // rest of that thread's code has loaded: what the queue says of the log —
@@ -18,15 +18,7 @@ function queue(dir: string, target: Target): Queue {
 }
 
 /** N items in the log (target down), the queue stopped. */
-async function backlog(dir: string): Promise<void> {
-  const down = new Target()
-  down.down = true
-  const q = queue(dir, down)
-  await q.start()
-  await feed(q, 0, N)
-  await q.flush()
-  expect((await q.stop({ timeoutMs: 200 })).walPendingItems).toBe(N)
-}
+const backlog = (dir: string): Promise<void> => fillLog((target) => queue(dir, target), N)
 
 describe('what start() says of the log is true when it resolves', () => {
   it('a backlog: recovering, with every pending item counted', async () => {
