@@ -12,34 +12,82 @@ import { createRequire } from 'node:module'
  * Inputs of at most SMALL_BYTES (frame headers, acknowledgement records, the
  * watermark and clean-close files) are computed here from a table: at that
  * size faster than a call into the addon, and opening a new or cleanly
- * closed log checks nothing larger. So such an open does not load the addon
- * (its loader and dlopen cost a fresh thread about 2.5 ms, note
- * `start.crc_lazy` in packages/bench/README.md); the first append does.
+ * closed log checks nothing larger; opening a crashed log whose last segment
+ * is walked checks one payload, with crc32cOnce (below). So such an open
+ * does not load the addon (its loader and dlopen cost a fresh thread about
+ * 2.5 ms, note `start.crc_lazy` in packages/bench/README.md); the first
+ * append does.
  */
 export const SMALL_BYTES = 256
 
+/** Past this, crc32cOnce loads the addon after all (in a fresh thread the table takes 0.7–2 ms for 64 KiB). */
+const ONCE_MAX_BYTES = 256 * 1024
+
 type NativeCrc = (input: Uint8Array, initialState?: number) => number
 let native: NativeCrc | undefined
-let table: Uint32Array | undefined
+/** Slice-by-8 tables: 8 × 256 entries, table k for a byte k positions before the end of an 8-byte step. */
+let tables: Uint32Array | undefined
 
-function makeTable(): Uint32Array {
-  const t = new Uint32Array(256)
+function makeTables(): Uint32Array {
+  const t = new Uint32Array(8 * 256)
   for (let n = 0; n < 256; n++) {
     let c = n
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
     t[n] = c >>> 0
   }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n]!
+    for (let k = 1; k < 8; k++) {
+      c = t[c & 0xff]! ^ (c >>> 8)
+      t[k * 256 + n] = c >>> 0
+    }
+  }
   return t
+}
+
+/** CRC32C in JavaScript, eight bytes per step. */
+function tableCrc(bytes: Uint8Array, offset: number, length: number): number {
+  const t = (tables ??= makeTables())
+  let c = 0xffffffff
+  let i = offset
+  const end = offset + length
+  for (const end8 = end - (length & 7); i < end8; i += 8) {
+    const a = (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0
+    c =
+      t[1792 + (a & 0xff)]! ^
+      t[1536 + ((a >>> 8) & 0xff)]! ^
+      t[1280 + ((a >>> 16) & 0xff)]! ^
+      t[1024 + (a >>> 24)]! ^
+      t[768 + bytes[i + 4]!]! ^
+      t[512 + bytes[i + 5]!]! ^
+      t[256 + bytes[i + 6]!]! ^
+      t[bytes[i + 7]!]!
+  }
+  for (; i < end; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
 }
 
 /** CRC32C of `length` bytes of `bytes` from `offset` (default: all of them). */
 export function crc32c(bytes: Uint8Array, offset = 0, length: number = bytes.byteLength - offset): number {
-  if (length > SMALL_BYTES) {
-    native ??= (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc }).crc32c
-    return native(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length))
-  }
-  const t = (table ??= makeTable())
-  let c = 0xffffffff
-  for (let i = offset, end = offset + length; i < end; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
+  if (length <= SMALL_BYTES) return tableCrc(bytes, offset, length)
+  native ??= (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc }).crc32c
+  return native(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length))
+}
+
+/**
+ * The same for a one-off check where loading the addon would cost more than
+ * the checksum: the payload of the last frame that opening a crashed log
+ * walks to (a 64 KiB payload takes 0.7–2 ms here in a fresh thread, loading
+ * the addon and checking it 2–4 ms; note `start.crc_once` in
+ * packages/bench/README.md). The addon if it is loaded already, or past
+ * ONCE_MAX_BYTES. Not for a hot path: once loaded, the addon is many times
+ * faster.
+ */
+export function crc32cOnce(
+  bytes: Uint8Array,
+  offset = 0,
+  length: number = bytes.byteLength - offset,
+): number {
+  if (native || length > ONCE_MAX_BYTES) return crc32c(bytes, offset, length)
+  return tableCrc(bytes, offset, length)
 }
