@@ -7,24 +7,27 @@ import { createRequire } from 'node:module'
  * polynomial), and a worker thread that loaded it can exit safely (checked:
  * 20 load-and-exit cycles, with and without the main thread having loaded
  * it; the crash on thread exit is a @napi-rs/snappy 1.0.2 bug, not one of
- * this package). It is loaded on first use.
+ * this package).
  *
- * Inputs of at most SMALL_BYTES (frame headers, acknowledgement records, the
- * watermark and clean-close files) are computed here from a table: at that
- * size faster than a call into the addon, and opening a new or cleanly
- * closed log checks nothing larger; opening a crashed log whose last segment
- * is walked checks one payload, with crc32cOnce (below). So such an open
- * does not load the addon (its loader and dlopen cost a fresh thread about
- * 2.5 ms, note `start.crc_lazy` in packages/bench/README.md); the first
- * append does.
+ * Loading it costs a fresh thread 2–4 ms (its napi-rs loader, then dlopen;
+ * note `start.crc_lazy` in packages/bench/README.md), more than the first
+ * checksums it would compute. So inputs of at most SMALL_BYTES (frame
+ * headers, acknowledgement records, the watermark and clean-close files)
+ * are always computed here from slice-by-8 tables, and so are larger ones
+ * until a thread has checksummed JS_BUDGET_BYTES of them; then the addon is
+ * loaded. Opening a log — new, cleanly closed, crashed with its last
+ * segment walked (one payload checked) or scanned (a small one) — stays
+ * within that budget, so `start()` does not load the addon (note
+ * `start.crc_once`); the first appends load it.
  */
 export const SMALL_BYTES = 256
 
-/** Past this, crc32cOnce loads the addon after all (in a fresh thread the table takes 0.7–2 ms for 64 KiB). */
-const ONCE_MAX_BYTES = 256 * 1024
+/** Payload bytes a thread checksums in JavaScript before it loads the addon (64 KiB take the tables 0.7–2 ms in a fresh thread). */
+const JS_BUDGET_BYTES = 256 * 1024
 
 type NativeCrc = (input: Uint8Array, initialState?: number) => number
 let native: NativeCrc | undefined
+let jsBudget = JS_BUDGET_BYTES
 /** Slice-by-8 tables: 8 × 256 entries, table k for a byte k positions before the end of an 8-byte step. */
 let tables: Uint32Array | undefined
 
@@ -45,8 +48,8 @@ function makeTables(): Uint32Array {
   return t
 }
 
-/** CRC32C in JavaScript, eight bytes per step. */
-function tableCrc(bytes: Uint8Array, offset: number, length: number): number {
+/** CRC32C in JavaScript, eight bytes per step (exported for the tests: crc32c picks it or the addon). */
+export function tableCrc(bytes: Uint8Array, offset: number, length: number): number {
   const t = (tables ??= makeTables())
   let c = 0xffffffff
   let i = offset
@@ -70,24 +73,10 @@ function tableCrc(bytes: Uint8Array, offset: number, length: number): number {
 /** CRC32C of `length` bytes of `bytes` from `offset` (default: all of them). */
 export function crc32c(bytes: Uint8Array, offset = 0, length: number = bytes.byteLength - offset): number {
   if (length <= SMALL_BYTES) return tableCrc(bytes, offset, length)
+  if (!native && length <= jsBudget) {
+    jsBudget -= length
+    return tableCrc(bytes, offset, length)
+  }
   native ??= (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc }).crc32c
   return native(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length))
-}
-
-/**
- * The same for a one-off check where loading the addon would cost more than
- * the checksum: the payload of the last frame that opening a crashed log
- * walks to (a 64 KiB payload takes 0.7–2 ms here in a fresh thread, loading
- * the addon and checking it 2–4 ms; note `start.crc_once` in
- * packages/bench/README.md). The addon if it is loaded already, or past
- * ONCE_MAX_BYTES. Not for a hot path: once loaded, the addon is many times
- * faster.
- */
-export function crc32cOnce(
-  bytes: Uint8Array,
-  offset = 0,
-  length: number = bytes.byteLength - offset,
-): number {
-  if (native || length > ONCE_MAX_BYTES) return crc32c(bytes, offset, length)
-  return tableCrc(bytes, offset, length)
 }

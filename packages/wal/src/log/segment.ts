@@ -1,4 +1,4 @@
-import { crc32cOnce } from '../format/crc.ts'
+import { crc32c } from '../format/crc.ts'
 import { checkFrameHeader, FRAME_HEADER_BYTES, type FrameHeader, payloadCrcOf } from '../format/frame.ts'
 import { AckTally, type SegmentScan, scanSegment, scanSegmentChunks } from '../format/segment-scan.ts'
 import type { WalFs } from './fs.ts'
@@ -146,8 +146,7 @@ export function walkSegmentFile(fs: WalFs, path: string, firstSeq: number): Segm
         if (readFully(fs, fd, header, last.offset) < FRAME_HEADER_BYTES) return undefined
         if (readFully(fs, fd, payload, last.offset + FRAME_HEADER_BYTES) < payload.byteLength)
           return undefined
-        // (The addon is not loaded for this one check: crc.ts crc32cOnce.)
-        if (crc32cOnce(payload) !== payloadCrcOf(header, 0)) return undefined
+        if (crc32c(payload) !== payloadCrcOf(header, 0)) return undefined
       }
       return { validEnd: off, tornBytes: size - off, nextSeq, ackedSeq: acks.ackedSeq }
     } finally {
