@@ -543,7 +543,7 @@ export class Pipeline {
   }
 
   /**
-   * Stopped before the sender was ready: nothing was drained or sent, so
+   * Stopped before the host said `started`: nothing was drained or sent, so
    * there is nothing to deliver or log. Shuts the pool (its threads may be
    * stuck in the sender's factory: they are terminated), closes the log
    * (its lock released) and reports; the host collects what the lanes hold.
