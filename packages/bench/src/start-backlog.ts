@@ -76,7 +76,7 @@ const SEGMENTS = 16
 const BATCH_ITEMS = 1000
 /** Distinct pre-encoded batches, cycled. */
 const BATCHES = 64
-const BACKLOG_ROUNDS = 5
+const BACKLOG_ROUNDS = 9
 /** Above the backlog, so that the log is not full at start (wal.maxBytes defaults to 1 GiB). */
 const MAX_BYTES = 2 * 1024 * 1024 * 1024
 
