@@ -146,9 +146,8 @@ export class WalStage {
     this.#reader = log.reader
     this.#openedAt = log.openedAt
     this.#startSeq = this.#wal.nextSeq
+    // (`recovering`, the gauges and the damage condition were set when the log was opened: log-open.ts.)
     this.#recovering = this.#reader.behind
-    metrics.set(MetricSlot.RECOVERING, this.#recovering ? 1 : 0)
-    this.#gauges()
   }
 
   /** Sequence number the next appended item gets. */

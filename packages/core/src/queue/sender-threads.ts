@@ -1,12 +1,12 @@
-import { fileURLToPath } from 'node:url'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { ErrorCodes } from '../errors.ts'
 import type { ErrorInfo, PipelineConfig } from '../pipeline/protocol.ts'
-import type {
-  SenderPoolShared,
-  SenderThreadData,
-  SenderThreadPort,
-  SenderThreadStatus,
+import {
+  type SenderPoolShared,
+  type SenderThreadData,
+  type SenderThreadPort,
+  type SenderThreadStatus,
+  senderModulePath,
 } from '../sender-pool/protocol.ts'
 import { createWatchdogBuffer } from '../sender-pool/watchdog.ts'
 import { workerExecArgv } from '../worker-exec-argv.ts'
@@ -84,8 +84,7 @@ export class SenderThreads {
     worker.once('exit', () => {
       this.#threads.delete(threadId)
       if (this.#settleBuilt) {
-        const { module } = this.shared
-        const where = module.startsWith('file:') ? fileURLToPath(module) : module
+        const where = senderModulePath(this.shared.module)
         this.#settleBuilt({
           name: 'SenderLoadError',
           code: ErrorCodes.SENDER_LOAD,

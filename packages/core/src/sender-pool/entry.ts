@@ -12,15 +12,16 @@ import { SendTimeoutError } from '../errors.ts'
 import { type ErrorInfo, errorInfo } from '../pipeline/protocol.ts'
 import { rejectedOutcome, resolvedOutcome } from '../sender/outcome.ts'
 import type { Sender } from '../sender/types.ts'
-import type {
-  SenderCloseReply,
-  SenderCloseRequest,
-  SenderPoolShared,
-  SenderTask,
-  SenderThreadData,
-  SenderThreadMessage,
-  SenderThreadStatus,
-  SendReply,
+import {
+  type SenderCloseReply,
+  type SenderCloseRequest,
+  type SenderPoolShared,
+  type SenderTask,
+  type SenderThreadData,
+  type SenderThreadMessage,
+  type SenderThreadStatus,
+  type SendReply,
+  senderModulePath,
 } from './protocol.ts'
 import { closingRequested, joinWatchdog, WatchdogSlot } from './watchdog.ts'
 
@@ -120,7 +121,7 @@ async function build(data: SenderPoolShared): Promise<Sender> {
  */
 function loadFailure(module: string, stage: 'load' | 'factory', err: unknown): ErrorInfo {
   const cause = errorInfo(err)
-  const where = module.startsWith('file:') ? fileURLToPath(module) : module
+  const where = senderModulePath(module)
   if (
     stage === 'factory' &&
     (err instanceof TypeError || err instanceof RangeError || cause.code === 'VQ_INVALID_CONFIG')

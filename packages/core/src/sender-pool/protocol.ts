@@ -7,6 +7,7 @@
  * queue's thread (its parent port): start() waits for it there.
  */
 
+import { fileURLToPath } from 'node:url'
 import type { MessagePort } from 'node:worker_threads'
 import type { ErrorInfo } from '../pipeline/protocol.ts'
 import type { ItemFailure } from '../sender/types.ts'
@@ -84,3 +85,8 @@ export type SenderThreadMessage =
   | { readonly __vq: 1; readonly type: 'reply'; readonly task: number; readonly reply: SendReply }
   /** Thrown outside any send (an uncaught exception or rejection): the thread ends right after this. */
   | { readonly __vq: 1; readonly type: 'crashed'; readonly error: ErrorInfo }
+
+/** How errors name a sender module: a `file:` URL as its path, anything else as given. */
+export function senderModulePath(module: string): string {
+  return module.startsWith('file:') ? fileURLToPath(module) : module
+}

@@ -15,8 +15,7 @@ import { crc32c } from './crc.ts'
  * into the file; a frame whose header or payload does not check out is never
  * parsed as data.
  *
- * CRC32C (Castagnoli): crc.ts (headers in JavaScript, payloads by
- * @node-rs/crc32's native code).
+ * CRC32C (Castagnoli): crc.ts.
  */
 export const FRAME_MAGIC = 0x46575156 // 'VQWF' read as little-endian bytes V Q W F
 export const FRAME_VERSION = 1
